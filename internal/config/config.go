@@ -1,0 +1,181 @@
+// Package config turns routes.yaml into a typed, validated Config.
+//
+// Every value keeps the position it was read from, so that each problem can be
+// reported in compiler form, FILE:LINE:COL: message. Loading expands ${VAR} and
+// ${VAR:-default} from the environment, rejects unknown keys, applies defaults in
+// one place (defaults.go) and collects every problem before returning.
+package config
+
+import (
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Config is a whole, validated routes.yaml.
+type Config struct {
+	// File is the path the config was loaded from; used in error messages.
+	File string `yaml:"-"`
+
+	Server   Server   `yaml:"server"`
+	OIDC     *OIDC    `yaml:"oidc"` // nil when the file has no oidc block (only auth: none routes allowed)
+	Session  Session  `yaml:"session"`
+	Defaults Defaults `yaml:"defaults"`
+	Routes   []Route  `yaml:"routes"`
+}
+
+// Server holds the listener settings and the limits applied to every client.
+type Server struct {
+	// Listen is the address to listen on. Default "127.0.0.1:8080".
+	Listen string `yaml:"listen"`
+	// PublicURL is the origin the browser sees (scheme://host[:port]); the
+	// redirect_uri is PublicURL + "/auth/callback". Default "http://" + Listen.
+	PublicURL string `yaml:"public_url"`
+	// TrustedProxies lists CIDRs (or single IPs) whose X-Forwarded-* headers are
+	// believed. Default none: the connection's peer address is the client.
+	TrustedProxies []string `yaml:"trusted_proxies"`
+	// MaxBody is the request body limit in bytes ("10MB" in YAML). Default 10 MiB.
+	MaxBody ByteSize `yaml:"max_body"`
+	// MaxHeaderBytes bounds the request line plus headers; larger → 431. Default 16 KiB.
+	MaxHeaderBytes ByteSize `yaml:"max_header_bytes"`
+	// MaxURILength bounds the request URI; longer → 414. Default 8192.
+	MaxURILength int `yaml:"max_uri_length"`
+	// ReadTimeout bounds reading a whole request (headers and body). Default 30s.
+	ReadTimeout Duration `yaml:"read_timeout"`
+	// WriteTimeout bounds writing a response. Default 0 = none (streamed
+	// downloads and SSE would be cut otherwise); IdleTimeout still applies.
+	WriteTimeout Duration `yaml:"write_timeout"`
+	// IdleTimeout closes keep-alive connections idle this long. Default 60s.
+	IdleTimeout Duration `yaml:"idle_timeout"`
+	// ShutdownTimeout is how long in-flight requests may finish after SIGTERM. Default 15s.
+	ShutdownTimeout Duration `yaml:"shutdown_timeout"`
+
+	Pos Position `yaml:"-"`
+}
+
+// OIDC configures the relying party (the gateway's login against the IdP).
+type OIDC struct {
+	// Issuer is the IdP's issuer URL; discovery reads Issuer + "/.well-known/openid-configuration".
+	Issuer string `yaml:"issuer"`
+	// ClientID is the gateway's client_id at the IdP. Required.
+	ClientID string `yaml:"client_id"`
+	// ClientSecret is empty for a public client.
+	ClientSecret string `yaml:"client_secret"`
+	// ClientAuth is "client_secret_basic" (default with a secret) or "client_secret_post".
+	ClientAuth string `yaml:"client_auth"`
+	// Scopes requested at login. Default [openid, profile, email, offline_access].
+	Scopes []string `yaml:"scopes"`
+	// RefreshMargin: access tokens are refreshed this long before they expire. Default 30s.
+	RefreshMargin Duration `yaml:"refresh_margin"`
+	// PostLogoutRedirect is where the IdP sends the browser after end-session;
+	// a path is resolved against server.public_url. Default "/".
+	PostLogoutRedirect string `yaml:"post_logout_redirect"`
+	// ErrorRedirect, when set, is a same-origin path the browser is sent to when
+	// login fails (with ?error=...); otherwise a JSON error is returned.
+	ErrorRedirect string `yaml:"error_redirect"`
+	// AllowedAlgorithms is the JWS algorithm allowlist for ID and access tokens.
+	// Default [RS256, ES256, PS256, EdDSA]. "none" and HS* are refused at load.
+	AllowedAlgorithms []string `yaml:"allowed_algorithms"`
+	// Leeway is the clock skew tolerated on exp/iat/nbf. Default 30s.
+	Leeway Duration `yaml:"leeway"`
+
+	Pos Position `yaml:"-"`
+}
+
+// Session configures the server-side session and its cookie.
+type Session struct {
+	// Secret signs/encrypts the session cookie and stored sessions; >= 32 bytes. Required.
+	Secret string `yaml:"secret"`
+	// CookieName defaults to "__Host-gatehouse" when public_url is https, else "gatehouse".
+	CookieName string `yaml:"cookie_name"`
+	// CookieDomain, when set, scopes the cookie to a parent domain (no __Host- prefix then).
+	CookieDomain string `yaml:"cookie_domain"`
+	// SameSite is "lax" (default) or "strict".
+	SameSite string `yaml:"same_site"`
+	// CSRFHeader must be present (value "1") on cookie-authenticated requests. Default "X-CSRF".
+	CSRFHeader string `yaml:"csrf_header"`
+	// IdleTimeout ends a session unused this long. Default 30m.
+	IdleTimeout Duration `yaml:"idle_timeout"`
+	// AbsoluteTimeout ends a session this long after login, used or not. Default 12h.
+	AbsoluteTimeout Duration `yaml:"absolute_timeout"`
+	// Store is "memory" (default) or a redis:// / rediss:// URL.
+	Store string `yaml:"store"`
+	// MaxSessions bounds the memory store. Default 100000.
+	MaxSessions int `yaml:"max_sessions"`
+
+	Pos Position `yaml:"-"`
+}
+
+// Defaults holds settings applied to every route unless the route overrides them.
+type Defaults struct {
+	// Plugins are merged into each route's plugins; a route's own entry for the
+	// same plugin name replaces the default entry whole.
+	Plugins Plugins `yaml:"plugins"`
+}
+
+// AuthMode says how a route authenticates its callers.
+type AuthMode string
+
+// The route auth modes.
+const (
+	AuthSession AuthMode = "session" // a browser session cookie (default)
+	AuthBearer  AuthMode = "bearer"  // an inbound Authorization: Bearer JWT
+	AuthAny     AuthMode = "any"     // either of the above
+	AuthNone    AuthMode = "none"    // public: forwarded without a token
+)
+
+// Route maps a path prefix to an upstream (or a static directory).
+type Route struct {
+	// Name identifies the route in logs, metrics and errors. Required, unique.
+	Name string `yaml:"name"`
+	// Prefix is matched on a path-segment boundary after path normalisation. Required, unique.
+	Prefix string `yaml:"prefix"`
+	// Upstreams are the target base URLs, load-balanced round-robin. YAML accepts
+	// one URL or a list under "upstream". Exactly one of upstream and static is required.
+	Upstreams []string `yaml:"-"`
+	// Static is a directory served for this prefix (SPA with index.html fallback).
+	Static string `yaml:"static"`
+	// StripPrefix removes Prefix from the path before forwarding. Default false.
+	StripPrefix bool `yaml:"strip_prefix"`
+	// Methods is an optional allow-list (upper-case); others get 405.
+	Methods []string `yaml:"methods"`
+	// Timeout bounds the upstream round trip (until response headers). Default 30s.
+	Timeout Duration `yaml:"timeout"`
+	// Auth is how callers authenticate. Default "session" (or "none" when the file has no oidc block).
+	Auth AuthMode `yaml:"auth"`
+	// Audience is the aud a bearer token must carry on this route. Default oidc.client_id.
+	Audience string `yaml:"audience"`
+	// Plugins maps plugin names to their config; the run order is each plugin's phase.
+	Plugins Plugins `yaml:"plugins"`
+
+	Pos Position `yaml:"-"`
+}
+
+// Plugins maps a plugin name to its raw YAML block.
+type Plugins map[string]PluginConfig
+
+// PluginConfig is one plugin's raw YAML block. The plugin decodes it strictly
+// with Decode, which reports unknown keys and type errors at their file positions.
+type PluginConfig struct {
+	// Node is the block's YAML node (a mapping, or a scalar such as "true").
+	Node *yaml.Node
+	// File is the config file, for positions in errors.
+	File string
+	// Pos is where the plugin's name stands in the file.
+	Pos Position
+}
+
+// Position is a place in the config file (1-based line and column).
+type Position struct {
+	Line, Col int
+}
+
+// Duration is a time.Duration read from strings like "5s" or "1m30s".
+type Duration time.Duration
+
+// D returns the value as a time.Duration.
+func (d Duration) D() time.Duration { return time.Duration(d) }
+
+// ByteSize is a size in bytes read from strings like "10MB", "512KB" or "1048576".
+// KB/MB/GB are binary (1024-based), as people mean them in limits.
+type ByteSize int64

@@ -1,0 +1,37 @@
+// Package store holds the small key-value interface through which all shared
+// state (sessions, login states, single-use ids, locks) is persisted, with an
+// in-memory implementation (the default) and, later, Redis. storetest/ is the
+// contract suite every implementation must pass.
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// ErrNotFound is returned when a key is absent or expired.
+var ErrNotFound = errors.New("store: not found")
+
+// Store is a key-value store with per-key TTLs. Values are opaque bytes;
+// callers encrypt secrets before they reach a Store. Every call takes a ctx and
+// must return promptly when it is done.
+type Store interface {
+	// Get returns the value under key, or ErrNotFound.
+	Get(ctx context.Context, key string) ([]byte, error)
+	// Set stores value under key for ttl (ttl > 0), replacing any old value.
+	Set(ctx context.Context, key string, value []byte, ttl time.Duration) error
+	// SetNX stores value only if key is absent; it reports whether it stored.
+	SetNX(ctx context.Context, key string, value []byte, ttl time.Duration) (bool, error)
+	// Take atomically returns and deletes the value under key (single-use
+	// values such as login states), or ErrNotFound.
+	Take(ctx context.Context, key string) ([]byte, error)
+	// Touch resets key's TTL; ErrNotFound when absent.
+	Touch(ctx context.Context, key string, ttl time.Duration) error
+	// Delete removes key; deleting an absent key is not an error.
+	Delete(ctx context.Context, key string) error
+	// Ping reports whether the store is usable (for /readyz).
+	Ping(ctx context.Context) error
+	// Close releases the store's resources and background work.
+	Close() error
+}

@@ -1,0 +1,31 @@
+package plugins
+
+import "github.com/gofiber/fiber/v2"
+
+// Identity is who the auth gate found behind a request. Plugins read it to key
+// rate limits and caches per session and to substitute {claim.*} placeholders.
+// It is nil on auth: none routes and for anonymous requests on auth: any routes.
+type Identity struct {
+	// SessionID is the server-side session's id (empty for bearer tokens).
+	// Never send it anywhere: it is the browser's credential.
+	SessionID string
+	// Subject is the sub claim.
+	Subject string
+	// Claims are the ID token's claims (session) or the validated JWT's (bearer).
+	Claims map[string]any
+	// AccessToken is sent upstream as "Authorization: Bearer <AccessToken>". The
+	// proxy step sets it last, so no plugin can forge or remove it.
+	AccessToken string
+}
+
+// identityKey is the fiber.Ctx Locals key of the request's *Identity.
+type identityKey struct{}
+
+// SetIdentity records the request's identity; only the auth gate calls it.
+func SetIdentity(c *fiber.Ctx, id *Identity) { c.Locals(identityKey{}, id) }
+
+// IdentityOf returns the request's identity, or nil when there is none.
+func IdentityOf(c *fiber.Ctx) *Identity {
+	id, _ := c.Locals(identityKey{}).(*Identity)
+	return id
+}

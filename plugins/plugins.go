@@ -1,0 +1,108 @@
+// Package plugins is the registry of per-route plugins and the contract they implement.
+//
+// A plugin is a named unit that registers itself in init() with Register. For
+// every route that names it (directly or through the top-level defaults block),
+// the gateway calls the plugin's New with the route's YAML block; New validates
+// the block strictly and returns a Middleware wrapping the rest of the chain.
+// Plugins run in ascending Phase order, whatever the order in the YAML file.
+//
+// To add a plugin: write a package that calls Register in init, and blank-import
+// it from a main of your own next to plugins/all (see docs/plugins.md).
+package plugins
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sort"
+	"sync"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/gatehouse-dev/gatehouse/internal/config"
+)
+
+// Phase orders plugins within a route's chain: lower phases run first (outermost).
+type Phase int
+
+// The built-in phases. A third-party plugin picks one of these or a value between them.
+const (
+	PhaseAdmission Phase = 100 // rate limiting, quotas: reject before any work
+	PhaseCache     Phase = 200 // response caching: may answer without the upstream
+	PhaseRewrite   Phase = 300 // header and request/response rewrites, closest to the upstream
+)
+
+// Middleware wraps the next handler of a route's chain. It may answer early
+// (return an error or write a response without calling next) or call next and
+// then alter the response.
+type Middleware func(next fiber.Handler) fiber.Handler
+
+// Spec is what a plugin's New receives for one route.
+type Spec struct {
+	// Ctx lives as long as the loaded config; background work (janitors) must end with it.
+	Ctx context.Context
+	// Route is the route the plugin is attached to.
+	Route *config.Route
+	// Config is the plugin's own YAML block; decode it with Config.Decode.
+	Config config.PluginConfig
+	// Store is the configured state engine: "memory" or a redis:// URL (session.store).
+	Store string
+	// Logger is tagged with the route and plugin names.
+	Logger *slog.Logger
+}
+
+// Plugin describes one registered plugin.
+type Plugin struct {
+	// Name is the key used under plugins: in routes.yaml.
+	Name string
+	// Phase fixes the plugin's place in the chain.
+	Phase Phase
+	// New validates spec.Config and builds the middleware. Errors should carry
+	// positions (config.PluginConfig.Errorf) so that validate can print FILE:LINE:COL.
+	New func(spec Spec) (Middleware, error)
+}
+
+var (
+	mu       sync.RWMutex
+	registry = map[string]Plugin{}
+)
+
+// Register adds a plugin to the registry. It panics on an empty or duplicate
+// name or a nil New: those are programmer errors found at init.
+func Register(p Plugin) {
+	mu.Lock()
+	defer mu.Unlock()
+	if p.Name == "" || p.New == nil {
+		panic("plugins: Register needs a name and a New function")
+	}
+	if _, dup := registry[p.Name]; dup {
+		panic(fmt.Sprintf("plugins: %q registered twice", p.Name))
+	}
+	registry[p.Name] = p
+}
+
+// Lookup returns the plugin registered under name.
+func Lookup(name string) (Plugin, bool) {
+	mu.RLock()
+	defer mu.RUnlock()
+	p, ok := registry[name]
+	return p, ok
+}
+
+// Names returns the registered plugin names in phase order (then by name).
+func Names() []string {
+	mu.RLock()
+	defer mu.RUnlock()
+	names := make([]string, 0, len(registry))
+	for n := range registry {
+		names = append(names, n)
+	}
+	sort.Slice(names, func(i, j int) bool {
+		a, b := registry[names[i]], registry[names[j]]
+		if a.Phase != b.Phase {
+			return a.Phase < b.Phase
+		}
+		return a.Name < b.Name
+	})
+	return names
+}

@@ -13,9 +13,19 @@ import (
 // ErrNotFound is returned when a key is absent or expired.
 var ErrNotFound = errors.New("store: not found")
 
+// ErrInvalidTTL is returned by writes whose ttl is not positive.
+var ErrInvalidTTL = errors.New("store: ttl must be positive")
+
+// ErrClosed is returned by calls made after Close.
+var ErrClosed = errors.New("store: closed")
+
 // Store is a key-value store with per-key TTLs. Values are opaque bytes;
 // callers encrypt secrets before they reach a Store. Every call takes a ctx and
-// must return promptly when it is done.
+// must return promptly when it is done (an already cancelled ctx fails the call
+// with an error wrapping ctx.Err()). Values passed in and returned are owned by
+// the caller: an implementation copies what it keeps. Every write takes a ttl
+// that must be positive (ErrInvalidTTL otherwise). Implementations are safe
+// for concurrent use; storetest.Run is the contract they must pass.
 type Store interface {
 	// Get returns the value under key, or ErrNotFound.
 	Get(ctx context.Context, key string) ([]byte, error)
@@ -26,6 +36,13 @@ type Store interface {
 	// Take atomically returns and deletes the value under key (single-use
 	// values such as login states), or ErrNotFound.
 	Take(ctx context.Context, key string) ([]byte, error)
+	// CompareAndSwap replaces the value under key with value, and its TTL with
+	// ttl, only if the current value equals old byte for byte; it reports
+	// whether it swapped. An absent or expired key never matches. Sessions use
+	// it so that a background write (the idle-timeout touch) can never
+	// overwrite a concurrent token refresh or resurrect a deleted session, and
+	// so that index records are updated without lost writes.
+	CompareAndSwap(ctx context.Context, key string, old, value []byte, ttl time.Duration) (bool, error)
 	// Touch resets key's TTL; ErrNotFound when absent.
 	Touch(ctx context.Context, key string, ttl time.Duration) error
 	// Delete removes key; deleting an absent key is not an error.

@@ -157,12 +157,18 @@ type Plugins map[string]PluginConfig
 // PluginConfig is one plugin's raw YAML block. The plugin decodes it strictly
 // with Decode, which reports unknown keys and type errors at their file positions.
 type PluginConfig struct {
-	// Node is the block's YAML node (a mapping, or a scalar such as "true").
+	// Name is the plugin's name, the key of the block.
+	Name string
+	// Node is the block's YAML node (a mapping, or a scalar such as "true"),
+	// with ${VAR} references already expanded.
 	Node *yaml.Node
 	// File is the config file, for positions in errors.
 	File string
 	// Pos is where the plugin's name stands in the file.
 	Pos Position
+	// Where prefixes the messages of Decode and ErrorAt, e.g.
+	// `route "orders": plugin rate_limit`; empty adds no prefix.
+	Where string
 }
 
 // Position is a place in the config file (1-based line and column).

@@ -1,0 +1,15 @@
+# Multi-stage build: a static gatehouse binary on a distroless base, run as non-root.
+FROM golang:1.26-bookworm AS build
+WORKDIR /src
+COPY go.mod go.sum ./
+RUN go mod download
+COPY . .
+RUN CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o /out/gatehouse ./gateway
+
+FROM gcr.io/distroless/static-debian12:nonroot
+COPY --from=build /out/gatehouse /usr/local/bin/gatehouse
+COPY routes.yaml /etc/gatehouse/routes.yaml
+USER nonroot:nonroot
+EXPOSE 8080
+ENTRYPOINT ["/usr/local/bin/gatehouse"]
+CMD ["-config", "/etc/gatehouse/routes.yaml"]

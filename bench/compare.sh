@@ -1,0 +1,121 @@
+#!/usr/bin/env bash
+# bench/compare.sh: gatehouse beside nginx and the bare upstream, in one run.
+#
+# Starts a local upstream (bench/upstream), gatehouse (bench/gatehouse.yaml) and
+# nginx (upstream keepalive), then runs wrk on loopback against each target,
+# interleaved (A B C A B C ...) and repeated, and prints the medians of req/s,
+# p50 and p99 and the ratios gatehouse/nginx and gatehouse/direct.
+# Only ratios within one run mean anything: the machine is shared and noisy.
+#
+# Env: DURATION (default 10s), ROUNDS (3), CONNS (64), THREADS (2).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+DURATION=${DURATION:-10s}
+ROUNDS=${ROUNDS:-3}
+CONNS=${CONNS:-64}
+THREADS=${THREADS:-2}
+UP_PORT=${UP_PORT:-19300}
+GH_PORT=${GH_PORT:-19301}
+NGX_PORT=${NGX_PORT:-19302}
+
+need() { command -v "$1" >/dev/null 2>&1; }
+if ! need wrk || ! need nginx || ! need bc || ! need curl; then
+  echo "installing wrk, nginx, bc and curl with apt-get" >&2
+  apt-get update -qq && apt-get install -y -qq wrk nginx bc curl >/dev/null
+fi
+
+work=$(mktemp -d)
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  [ -f "$work/nginx.pid" ] && kill "$(cat "$work/nginx.pid")" 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+echo "building upstream and gatehouse" >&2
+go build -o "$work/upstream" ./bench/upstream
+go build -o "$work/gatehouse" ./gateway
+
+"$work/upstream" -listen "127.0.0.1:$UP_PORT" & pids+=($!)
+UP_PORT=$UP_PORT GH_PORT=$GH_PORT "$work/gatehouse" -config bench/gatehouse.yaml -log-level error >"$work/gh.log" 2>&1 & pids+=($!)
+
+cat >"$work/nginx.conf" <<NGINX
+worker_processes auto;
+pid $work/nginx.pid;
+error_log $work/nginx-error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  upstream origin { server 127.0.0.1:$UP_PORT; keepalive 128; }
+  server {
+    listen 127.0.0.1:$NGX_PORT;
+    location / {
+      proxy_pass http://origin;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_set_header Host \$host;
+      proxy_set_header X-Forwarded-For \$remote_addr;
+    }
+  }
+}
+NGINX
+nginx -c "$work/nginx.conf" -p "$work"
+
+wait_port() {
+  for _ in $(seq 1 100); do
+    if curl -s -o /dev/null "http://127.0.0.1:$1$2"; then return 0; fi
+    sleep 0.1
+  done
+  echo "nothing answers on port $1" >&2; cat "$work/gh.log" >&2; exit 1
+}
+wait_port "$UP_PORT" /; wait_port "$GH_PORT" /healthz; wait_port "$NGX_PORT" /
+
+# target name → URL; the order is the interleaving order within a round.
+names=(direct nginx gatehouse gatehouse-cache-hit gatehouse-ratelimit-headers)
+declare -A url=(
+  [direct]="http://127.0.0.1:$UP_PORT/plain/users/7"
+  [nginx]="http://127.0.0.1:$NGX_PORT/plain/users/7"
+  [gatehouse]="http://127.0.0.1:$GH_PORT/plain/users/7"
+  [gatehouse-cache-hit]="http://127.0.0.1:$GH_PORT/cached/users/7"
+  [gatehouse-ratelimit-headers]="http://127.0.0.1:$GH_PORT/limited/users/7"
+)
+
+# wrk prints latency percentiles with --latency; turn its units into ms.
+to_ms() { awk '{v=$1; if (v ~ /us$/) {sub(/us/,"",v); v/=1000} else if (v ~ /ms$/) {sub(/ms/,"",v)} else if (v ~ /s$/) {sub(/s/,"",v); v*=1000}; printf "%.3f\n", v}'; }
+
+for n in "${names[@]}"; do curl -s -o /dev/null "${url[$n]}"; done # warm pools and the cache
+for n in "${names[@]}"; do wrk -t"$THREADS" -c"$CONNS" -d2s "${url[$n]}" >/dev/null; done
+
+for r in $(seq 1 "$ROUNDS"); do
+  for n in "${names[@]}"; do
+    out=$(wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" --latency "${url[$n]}")
+    rps=$(echo "$out" | awk '/^Requests\/sec/ {print $2}')
+    p50=$(echo "$out" | awk '$1=="50%" {print $2}' | to_ms)
+    p99=$(echo "$out" | awk '$1=="99%" {print $2}' | to_ms)
+    non2xx=$(echo "$out" | awk '/Non-2xx/ {print $4}')
+    if [ -n "$non2xx" ]; then echo "warning: $n answered $non2xx non-2xx responses in round $r" >&2; fi
+    echo "$n $rps $p50 $p99" >>"$work/results"
+    echo "round $r $n: $rps req/s" >&2
+  done
+done
+
+median() { sort -g | awk '{a[NR]=$1} END {if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
+declare -A RPS P50 P99
+for n in "${names[@]}"; do
+  RPS[$n]=$(awk -v n="$n" '$1==n {print $2}' "$work/results" | median)
+  P50[$n]=$(awk -v n="$n" '$1==n {print $3}' "$work/results" | median)
+  P99[$n]=$(awk -v n="$n" '$1==n {print $4}' "$work/results" | median)
+done
+
+echo
+echo "wrk -t$THREADS -c$CONNS -d$DURATION, $ROUNDS interleaved rounds, medians ($(nproc) cores, loopback)"
+printf '%-30s %12s %10s %10s %10s %10s\n' target req/s p50_ms p99_ms vs_nginx vs_direct
+for n in "${names[@]}"; do
+  printf '%-30s %12.0f %10.3f %10.3f %10.2f %10.2f\n' "$n" "${RPS[$n]}" "${P50[$n]}" "${P99[$n]}" \
+    "$(echo "${RPS[$n]} / ${RPS[nginx]}" | bc -l)" "$(echo "${RPS[$n]} / ${RPS[direct]}" | bc -l)"
+done
+echo
+printf 'rate_limit+headers overhead vs plain gatehouse GET: %.1f%% fewer req/s\n' \
+  "$(echo "(1 - ${RPS[gatehouse-ratelimit-headers]} / ${RPS[gatehouse]}) * 100" | bc -l)"

@@ -1,0 +1,146 @@
+// Package cli is the gatehouse command line: flag parsing, logging, signals
+// and the run and validate commands. It is public so that a main of your own
+// (one that blank-imports extra plugins) runs exactly the same gateway.
+package cli
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/gatehouse-dev/gatehouse/internal/config"
+	"github.com/gatehouse-dev/gatehouse/internal/server"
+)
+
+const usage = `gatehouse: a Backend-for-Frontend gateway
+
+Usage:
+  gatehouse [-config FILE] [-log-level LEVEL]    run the gateway
+  gatehouse validate [-config FILE]              check FILE; print FILE:LINE:COL: message per problem
+
+Flags:
+`
+
+// Main runs the command line in args (without the program name) and returns
+// the process exit code: 0 success, 1 an invalid config or a failed run,
+// 2 a usage error.
+func Main(args []string, stdout, stderr io.Writer) int {
+	cmd := "run"
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		cmd, args = args[0], args[1:]
+	}
+	fs := flag.NewFlagSet("gatehouse", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprint(stderr, usage)
+		fs.PrintDefaults()
+	}
+	configPath := fs.String("config", "routes.yaml", "the routes.yaml to load")
+	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "gatehouse: unexpected argument %q\n", fs.Arg(0))
+		fs.Usage()
+		return 2
+	}
+	switch cmd {
+	case "validate":
+		return validate(*configPath, stdout, stderr)
+	case "run":
+		var level slog.Level
+		if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
+			fmt.Fprintf(stderr, "gatehouse: -log-level %q: want debug, info, warn or error\n", *logLevel)
+			return 2
+		}
+		logger := slog.New(slog.NewJSONHandler(stdout, &slog.HandlerOptions{Level: level}))
+		return run(*configPath, logger, stderr)
+	default:
+		fmt.Fprintf(stderr, "gatehouse: unknown command %q\n", cmd)
+		fs.Usage()
+		return 2
+	}
+}
+
+// load reads and fully checks a config: the file itself, then everything the
+// server would build from it (route table, plugin configs).
+func load(path string) (*config.Config, error) {
+	cfg, err := config.Load(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := server.Validate(cfg); err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
+
+func validate(path string, stdout, stderr io.Writer) int {
+	cfg, err := load(path)
+	if err != nil {
+		printProblems(stderr, err)
+		return 1
+	}
+	fmt.Fprintf(stdout, "%s: ok (%d routes)\n", path, len(cfg.Routes))
+	return 0
+}
+
+// printProblems prints one problem per line, in FILE:LINE:COL: message form.
+func printProblems(w io.Writer, err error) {
+	fmt.Fprintln(w, strings.TrimRight(err.Error(), "\n"))
+}
+
+func run(path string, logger *slog.Logger, stderr io.Writer) int {
+	cfg, err := load(path)
+	if err != nil {
+		printProblems(stderr, err)
+		fmt.Fprintln(stderr, "gatehouse: not starting: the config is invalid")
+		return 1
+	}
+	srv, err := server.New(cfg, server.Options{Logger: logger})
+	if err != nil {
+		printProblems(stderr, err)
+		return 1
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.ListenAndServe() }()
+	logger.Info("gatehouse listening", "listen", cfg.Server.Listen, "public_url", cfg.Server.PublicURL,
+		"routes", len(cfg.Routes))
+
+	select {
+	case err := <-serveErr:
+		if err != nil {
+			logger.Error("server stopped", "err", err)
+			_ = srv.Shutdown(context.Background())
+			return 1
+		}
+		return 0
+	case <-ctx.Done():
+	}
+	stop() // a second signal kills the process at once
+	logger.Info("shutting down", "deadline", cfg.Server.ShutdownTimeout.D().String())
+	sctx, cancel := context.WithTimeout(context.Background(), cfg.Server.ShutdownTimeout.D())
+	defer cancel()
+	start := time.Now()
+	if err := srv.Shutdown(sctx); err != nil {
+		logger.Error("shutdown did not finish in time", "err", err)
+		return 1
+	}
+	logger.Info("stopped", "took", time.Since(start).String())
+	return 0
+}

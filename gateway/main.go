@@ -1,0 +1,18 @@
+// Command gatehouse is the gateway: `gatehouse -config routes.yaml` runs it,
+// `gatehouse validate -config routes.yaml` checks a config file.
+//
+// Run it from a checkout with `go run ./gateway -config routes.yaml`.
+// To ship your own plugins, copy this file into a main of your own and add a
+// blank import of your plugin package (see docs/plugins.md).
+package main
+
+import (
+	"os"
+
+	"github.com/gatehouse-dev/gatehouse/gateway/cli"
+	_ "github.com/gatehouse-dev/gatehouse/plugins/all" // the built-in plugins
+)
+
+func main() {
+	os.Exit(cli.Main(os.Args[1:], os.Stdout, os.Stderr))
+}

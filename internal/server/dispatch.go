@@ -1,0 +1,198 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/gatehouse-dev/gatehouse/internal/config"
+	"github.com/gatehouse-dev/gatehouse/internal/proxy"
+	"github.com/gatehouse-dev/gatehouse/internal/route"
+	"github.com/gatehouse-dev/gatehouse/plugins"
+)
+
+// pathBufs recycles the buffers canonical paths are built in.
+var pathBufs = sync.Pool{New: func() any { b := make([]byte, 0, 256); return &b }}
+
+// dispatch normalises the path, serves the built-in endpoints, and hands the
+// request to the longest matching route.
+func (s *Server) dispatch(c *fiber.Ctx) error {
+	uri := c.Request().URI()
+	if max := s.cfg.Server.MaxURILength; max > 0 && len(c.Request().Header.RequestURI()) > max {
+		return fiber.NewError(fiber.StatusRequestURITooLong, "request uri too long")
+	}
+	bufp := pathBufs.Get().(*[]byte)
+	defer pathBufs.Put(bufp)
+	raw := uri.PathOriginal()
+	canon, ok := normalize((*bufp)[:0], raw)
+	*bufp = canon[:0]
+	if !ok {
+		return fiber.NewError(fiber.StatusBadRequest, "invalid request path")
+	}
+	if !bytes.Equal(canon, raw) {
+		// From here on the canonical path is the request's path: plugins (cache
+		// keys) and the proxy see exactly what the route was matched on.
+		uri.SetPathBytes(canon)
+		canon = uri.PathOriginal()
+	}
+
+	if h := s.builtin(canon); h != nil {
+		return h(c)
+	}
+	e := s.table.Match(canon)
+	if e == nil {
+		return fiber.NewError(fiber.StatusNotFound, "not found")
+	}
+	rh := &s.routes[e.Index]
+	c.Locals(localsRoute, rh.route.Name)
+	return rh.handler(c)
+}
+
+// builtin returns the handler of a gateway endpoint at path, or nil.
+func (s *Server) builtin(path []byte) fiber.Handler {
+	switch {
+	case len(path) >= 5 && string(path[:5]) == "/auth" && (len(path) == 5 || path[5] == '/'):
+		return s.serveAuth
+	case string(path) == "/healthz":
+		return s.healthz
+	case string(path) == "/readyz":
+		return s.readyz
+	case string(path) == "/metrics":
+		return s.serveMetrics
+	}
+	return nil
+}
+
+// serveAuth runs the auth endpoints' own small app on this request; its error
+// handler is the same JSON one.
+func (s *Server) serveAuth(c *fiber.Ctx) error {
+	s.authApp.Handler()(c.Context())
+	return nil
+}
+
+// buildRoutes compiles every route's chain: methods → auth gate → plugins → proxy.
+func (s *Server) buildRoutes() error {
+	s.routes = make([]routeHandler, len(s.cfg.Routes))
+	var problems config.ErrorList
+	for i := range s.cfg.Routes {
+		r := &s.cfg.Routes[i]
+		log := s.logger.With("route", r.Name)
+		mws, err := buildPlugins(s.ctx, s.cfg, r, log)
+		if err != nil {
+			problems = problems.Append(s.cfg.File, err)
+			continue
+		}
+		rh := routeHandler{route: r, methods: newMethodSet(r.Methods)}
+		var terminal fiber.Handler
+		switch {
+		case len(r.Upstreams) > 0:
+			px, err := proxy.New(r, proxy.Options{
+				ClientIP: s.clientIP,
+				MaxBody:  int64(s.cfg.Server.MaxBody),
+				Logger:   log,
+				OnError: func(target, kind string) {
+					s.metrics.upstreamError(r.Name, target, kind)
+				},
+			})
+			if err != nil {
+				problems = appendPrefixed(problems, s.cfg.File, fmt.Sprintf("route %q: ", r.Name), err)
+				continue
+			}
+			rh.proxy = px
+			terminal = forward(px)
+		default:
+			problems = append(problems, config.Error{File: s.cfg.File, Line: r.Pos.Line, Col: r.Pos.Col,
+				Msg: fmt.Sprintf("route %q: static routes are not supported yet", r.Name)})
+			continue
+		}
+		h := terminal
+		for j := len(mws) - 1; j >= 0; j-- {
+			h = mws[j](h)
+		}
+		h = s.auth.Gate(r)(h)
+		rh.handler = rh.methods.guard(h)
+		s.routes[i] = rh
+	}
+	return problems.Err()
+}
+
+// forward is the last step of every proxied route: the gateway's own
+// Authorization (from the auth gate's identity) is set here, after every
+// plugin ran, so no plugin can forge or remove it; on routes without an
+// identity the client's Authorization passes through untouched.
+func forward(px *proxy.Proxy) fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		if id := plugins.IdentityOf(c); id != nil && id.AccessToken != "" {
+			c.Request().Header.Set(fiber.HeaderAuthorization, "Bearer "+id.AccessToken)
+		}
+		return px.Forward(c)
+	}
+}
+
+// buildPlugins instantiates the route's plugins (its own block, else the
+// defaults block's entry) and returns their middlewares in phase order.
+func buildPlugins(ctx context.Context, cfg *config.Config, r *config.Route, log *slog.Logger) ([]plugins.Middleware, error) {
+	type named struct {
+		p   plugins.Plugin
+		cfg config.PluginConfig
+	}
+	var list []named
+	var problems config.ErrorList
+	add := func(name string, pc config.PluginConfig) {
+		p, ok := plugins.Lookup(name)
+		if !ok {
+			problems = append(problems, config.Error{File: cfg.File, Line: pc.Pos.Line, Col: pc.Pos.Col,
+				Msg: fmt.Sprintf("route %q: unknown plugin %q (known: %s)", r.Name, name, strings.Join(plugins.Names(), ", "))})
+			return
+		}
+		list = append(list, named{p, pc})
+	}
+	for name, pc := range r.Plugins {
+		add(name, pc)
+	}
+	for name, pc := range cfg.Defaults.Plugins {
+		if _, own := r.Plugins[name]; !own {
+			add(name, pc)
+		}
+	}
+	sort.Slice(list, func(i, j int) bool {
+		if list[i].p.Phase != list[j].p.Phase {
+			return list[i].p.Phase < list[j].p.Phase
+		}
+		return list[i].p.Name < list[j].p.Name
+	})
+	var mws []plugins.Middleware
+	for _, n := range list {
+		mw, err := n.p.New(plugins.Spec{
+			Ctx: ctx, Route: r, Config: n.cfg, Store: cfg.Session.Store,
+			Logger: log.With("plugin", n.p.Name),
+		})
+		if err != nil {
+			problems = appendPrefixed(problems, cfg.File, fmt.Sprintf("route %q: plugin %s: ", r.Name, n.p.Name), err)
+			continue
+		}
+		mws = append(mws, mw)
+	}
+	problems.Sort()
+	return mws, problems.Err()
+}
+
+// appendPrefixed adds err's problems to l, each message prefixed (for
+// context such as the route and plugin name) and keeping its position.
+func appendPrefixed(l config.ErrorList, file, prefix string, err error) config.ErrorList {
+	for _, e := range (config.ErrorList{}).Append(file, err) {
+		e.Msg = prefix + e.Msg
+		l = append(l, e)
+	}
+	return l
+}
+
+// normalize is route.Normalize; named here so the dispatch reads as prose.
+var normalize = route.Normalize

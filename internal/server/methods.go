@@ -1,0 +1,64 @@
+package server
+
+import (
+	"strings"
+
+	"github.com/gofiber/fiber/v2"
+)
+
+// methodSet is a route's method allow-list; the zero value allows every method.
+type methodSet struct {
+	allowed []string
+	allow   string // the Allow header value for 405 answers (RFC 9110 §15.5.6)
+}
+
+func newMethodSet(methods []string) methodSet {
+	if len(methods) == 0 {
+		return methodSet{}
+	}
+	ms := methodSet{allowed: methods}
+	// HEAD is answered wherever GET is (RFC 9110 §9.3.2).
+	if ms.has(fiber.MethodGet) && !ms.has(fiber.MethodHead) {
+		ms.allowed = append(append([]string(nil), methods...), fiber.MethodHead)
+	}
+	ms.allow = strings.Join(ms.allowed, ", ")
+	return ms
+}
+
+func (m methodSet) has(method string) bool {
+	for _, a := range m.allowed {
+		if a == method {
+			return true
+		}
+	}
+	return false
+}
+
+// guard answers 405 with an Allow header to methods outside the allow-list,
+// before any authentication or forwarding.
+func (m methodSet) guard(next fiber.Handler) fiber.Handler {
+	if len(m.allowed) == 0 {
+		return next
+	}
+	return func(c *fiber.Ctx) error {
+		if !m.has(c.Method()) {
+			c.Set(fiber.HeaderAllow, m.allow)
+			return fiber.NewError(fiber.StatusMethodNotAllowed, "method not allowed")
+		}
+		return next(c)
+	}
+}
+
+// knownMethods bounds the method label of metrics: a client may send any
+// token as a method, and each would otherwise become a new time series.
+var knownMethods = map[string]bool{
+	"GET": true, "HEAD": true, "POST": true, "PUT": true, "PATCH": true,
+	"DELETE": true, "OPTIONS": true, "CONNECT": true, "TRACE": true,
+}
+
+func methodLabel(m string) string {
+	if knownMethods[m] {
+		return m
+	}
+	return "OTHER"
+}

@@ -1,0 +1,129 @@
+package server
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"log/slog"
+	"strconv"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+)
+
+// localsRequestID is the fiber.Ctx Locals key under which the request id is
+// kept; plugins and the proxy read it by this documented string.
+const localsRequestID = "requestid"
+
+// localsRoute holds the matched route's name for logs and metrics.
+const localsRoute = "gatehouse.route"
+
+// maxRequestIDLen bounds a client-sent X-Request-Id; longer or odd ones are replaced.
+const maxRequestIDLen = 128
+
+// requestID returns the request's id ("" before the observe middleware ran).
+func requestID(c *fiber.Ctx) string {
+	id, _ := c.Locals(localsRequestID).(string)
+	return id
+}
+
+// validRequestID accepts ids made of visible ASCII without separators that
+// could break a log line or a header: [A-Za-z0-9._:-], 1..128 characters.
+func validRequestID(id []byte) bool {
+	if len(id) == 0 || len(id) > maxRequestIDLen {
+		return false
+	}
+	for _, b := range id {
+		switch {
+		case b >= 'a' && b <= 'z', b >= 'A' && b <= 'Z', b >= '0' && b <= '9',
+			b == '-', b == '_', b == '.', b == ':':
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// newRequestID returns 16 random bytes in hex.
+func newRequestID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails on supported platforms
+	return hex.EncodeToString(b[:])
+}
+
+// observe is the outermost middleware: it assigns the request id (propagating a
+// well-formed client one), runs the chain, turns its error into the response
+// through the error handler, then writes one JSON access log line and records
+// the metrics. Handling the error here (as Fiber's logger does) makes the status
+// in the log and the metrics the one the client really gets.
+func (s *Server) observe(c *fiber.Ctx) error {
+	start := time.Now()
+	var id string
+	if in := c.Request().Header.Peek(fiber.HeaderXRequestID); validRequestID(in) {
+		id = string(in)
+	} else {
+		id = newRequestID()
+	}
+	c.Locals(localsRequestID, id)
+	c.Request().Header.Set(fiber.HeaderXRequestID, id)
+	c.Set(fiber.HeaderXRequestID, id)
+
+	if err := c.Next(); err != nil {
+		if herr := s.app.ErrorHandler(c, err); herr != nil {
+			s.logger.Error("writing error response", "err", herr, "request_id", id)
+			c.Status(fiber.StatusInternalServerError)
+		}
+	}
+
+	status := c.Response().StatusCode()
+	elapsed := time.Since(start)
+	routeName, _ := c.Locals(localsRoute).(string)
+	s.metrics.observe(routeName, methodLabel(c.Method()), status, elapsed)
+	if s.logger.Enabled(c.UserContext(), slog.LevelInfo) {
+		s.logger.LogAttrs(c.UserContext(), slog.LevelInfo, "request",
+			slog.String("request_id", id),
+			slog.String("method", c.Method()),
+			slog.String("path", string(c.Request().URI().PathOriginal())),
+			slog.String("route", routeName),
+			slog.Int("status", status),
+			slog.Duration("duration", elapsed),
+			slog.String("upstream", upstreamOf(c)),
+			slog.String("client_ip", clientIPOf(c)),
+		)
+	}
+	return nil
+}
+
+// localsUpstream is where the proxy records the target it forwarded to.
+const localsUpstream = "gatehouse.upstream"
+
+func upstreamOf(c *fiber.Ctx) string {
+	u, _ := c.Locals(localsUpstream).(string)
+	return u
+}
+
+// statusLabel returns the status code as a metric label without allocating
+// for the common codes.
+func statusLabel(code int) string {
+	if code >= 100 && code < 600 {
+		return statusLabels[code-100]
+	}
+	return strconv.Itoa(code)
+}
+
+var statusLabels = func() (l [500]string) {
+	for i := range l {
+		l[i] = strconv.Itoa(i + 100)
+	}
+	return l
+}()
+
+// localsClientIP caches the resolved client address (see internal/clientip).
+const localsClientIP = "gatehouse.clientip"
+
+// clientIPOf returns the request's client address, resolving it once.
+func clientIPOf(c *fiber.Ctx) string {
+	if ip, ok := c.Locals(localsClientIP).(string); ok {
+		return ip
+	}
+	return c.IP()
+}

@@ -1,0 +1,224 @@
+// Package server builds the gateway's HTTP server from a validated config:
+// the route table, the auth gate, each route's plugin chain and proxy, the
+// built-in endpoints (/auth/*, /healthz, /readyz, /metrics), one error handler,
+// access logs and metrics.
+//
+// A request's path through the server:
+//
+//  1. observe: request id, then (after the chain) error → JSON, access log, metrics.
+//  2. dispatch: the raw path is normalised once (internal/route); the canonical
+//     path replaces the request's path, so matching, plugins and forwarding all
+//     see the same one. Built-in endpoints first, then the longest matching route.
+//  3. the route's handler: method allow-list, auth gate, plugins in phase order,
+//     then the proxy, which sets Authorization from the gate's identity last.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/gatehouse-dev/gatehouse/internal/auth"
+	"github.com/gatehouse-dev/gatehouse/internal/clientip"
+	"github.com/gatehouse-dev/gatehouse/internal/config"
+	"github.com/gatehouse-dev/gatehouse/internal/proxy"
+	"github.com/gatehouse-dev/gatehouse/internal/route"
+	"github.com/gatehouse-dev/gatehouse/internal/session"
+	"github.com/gatehouse-dev/gatehouse/internal/store"
+	"github.com/gatehouse-dev/gatehouse/plugins"
+)
+
+// Options are the dependencies a Server may be given instead of its defaults.
+type Options struct {
+	// Logger receives access logs and errors. Default: slog.Default().
+	Logger *slog.Logger
+	// HTTPClient is used for calls to the IdP. Default: a client with timeouts.
+	HTTPClient *http.Client
+}
+
+// Server is a built gateway, ready to serve.
+type Server struct {
+	cfg      *config.Config
+	logger   *slog.Logger
+	app      *fiber.App
+	authApp  *fiber.App
+	metrics  *metrics
+	table    *route.Table
+	routes   []routeHandler // parallel to cfg.Routes
+	auth     *auth.Auth
+	store    store.Store // sessions
+	// authStore holds short-lived login state and single-use ids.
+	authStore      store.Store
+	metricsHandler fiber.Handler
+	clientIP *clientip.Resolver
+	ready    readiness
+
+	// ctx lives as long as the server's config: plugin janitors, discovery and
+	// JWKS refresh end with it.
+	ctx    context.Context
+	cancel context.CancelFunc
+}
+
+// routeHandler is one route's compiled chain.
+type routeHandler struct {
+	route   *config.Route
+	methods methodSet
+	handler fiber.Handler
+	proxy   *proxy.Proxy
+}
+
+// New builds a Server from a validated config. Plugin configs are checked here
+// (by building every plugin), so New's error lists every plugin problem as
+// FILE:LINE:COL: message. On error nothing keeps running.
+func New(cfg *config.Config, opts Options) (srv *Server, err error) {
+	logger := opts.Logger
+	if logger == nil {
+		logger = slog.Default()
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &Server{cfg: cfg, logger: logger, metrics: newMetrics(), ctx: ctx, cancel: cancel}
+	defer func() {
+		if err != nil {
+			s.closeAll()
+		}
+	}()
+
+	if s.clientIP, err = clientip.New(cfg.Server.TrustedProxies); err != nil {
+		return nil, err
+	}
+	if s.table, err = route.NewTable(cfg.Routes); err != nil {
+		return nil, err
+	}
+	if err := checkReservedPrefixes(cfg); err != nil {
+		return nil, err
+	}
+	if s.store, s.authStore, err = openStores(cfg); err != nil {
+		return nil, err
+	}
+	sessions, err := session.NewManager(cfg.Session, cfg.Server.PublicURL, s.store)
+	if err != nil {
+		return nil, fmt.Errorf("session: %w", err)
+	}
+	if s.auth, err = auth.New(ctx, cfg, sessions, s.authStore, logger, opts.HTTPClient); err != nil {
+		return nil, fmt.Errorf("oidc: %w", err)
+	}
+
+	s.metricsHandler = newMetricsHandler(s.metrics)
+	s.app = fiber.New(s.fiberConfig())
+	s.app.Use(s.observe, s.dispatch)
+	s.authApp = fiber.New(fiber.Config{ErrorHandler: errorHandler(logger), DisableStartupMessage: true})
+	s.auth.Mount(s.authApp)
+	s.authApp.Use(func(*fiber.Ctx) error { return fiber.ErrNotFound })
+
+	if err := s.buildRoutes(); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// Validate builds everything New builds that can fail on a bad config
+// (route table, plugin configs) without contacting the IdP or listening, and
+// returns every problem. It is what `gatehouse validate` runs after config.Load.
+func Validate(cfg *config.Config) error {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if _, err := route.NewTable(cfg.Routes); err != nil {
+		return err
+	}
+	if err := checkReservedPrefixes(cfg); err != nil {
+		return err
+	}
+	var problems config.ErrorList
+	for i := range cfg.Routes {
+		_, err := buildPlugins(ctx, cfg, &cfg.Routes[i], slog.New(slog.DiscardHandler))
+		problems = problems.Append(cfg.File, err)
+	}
+	return problems.Err()
+}
+
+func (s *Server) fiberConfig() fiber.Config {
+	sc := s.cfg.Server
+	return fiber.Config{
+		ErrorHandler:          errorHandler(s.logger),
+		DisableStartupMessage: true,
+		// Stream request bodies to the upstream instead of buffering them whole;
+		// BodyLimit still answers 413 to a Content-Length above max_body.
+		StreamRequestBody: true,
+		BodyLimit:         int(sc.MaxBody),
+		// fasthttp reads the request line and headers into this buffer: a larger
+		// head fails with 431 Request Header Fields Too Large.
+		ReadBufferSize: int(sc.MaxHeaderBytes),
+		// fasthttp's defaults are unlimited: a slowloris client would hold a
+		// connection forever. ReadTimeout bounds the request head and body.
+		ReadTimeout:  sc.ReadTimeout.D(),
+		WriteTimeout: sc.WriteTimeout.D(),
+		IdleTimeout:  sc.IdleTimeout.D(),
+		// Never trust X-Forwarded-* through Fiber: internal/clientip does that.
+		EnableTrustedProxyCheck: false,
+		DisableDefaultDate:      false,
+	}
+}
+
+// Serve accepts connections on ln until Shutdown.
+func (s *Server) Serve(ln net.Listener) error {
+	return s.app.Listener(ln)
+}
+
+// ListenAndServe listens on server.listen and serves until Shutdown.
+func (s *Server) ListenAndServe() error {
+	ln, err := net.Listen("tcp", s.cfg.Server.Listen)
+	if err != nil {
+		return err
+	}
+	return s.Serve(ln)
+}
+
+// Shutdown stops accepting connections, lets in-flight requests finish until
+// ctx is done, then releases everything the server started.
+func (s *Server) Shutdown(ctx context.Context) error {
+	err := s.app.ShutdownWithContext(ctx)
+	s.closeAll()
+	return err
+}
+
+// Handler returns the server's fiber.App, for tests that drive it with app.Test.
+func (s *Server) Handler() *fiber.App { return s.app }
+
+func (s *Server) closeAll() {
+	s.cancel()
+	for _, r := range s.routes {
+		if r.proxy != nil {
+			r.proxy.Close()
+		}
+	}
+	for _, st := range []store.Store{s.store, s.authStore} {
+		if st != nil {
+			_ = st.Close()
+		}
+	}
+}
+
+// reserved are the paths the gateway answers itself; no route may shadow them.
+var reserved = []string{"/auth", "/healthz", "/readyz", "/metrics"}
+
+// checkReservedPrefixes refuses a route whose prefix would take over a
+// built-in endpoint (or the whole /auth tree), or lies inside one.
+func checkReservedPrefixes(cfg *config.Config) error {
+	var problems config.ErrorList
+	for _, r := range cfg.Routes {
+		for _, p := range reserved {
+			if route.HasPrefix([]byte(r.Prefix), p) {
+				problems = append(problems, config.Error{File: cfg.File, Line: r.Pos.Line, Col: r.Pos.Col,
+					Msg: fmt.Sprintf("route %q: prefix %q is reserved for the gateway's own %s endpoint", r.Name, r.Prefix, p)})
+			}
+		}
+	}
+	problems.Sort()
+	return problems.Err()
+}
+

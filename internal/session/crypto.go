@@ -1,0 +1,141 @@
+package session
+
+import (
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/hkdf"
+	"crypto/hmac"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"hash"
+	"sync"
+)
+
+// HKDF labels. Changing one invalidates every cookie or stored session that
+// depends on it; bump the version suffix on purpose only.
+const (
+	labelCookie = "gatehouse session cookie mac v1"
+	labelStore  = "gatehouse session store key v1"
+	labelIndex  = "gatehouse session index key v1"
+	labelSeal   = "gatehouse session encryption v1"
+)
+
+// sealVersion is the first byte of every stored value, so the format can
+// change without misreading old values.
+const sealVersion = 1
+
+// keys holds the keys derived from session.secret, each for one purpose. The
+// HMAC states are pooled: hmac.New allocates, and Load needs three MACs.
+type keys struct {
+	cookie, store, index, seal sync.Pool // of hash.Hash
+}
+
+// init derives every key from secret.
+func (k *keys) init(secret []byte) {
+	for _, p := range []struct {
+		pool  *sync.Pool
+		label string
+	}{{&k.cookie, labelCookie}, {&k.store, labelStore}, {&k.index, labelIndex}, {&k.seal, labelSeal}} {
+		key, err := hkdf.Key(sha256.New, secret, nil, p.label, 32)
+		if err != nil {
+			// Only possible for a key length HKDF cannot produce; 32 is fine.
+			panic("session: hkdf: " + err.Error())
+		}
+		p.pool.New = func() any { return hmac.New(sha256.New, key) }
+	}
+}
+
+// mac returns HMAC-SHA256 under the pool's key of the parts, concatenated
+// with a zero byte between them (so ("a","bc") and ("ab","c") differ).
+func mac(pool *sync.Pool, parts ...string) []byte {
+	h := pool.Get().(hash.Hash)
+	h.Reset()
+	for i, p := range parts {
+		if i > 0 {
+			h.Write([]byte{0})
+		}
+		h.Write([]byte(p))
+	}
+	sum := h.Sum(make([]byte, 0, sha256.Size))
+	pool.Put(h)
+	return sum
+}
+
+// storeDigest is the HMAC of a session id that names it in the store; the id
+// itself is never written to the store.
+func (k *keys) storeDigest(id string) []byte { return mac(&k.store, id) }
+
+// subjectIndexKey is the store key of the index of sub's sessions. The
+// subject is hashed too: the store need not hold user identifiers in clear.
+func (k *keys) subjectIndexKey(sub string) string {
+	return "sidx:u:" + b64(mac(&k.index, "sub", sub))
+}
+
+// sidIndexKey is the store key of the index of the IdP session sid's sessions.
+func (k *keys) sidIndexKey(sid string) string {
+	return "sidx:s:" + b64(mac(&k.index, "sid", sid))
+}
+
+// aead returns the AES-256-GCM instance for one session. Its key is
+// HMAC(sealKey, id): a key per session keeps the number of random 96-bit
+// nonces drawn under any one key tiny (a session is written at most once per
+// touch interval), far below GCM's 2^32 bound, whatever the gateway's total
+// traffic over the secret's lifetime.
+func (k *keys) aead(id string) (cipher.AEAD, error) {
+	block, err := aes.NewCipher(mac(&k.seal, id))
+	if err != nil {
+		return nil, fmt.Errorf("session: cipher: %w", err)
+	}
+	g, err := cipher.NewGCMWithRandomNonce(block)
+	if err != nil {
+		return nil, fmt.Errorf("session: gcm: %w", err)
+	}
+	return g, nil
+}
+
+// additionalData binds a sealed value to its session id, so a value copied
+// under another session's key does not open.
+func additionalData(id string) []byte {
+	return append([]byte("gatehouse session v1\x00"), id...)
+}
+
+// seal encodes and encrypts s for the store:
+// version byte || random nonce || AES-256-GCM(ciphertext || tag).
+func (m *Manager) seal(s *Session) ([]byte, error) {
+	plain, err := encode(s)
+	if err != nil {
+		return nil, err
+	}
+	g, err := m.keys.aead(s.ID)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]byte, 1, 1+g.NonceSize()+len(plain)+g.Overhead())
+	out[0] = sealVersion
+	return g.Seal(out, nil, plain, additionalData(s.ID)), nil
+}
+
+// errSealed is returned by open for any value that does not decrypt.
+var errSealed = errors.New("session: stored value does not decrypt")
+
+// open decrypts and decodes a stored value of the session id.
+func (m *Manager) open(id string, value []byte) (*Session, error) {
+	if len(value) < 1 || value[0] != sealVersion {
+		return nil, errSealed
+	}
+	g, err := m.keys.aead(id)
+	if err != nil {
+		return nil, err
+	}
+	plain, err := g.Open(nil, nil, value[1:], additionalData(id))
+	if err != nil {
+		return nil, errSealed
+	}
+	s, err := decode(plain)
+	if err != nil {
+		return nil, err
+	}
+	s.ID = id
+	return s, nil
+}

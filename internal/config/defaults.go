@@ -1,0 +1,149 @@
+package config
+
+import (
+	"net"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// The defaults, applied by applyDefaults and nowhere else. A zero value in
+// the file (an absent key, an empty value, "0s", 0) means "use the default";
+// write_timeout's default is itself 0 (no limit).
+const (
+	defaultListen          = "127.0.0.1:8080"
+	defaultMaxBody         = 10 << 20
+	defaultMaxHeaderBytes  = 16 << 10
+	defaultMaxURILength    = 8192
+	defaultReadTimeout     = 30 * time.Second
+	defaultIdleTimeout     = 60 * time.Second
+	defaultShutdownTimeout = 15 * time.Second
+
+	defaultRefreshMargin      = 30 * time.Second
+	defaultLeeway             = 30 * time.Second
+	defaultPostLogoutRedirect = "/"
+
+	defaultSameSite        = "lax"
+	defaultCSRFHeader      = "X-CSRF"
+	defaultSessionIdle     = 30 * time.Minute
+	defaultAbsoluteTimeout = 12 * time.Hour
+	defaultStore           = "memory"
+	defaultMaxSessions     = 100000
+
+	defaultRouteTimeout = 30 * time.Second
+)
+
+// defaultScopes and defaultAlgorithms are copied, never shared, so that a
+// caller editing one Config cannot change another's.
+func defaultScopes() []string { return []string{"openid", "profile", "email", "offline_access"} }
+
+func defaultAlgorithms() []string { return []string{"RS256", "ES256", "PS256", "EdDSA"} }
+
+// applyDefaults fills every unset field of cfg with its default and puts
+// values in canonical form (public_url without a trailing "/", same_site in
+// lower case, methods in upper case, static directories relative to the
+// config file, defaults.plugins merged into each route). It runs before
+// validation and has no other side effects.
+func applyDefaults(cfg *Config) {
+	s := &cfg.Server
+	setDefault(&s.Listen, defaultListen)
+	if s.PublicURL == "" {
+		s.PublicURL = publicURLFor(s.Listen)
+	}
+	s.PublicURL = strings.TrimSuffix(s.PublicURL, "/")
+	setDefault(&s.MaxBody, defaultMaxBody)
+	setDefault(&s.MaxHeaderBytes, defaultMaxHeaderBytes)
+	setDefault(&s.MaxURILength, defaultMaxURILength)
+	setDefault(&s.ReadTimeout, Duration(defaultReadTimeout))
+	setDefault(&s.IdleTimeout, Duration(defaultIdleTimeout))
+	setDefault(&s.ShutdownTimeout, Duration(defaultShutdownTimeout))
+
+	if o := cfg.OIDC; o != nil {
+		if len(o.Scopes) == 0 {
+			o.Scopes = defaultScopes()
+		}
+		if len(o.AllowedAlgorithms) == 0 {
+			o.AllowedAlgorithms = defaultAlgorithms()
+		}
+		setDefault(&o.RefreshMargin, Duration(defaultRefreshMargin))
+		setDefault(&o.Leeway, Duration(defaultLeeway))
+		setDefault(&o.PostLogoutRedirect, defaultPostLogoutRedirect)
+		if o.ClientAuth == "" {
+			o.ClientAuth = "none"
+			if o.ClientSecret != "" {
+				o.ClientAuth = "client_secret_basic"
+			}
+		}
+	}
+
+	ss := &cfg.Session
+	if ss.CookieName == "" {
+		https := strings.HasPrefix(strings.ToLower(s.PublicURL), "https://")
+		switch {
+		case https && ss.CookieDomain == "":
+			ss.CookieName = "__Host-gatehouse"
+		case https:
+			// __Host- forbids a Domain; __Secure- still makes browsers
+			// refuse the cookie from a plain-http response.
+			ss.CookieName = "__Secure-gatehouse"
+		default:
+			ss.CookieName = "gatehouse"
+		}
+	}
+	ss.SameSite = strings.ToLower(ss.SameSite)
+	setDefault(&ss.SameSite, defaultSameSite)
+	setDefault(&ss.CSRFHeader, defaultCSRFHeader)
+	setDefault(&ss.IdleTimeout, Duration(defaultSessionIdle))
+	setDefault(&ss.AbsoluteTimeout, Duration(defaultAbsoluteTimeout))
+	setDefault(&ss.Store, defaultStore)
+	setDefault(&ss.MaxSessions, defaultMaxSessions)
+
+	dir := filepath.Dir(cfg.File)
+	for i := range cfg.Routes {
+		r := &cfg.Routes[i]
+		setDefault(&r.Timeout, Duration(defaultRouteTimeout))
+		if r.Auth == "" {
+			r.Auth = AuthSession
+			if cfg.OIDC == nil {
+				r.Auth = AuthNone
+			}
+		}
+		for j, m := range r.Methods {
+			r.Methods[j] = strings.ToUpper(m)
+		}
+		if r.Static != "" && !filepath.IsAbs(r.Static) {
+			r.Static = filepath.Join(dir, r.Static)
+		}
+		for name, p := range cfg.Defaults.Plugins {
+			if _, own := r.Plugins[name]; own {
+				continue
+			}
+			if r.Plugins == nil {
+				r.Plugins = Plugins{}
+			}
+			p.Where = pluginWhere(loc{where: routeLabel(r.Name, i)}, name)
+			r.Plugins[name] = p
+		}
+	}
+}
+
+func setDefault[T comparable](p *T, def T) {
+	var zero T
+	if *p == zero {
+		*p = def
+	}
+}
+
+// publicURLFor derives the default public_url from the listen address; an
+// unspecified host (":8080", "0.0.0.0:8080") becomes localhost. It returns ""
+// for an address that is not host:port (validation reports listen).
+func publicURLFor(listen string) string {
+	host, port, err := net.SplitHostPort(listen)
+	if err != nil {
+		return ""
+	}
+	if host == "" || host == "0.0.0.0" || host == "::" {
+		host = "localhost"
+	}
+	return "http://" + net.JoinHostPort(host, port)
+}

@@ -1,0 +1,472 @@
+package config
+
+import (
+	"fmt"
+	"net"
+	"net/netip"
+	"net/url"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// minSecretLen is the shortest session.secret accepted: 32 bytes, a 256-bit key.
+const minSecretLen = 32
+
+// maxLeeway bounds oidc.leeway: a larger clock-skew allowance keeps expired
+// tokens usable for longer than any honest clock drift needs.
+const maxLeeway = 5 * time.Minute
+
+// asymmetricAlgs are the JWS algorithms (RFC 7518 §3.1, RFC 8037) accepted
+// in oidc.allowed_algorithms. "none" and the HMAC algorithms are refused: an
+// HS* token is verified with a key the relying party shares (the client
+// secret), which lets anyone holding that secret mint tokens, and key
+// confusion attacks turn a public key into an HMAC secret.
+var asymmetricAlgs = []string{"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
+
+// reservedPrefixes are the gateway's own endpoints; a route under them would
+// shadow them (or be shadowed).
+var reservedPrefixes = []string{"/auth", "/healthz", "/readyz", "/metrics"}
+
+// validator checks a decoded, defaulted Config. It reports through the
+// decoder, placing each problem at the value it is about (d.pos) and skipping
+// values whose decoding already failed (d.failed). It does no I/O except
+// checking that static directories exist.
+type validator struct {
+	d   *decoder
+	cfg *Config
+}
+
+// errorf reports a problem about the value at field (a pointer into cfg),
+// placed where that value was written or, when it was not written (a
+// required key is missing), at fallback. A field that failed to decode was
+// reported already and is skipped.
+func (v *validator) errorf(field any, fallback Position, format string, args ...any) {
+	if v.d.failed[field] {
+		return
+	}
+	p, ok := v.d.pos[field]
+	if !ok {
+		p = fallback
+	}
+	v.d.errorf(p, loc{}, format, args...)
+}
+
+func (v *validator) validate() {
+	v.server()
+	v.session()
+	if v.cfg.OIDC != nil && !v.d.failed[&v.cfg.OIDC] && !v.d.failed[v.cfg.OIDC] {
+		v.oidc()
+	}
+	v.routes()
+}
+
+func (v *validator) server() {
+	s := &v.cfg.Server
+	if v.d.failed[s] {
+		return
+	}
+	at := s.Pos
+	listenOK := validHostPort(s.Listen)
+	if !listenOK {
+		v.errorf(&s.Listen, at, "server.listen %q is not host:port", s.Listen)
+	}
+	if s.PublicURL != "" || listenOK {
+		if msg := checkOrigin(s.PublicURL); msg != "" {
+			v.errorf(&s.PublicURL, at, "server.public_url %q %s", s.PublicURL, msg)
+		}
+	}
+	for i := range s.TrustedProxies {
+		p := &s.TrustedProxies[i]
+		if _, err := netip.ParsePrefix(*p); err == nil {
+			continue
+		}
+		if _, err := netip.ParseAddr(*p); err != nil {
+			v.errorf(p, at, "server.trusted_proxies: %q is not an IP address or CIDR", *p)
+		}
+	}
+	v.positive(&s.MaxBody, at, "server.max_body", int64(s.MaxBody))
+	v.positive(&s.MaxHeaderBytes, at, "server.max_header_bytes", int64(s.MaxHeaderBytes))
+	v.positive(&s.MaxURILength, at, "server.max_uri_length", int64(s.MaxURILength))
+	v.nonNegative(&s.ReadTimeout, at, "server.read_timeout", s.ReadTimeout)
+	v.nonNegative(&s.WriteTimeout, at, "server.write_timeout", s.WriteTimeout)
+	v.nonNegative(&s.IdleTimeout, at, "server.idle_timeout", s.IdleTimeout)
+	v.nonNegative(&s.ShutdownTimeout, at, "server.shutdown_timeout", s.ShutdownTimeout)
+}
+
+func (v *validator) positive(field any, at Position, name string, n int64) {
+	if n <= 0 {
+		v.errorf(field, at, "%s must be greater than 0, got %d", name, n)
+	}
+}
+
+func (v *validator) nonNegative(field any, at Position, name string, d Duration) {
+	if d < 0 {
+		v.errorf(field, at, "%s must not be negative, got %s", name, d)
+	}
+}
+
+func (v *validator) session() {
+	s := &v.cfg.Session
+	if v.d.failed[s] {
+		return
+	}
+	at := s.Pos
+	switch {
+	case s.Secret == "":
+		v.errorf(&s.Secret, at, "session.secret is required (at least %d bytes)", minSecretLen)
+	case len(s.Secret) < minSecretLen:
+		// Never echo the secret, nor its length.
+		v.errorf(&s.Secret, at, "session.secret is too short: it must be at least %d bytes", minSecretLen)
+	}
+	if s.SameSite != "lax" && s.SameSite != "strict" {
+		v.errorf(&s.SameSite, at, `session.same_site must be "lax" or "strict", got %q`, s.SameSite)
+	}
+	if msg := checkCSRFHeader(s.CSRFHeader); msg != "" {
+		v.errorf(&s.CSRFHeader, at, "session.csrf_header %q %s", s.CSRFHeader, msg)
+	}
+	https := strings.HasPrefix(strings.ToLower(v.cfg.Server.PublicURL), "https://")
+	lower := strings.ToLower(s.CookieName)
+	switch {
+	case !isToken(s.CookieName):
+		v.errorf(&s.CookieName, at, "session.cookie_name %q is not a valid cookie name", s.CookieName)
+	case strings.HasPrefix(lower, "__host-") && (!https || s.CookieDomain != ""):
+		v.errorf(&s.CookieName, at, "session.cookie_name %q: the __Host- prefix needs an https public_url and no cookie_domain", s.CookieName)
+	case strings.HasPrefix(lower, "__secure-") && !https:
+		v.errorf(&s.CookieName, at, "session.cookie_name %q: the __Secure- prefix needs an https public_url", s.CookieName)
+	}
+	if s.CookieDomain != "" {
+		if msg := checkCookieDomain(s.CookieDomain, v.cfg.Server.PublicURL); msg != "" {
+			v.errorf(&s.CookieDomain, at, "session.cookie_domain %q %s", s.CookieDomain, msg)
+		}
+	}
+	idleOK, absOK := s.IdleTimeout > 0, s.AbsoluteTimeout > 0
+	if !idleOK {
+		v.errorf(&s.IdleTimeout, at, "session.idle_timeout must be greater than 0, got %s", s.IdleTimeout)
+	}
+	if !absOK {
+		v.errorf(&s.AbsoluteTimeout, at, "session.absolute_timeout must be greater than 0, got %s", s.AbsoluteTimeout)
+	}
+	if idleOK && absOK && s.IdleTimeout > s.AbsoluteTimeout && !v.d.failed[&s.AbsoluteTimeout] {
+		v.errorf(&s.IdleTimeout, at, "session.idle_timeout (%s) must not exceed session.absolute_timeout (%s)", s.IdleTimeout, s.AbsoluteTimeout)
+	}
+	if s.Store != "memory" {
+		u, err := url.Parse(s.Store)
+		if err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") || u.Host == "" {
+			// The URL may hold a password: do not echo it.
+			v.errorf(&s.Store, at, `session.store must be "memory" or a redis:// or rediss:// URL with a host`)
+		}
+	}
+	v.positive(&s.MaxSessions, at, "session.max_sessions", int64(s.MaxSessions))
+}
+
+func (v *validator) oidc() {
+	o := v.cfg.OIDC
+	at := o.Pos
+	if o.Issuer == "" {
+		v.errorf(&o.Issuer, at, "oidc.issuer is required")
+	} else if msg := checkHTTPURL(o.Issuer, false); msg != "" {
+		v.errorf(&o.Issuer, at, "oidc.issuer %q %s", o.Issuer, msg)
+	}
+	if o.ClientID == "" {
+		v.errorf(&o.ClientID, at, "oidc.client_id is required")
+	}
+	switch o.ClientAuth {
+	case "client_secret_basic", "client_secret_post":
+		if o.ClientSecret == "" {
+			v.errorf(&o.ClientAuth, at, "oidc.client_auth %s needs oidc.client_secret", o.ClientAuth)
+		}
+	case "none":
+		if o.ClientSecret != "" {
+			v.errorf(&o.ClientAuth, at, "oidc.client_auth is none but oidc.client_secret is set")
+		}
+	default:
+		v.errorf(&o.ClientAuth, at, "oidc.client_auth must be client_secret_basic, client_secret_post or none, got %q", o.ClientAuth)
+	}
+	if !slices.Contains(o.Scopes, "openid") {
+		v.errorf(&o.Scopes, at, `oidc.scopes must include "openid"`)
+	}
+	for i := range o.Scopes {
+		if !isScopeToken(o.Scopes[i]) {
+			v.errorf(&o.Scopes[i], at, "oidc.scopes: %q is not a valid scope", o.Scopes[i])
+		}
+	}
+	for i := range o.AllowedAlgorithms {
+		if a := o.AllowedAlgorithms[i]; !slices.Contains(asymmetricAlgs, a) {
+			v.errorf(&o.AllowedAlgorithms[i], at,
+				"oidc.allowed_algorithms: %q is not allowed; use asymmetric algorithms (%s)", a, strings.Join(asymmetricAlgs, ", "))
+		}
+	}
+	v.nonNegative(&o.RefreshMargin, at, "oidc.refresh_margin", o.RefreshMargin)
+	v.nonNegative(&o.Leeway, at, "oidc.leeway", o.Leeway)
+	if o.Leeway.D() > maxLeeway {
+		v.errorf(&o.Leeway, at, "oidc.leeway must be at most %s, got %s", maxLeeway, o.Leeway)
+	}
+	if !isLocalPath(o.PostLogoutRedirect) && checkHTTPURL(o.PostLogoutRedirect, false) != "" {
+		v.errorf(&o.PostLogoutRedirect, at, `oidc.post_logout_redirect %q must be a path starting with "/" or an absolute http(s) URL`, o.PostLogoutRedirect)
+	}
+	if o.ErrorRedirect != "" && !isLocalPath(o.ErrorRedirect) {
+		v.errorf(&o.ErrorRedirect, at, `oidc.error_redirect %q must be a same-origin path starting with "/"`, o.ErrorRedirect)
+	}
+}
+
+func (v *validator) routes() {
+	if v.d.failed[&v.cfg.Routes] {
+		return
+	}
+	names := map[string]int{}
+	prefixes := map[string]int{}
+	for i := range v.cfg.Routes {
+		r := &v.cfg.Routes[i]
+		if v.d.failed[r] {
+			continue
+		}
+		label := routeLabel(r.Name, i)
+		at := r.Pos
+		rerr := func(field any, format string, args ...any) {
+			v.errorf(field, at, label+": "+format, args...)
+		}
+		switch j, dup := names[r.Name]; {
+		case r.Name == "":
+			rerr(&r.Name, "name is required")
+		case dup:
+			rerr(&r.Name, "name is already used by the route at line %d", v.cfg.Routes[j].Pos.Line)
+		case !isRouteName(r.Name):
+			rerr(&r.Name, "name may contain only letters, digits, '-', '_' and '.'")
+		default:
+			names[r.Name] = i
+		}
+
+		if r.Prefix == "" {
+			rerr(&r.Prefix, "prefix is required")
+		} else if msg := checkPrefix(r.Prefix); msg != "" {
+			rerr(&r.Prefix, "prefix %q %s", r.Prefix, msg)
+		} else if j, dup := prefixes[r.Prefix]; dup {
+			rerr(&r.Prefix, "prefix %q is already used by %s", r.Prefix, routeLabel(v.cfg.Routes[j].Name, j))
+		} else {
+			prefixes[r.Prefix] = i
+		}
+
+		switch hasUp, hasStatic := len(r.Upstreams) > 0, r.Static != ""; {
+		case hasUp && hasStatic:
+			rerr(&r.Static, "upstream and static are mutually exclusive")
+		case !hasUp && !hasStatic && !v.d.failed[&r.Upstreams] && !v.d.failed[&r.Static]:
+			rerr(&r.Upstreams, "needs an upstream or a static directory")
+		case hasStatic:
+			if fi, err := os.Stat(r.Static); err != nil || !fi.IsDir() {
+				rerr(&r.Static, "static directory %q does not exist", r.Static)
+			}
+		}
+		for j := range r.Upstreams {
+			if msg := checkHTTPURL(r.Upstreams[j], true); msg != "" {
+				rerr(&r.Upstreams[j], "upstream %q %s", r.Upstreams[j], msg)
+			}
+		}
+		for j := range r.Methods {
+			if !isToken(r.Methods[j]) {
+				rerr(&r.Methods[j], "method %q is not a valid HTTP method", r.Methods[j])
+			}
+		}
+		if r.Timeout <= 0 {
+			rerr(&r.Timeout, "timeout must be greater than 0, got %s", r.Timeout)
+		}
+		switch r.Auth {
+		case AuthSession, AuthBearer, AuthAny:
+			if v.cfg.OIDC == nil {
+				rerr(&r.Auth, "auth %s needs an oidc block", r.Auth)
+			}
+		case AuthNone:
+		default:
+			rerr(&r.Auth, "auth must be session, bearer, any or none, got %q", r.Auth)
+		}
+	}
+}
+
+func validHostPort(s string) bool {
+	host, port, err := net.SplitHostPort(s)
+	if err != nil || strings.ContainsAny(host, " /?#@") {
+		return false
+	}
+	n, err := strconv.Atoi(port)
+	return err == nil && n >= 0 && n <= 65535 && port == strconv.Itoa(n)
+}
+
+// checkOrigin returns why s is not an http(s) origin (scheme://host[:port]),
+// or "".
+func checkOrigin(s string) string {
+	if msg := checkHTTPURL(s, false); msg != "" {
+		return msg
+	}
+	if u, _ := url.Parse(s); u.Path != "" || u.RawPath != "" {
+		return "must be an origin (scheme://host[:port]) without a path"
+	}
+	return ""
+}
+
+// checkHTTPURL returns why s is not an absolute http(s) URL with a host and
+// without credentials, query or fragment, or "". A path is allowed.
+func checkHTTPURL(s string, upstream bool) string {
+	u, err := url.Parse(s)
+	switch {
+	case err != nil || u.Opaque != "":
+		return "is not a valid URL"
+	case u.Scheme != "http" && u.Scheme != "https":
+		return "is not an http(s) URL"
+	case u.Host == "" || u.Hostname() == "":
+		return "has no host"
+	case u.User != nil:
+		return "must not contain credentials"
+	case u.RawQuery != "" || u.ForceQuery || u.Fragment != "" || strings.Contains(s, "#"):
+		return "must not have a query or fragment"
+	}
+	if p := u.Port(); p != "" {
+		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
+			return "has an invalid port"
+		}
+	}
+	if upstream && strings.ContainsAny(u.Path, "%") {
+		return "must not contain %-encoding in its path"
+	}
+	return ""
+}
+
+// checkPrefix returns why a route prefix is not in the canonical form the
+// router matches against (after path normalisation), or "". A prefix that
+// could never match a normalised path would silently never apply.
+func checkPrefix(p string) string {
+	if !strings.HasPrefix(p, "/") {
+		return `must start with "/"`
+	}
+	if p == "/" {
+		return ""
+	}
+	if strings.HasSuffix(p, "/") {
+		return `must not end with "/"`
+	}
+	for i := range len(p) {
+		if !isPathChar(p[i]) {
+			return fmt.Sprintf("contains %q; use only unencoded path characters", p[i])
+		}
+	}
+	for seg := range strings.SplitSeq(p[1:], "/") {
+		switch seg {
+		case "":
+			return `must not contain "//"`
+		case ".", "..":
+			return `must not contain "." or ".." segments`
+		}
+	}
+	for _, r := range reservedPrefixes {
+		if p == r || strings.HasPrefix(p, r+"/") {
+			return "is reserved for the gateway's own endpoints"
+		}
+	}
+	return ""
+}
+
+// isPathChar reports whether c may appear unencoded in a canonical path:
+// RFC 3986 pchar without "%" (pct-encoded), plus "/".
+func isPathChar(c byte) bool {
+	switch {
+	case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		return true
+	}
+	return strings.IndexByte("-._~!$&'()*+,;=:@/", c) >= 0
+}
+
+// isToken reports whether s is an RFC 9110 token (header names, methods,
+// cookie names).
+func isToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := range len(s) {
+		c := s[i]
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		case strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0:
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// isScopeToken reports whether s is an RFC 6749 §3.3 scope-token.
+func isScopeToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := range len(s) {
+		if c := s[i]; c < 0x21 || c == 0x22 || c == 0x5C || c > 0x7E {
+			return false
+		}
+	}
+	return true
+}
+
+func isRouteName(s string) bool {
+	for i := range len(s) {
+		c := s[i]
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9', c == '-', c == '_', c == '.':
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// isLocalPath reports whether s is a same-origin path: it starts with "/"
+// and not with "//" or "/\" (which browsers treat as another host).
+func isLocalPath(s string) bool {
+	return strings.HasPrefix(s, "/") && !strings.HasPrefix(s, "//") && !strings.HasPrefix(s, `/\`) &&
+		!strings.ContainsAny(s, "\r\n\t")
+}
+
+// csrfUnusable lists header names that cannot carry the CSRF check. A
+// CORS-safelisted request header (Fetch standard §2.2.2) can be sent by a
+// cross-site page without a preflight, which is exactly what the check must
+// prevent; a forbidden request header (Fetch §2.2.2) cannot be set by the
+// SPA's own fetch at all.
+var csrfUnusable = []string{
+	"accept", "accept-language", "content-language", "content-type", "range",
+	"accept-charset", "accept-encoding", "access-control-request-headers", "access-control-request-method",
+	"connection", "content-length", "cookie", "cookie2", "date", "dnt", "expect", "host", "keep-alive",
+	"origin", "referer", "set-cookie", "te", "trailer", "transfer-encoding", "upgrade", "via",
+}
+
+func checkCSRFHeader(h string) string {
+	if !isToken(h) {
+		return "is not a valid header name"
+	}
+	l := strings.ToLower(h)
+	if slices.Contains(csrfUnusable, l) || strings.HasPrefix(l, "proxy-") || strings.HasPrefix(l, "sec-") {
+		return "cannot be used: cross-site pages may send it freely, or browsers forbid scripts to set it"
+	}
+	return ""
+}
+
+// checkCookieDomain returns why domain cannot scope the session cookie for
+// publicURL, or "": browsers drop a cookie whose Domain does not cover the
+// host that set it (RFC 6265 §5.3 step 6).
+func checkCookieDomain(domain, publicURL string) string {
+	d := strings.ToLower(strings.TrimPrefix(domain, "."))
+	if d == "" || strings.Trim(d, "abcdefghijklmnopqrstuvwxyz0123456789-.") != "" || strings.Contains(d, "..") {
+		return "is not a domain name"
+	}
+	u, err := url.Parse(publicURL)
+	if err != nil || u.Hostname() == "" {
+		return "" // public_url is reported on its own
+	}
+	host := strings.ToLower(u.Hostname())
+	if _, err := netip.ParseAddr(host); err == nil {
+		return "cannot be used when public_url's host is an IP address"
+	}
+	if host != d && !strings.HasSuffix(host, "."+d) {
+		return fmt.Sprintf("does not cover public_url's host %q", host)
+	}
+	return ""
+}

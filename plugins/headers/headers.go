@@ -1,0 +1,302 @@
+// Package headers is the headers plugin: set, add and remove request and
+// response headers, with values that may carry placeholders over the
+// request's identity and the request itself.
+//
+//	headers:
+//	  request:
+//	    set:    {X-User-Id: "{claim.sub}", X-Request-Id: "{request.id}"}
+//	    add:    {X-Via: gatehouse}
+//	    remove: [X-Debug]
+//	  response:
+//	    set:    {X-Frame-Options: DENY}
+//	    remove: [Server]
+//
+// Values are parsed once at load (see ParseTemplate); at run time they are only
+// concatenated. Each list is applied in the order remove, set, add. A header the
+// plugin sets always replaces what the client sent under that name, also when
+// the value cannot be produced (missing claim, or a claim holding control
+// characters): the header is then removed, never left as the client sent it,
+// so identity headers cannot be spoofed. Authorization is refused in the
+// request lists: the proxy step sets it from the session, last.
+package headers
+
+import (
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/gatehouse-dev/gatehouse/plugins"
+)
+
+// Name is the plugin's key under plugins: in routes.yaml.
+const Name = "headers"
+
+func init() {
+	plugins.Register(plugins.Plugin{Name: Name, Phase: plugins.PhaseRewrite, New: New})
+}
+
+// Config is the plugin's YAML block.
+type Config struct {
+	// Request edits the request forwarded upstream.
+	Request Rules `yaml:"request"`
+	// Response edits the response sent to the client.
+	Response Rules `yaml:"response"`
+}
+
+// Rules are the edits made to one side of the exchange, applied in the order
+// remove, set, add.
+type Rules struct {
+	// Set replaces every header of that name with the value (a template).
+	Set map[string]string `yaml:"set"`
+	// Add appends one more header of that name (a template).
+	Add map[string]string `yaml:"add"`
+	// Remove deletes every header of these names.
+	Remove []string `yaml:"remove"`
+}
+
+// forbiddenRequest are names a plugin may not touch on the request: the
+// gateway owns Authorization (the proxy sets it from the session), and the
+// framing and hop-by-hop fields decide how the upstream parses the message —
+// letting config rewrite them invites request smuggling (RFC 9112 §6.3, RFC
+// 9110 §7.6.1).
+var forbiddenRequest = map[string]string{
+	"Authorization":     "the gateway sets it from the session (the proxy step runs last)",
+	"Host":              "the proxy sets it for the upstream",
+	"Content-Length":    "it frames the message",
+	"Transfer-Encoding": "it frames the message",
+	"Connection":        "it is hop-by-hop",
+	"Keep-Alive":        "it is hop-by-hop",
+	"Te":                "it is hop-by-hop",
+	"Trailer":           "it is hop-by-hop",
+	"Upgrade":           "it is hop-by-hop",
+	"Proxy-Connection":  "it is hop-by-hop",
+}
+
+// forbiddenResponse are the response's framing and hop-by-hop fields.
+var forbiddenResponse = map[string]string{
+	"Content-Length":    "it frames the message",
+	"Transfer-Encoding": "it frames the message",
+	"Connection":        "it is hop-by-hop",
+	"Keep-Alive":        "it is hop-by-hop",
+	"Trailer":           "it is hop-by-hop",
+	"Upgrade":           "it is hop-by-hop",
+	"Proxy-Connection":  "it is hop-by-hop",
+}
+
+// op is one compiled set or add.
+type op struct {
+	name   []byte // canonical header name
+	static []byte // the value when the template has no placeholder
+	tmpl   Template
+	dyn    bool
+}
+
+// side is one compiled Rules.
+type side struct {
+	remove [][]byte
+	set    []op
+	add    []op
+}
+
+func (s *side) empty() bool { return len(s.remove) == 0 && len(s.set) == 0 && len(s.add) == 0 }
+
+// handler is the compiled plugin for one route.
+type handler struct {
+	req, resp side
+	route     string
+	log       *slog.Logger
+}
+
+// bufPool holds render buffers so that a dynamic value costs no allocation.
+var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 256); return &b }}
+
+// New validates the block and builds the middleware.
+func New(spec plugins.Spec) (plugins.Middleware, error) {
+	var cfg Config
+	if err := spec.Config.Decode(&cfg); err != nil {
+		return nil, err
+	}
+	route := ""
+	if spec.Route != nil {
+		route = spec.Route.Name
+	}
+	h := &handler{route: route, log: spec.Logger}
+	if h.log == nil {
+		h.log = slog.Default()
+	}
+	var err error
+	if h.req, err = compile(spec, "request", cfg.Request, forbiddenRequest, route); err != nil {
+		return nil, err
+	}
+	if h.resp, err = compile(spec, "response", cfg.Response, forbiddenResponse, route); err != nil {
+		return nil, err
+	}
+	return h.middleware, nil
+}
+
+// compile validates one Rules and precomputes its header names and templates.
+func compile(spec plugins.Spec, where string, r Rules, forbidden map[string]string, route string) (side, error) {
+	var s side
+	seen := map[string]string{} // canonical name -> the list it first appeared in
+	// check returns why name cannot be used in list, or "".
+	check := func(list, name string) string {
+		if !ValidName(name) {
+			return fmt.Sprintf("%s %s: %q is not a valid header name (RFC 9110 token)", where, list, name)
+		}
+		canon := canonical(name)
+		if why, bad := forbidden[canon]; bad {
+			return fmt.Sprintf("%s %s: header %s cannot be changed: %s", where, list, canon, why)
+		}
+		if prev, dup := seen[canon]; dup {
+			return fmt.Sprintf("%s %s: header %s is already in %s %s", where, list, canon, where, prev)
+		}
+		seen[canon] = list
+		return ""
+	}
+	for _, name := range r.Remove {
+		if msg := check("remove", name); msg != "" {
+			// A list item has no key of its own: point at the list.
+			return side{}, spec.Config.ErrorAt(where+".remove", "%s", msg)
+		}
+		s.remove = append(s.remove, []byte(canonical(name)))
+	}
+	build := func(list string, m map[string]string) ([]op, error) {
+		var ops []op
+		for _, name := range sortedKeys(m) {
+			if msg := check(list, name); msg != "" {
+				return nil, spec.Config.ErrorAt(where+"."+list+"."+name, "%s", msg)
+			}
+			t, err := ParseTemplate(m[name], route)
+			if err != nil {
+				return nil, spec.Config.ErrorAt(where+"."+list+"."+name, "%s %s %s: %v", where, list, canonical(name), err)
+			}
+			o := op{name: []byte(canonical(name)), tmpl: t}
+			if v, ok := t.Static(); ok {
+				o.static = []byte(v)
+			} else {
+				o.dyn = true
+			}
+			ops = append(ops, o)
+		}
+		return ops, nil
+	}
+	var err error
+	if s.set, err = build("set", r.Set); err != nil {
+		return side{}, err
+	}
+	if s.add, err = build("add", r.Add); err != nil {
+		return side{}, err
+	}
+	return s, nil
+}
+
+func sortedKeys(m map[string]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+// canonical returns the canonical form of a header name ("x-user-id" ->
+// "X-User-Id"), the form fasthttp stores and compares.
+func canonical(name string) string {
+	b := []byte(name)
+	upper := true
+	for i, c := range b {
+		switch {
+		case upper && 'a' <= c && c <= 'z':
+			b[i] = c - 'a' + 'A'
+		case !upper && 'A' <= c && c <= 'Z':
+			b[i] = c - 'A' + 'a'
+		}
+		upper = c == '-'
+	}
+	return string(b)
+}
+
+// headerEditor is the part of fasthttp's request and response headers the plugin uses.
+type headerEditor interface {
+	DelBytes(key []byte)
+	SetBytesKV(key, value []byte)
+	AddBytesKV(key, value []byte)
+}
+
+func (h *handler) middleware(next fiber.Handler) fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		if !h.req.empty() {
+			h.apply(c, &c.Request().Header, &h.req, "request")
+		}
+		err := next(c)
+		// Applied on errors too: the error handler writes its JSON into this
+		// same response, and security headers belong on error pages as well.
+		if !h.resp.empty() {
+			h.apply(c, &c.Response().Header, &h.resp, "response")
+		}
+		return err
+	}
+}
+
+// apply performs one side's edits. Values are rendered into a pooled buffer;
+// fasthttp copies them, so the buffer goes back to the pool at the end.
+func (h *handler) apply(c *fiber.Ctx, hdr headerEditor, s *side, where string) {
+	for _, name := range s.remove {
+		hdr.DelBytes(name)
+	}
+	if len(s.set) == 0 && len(s.add) == 0 {
+		return
+	}
+	var (
+		id  = plugins.IdentityOf(c)
+		bp  *[]byte
+		buf []byte
+	)
+	render := func(o *op) ([]byte, bool) {
+		if !o.dyn {
+			return o.static, true
+		}
+		if bp == nil {
+			bp = bufPool.Get().(*[]byte)
+			buf = *bp
+		}
+		var ok bool
+		buf, ok = o.tmpl.AppendTo(buf[:0], c, id)
+		if !ok {
+			return nil, false
+		}
+		if !ValidValue(buf) {
+			// A claim carried CR/LF/NUL or another control character:
+			// never inject it, and say so without echoing the value.
+			h.log.Warn("headers: value dropped: it contains control characters",
+				"route", h.route, "side", where, "header", string(o.name), "requestid", c.Locals("requestid"))
+			return nil, false
+		}
+		return buf, true
+	}
+	for i := range s.set {
+		o := &s.set[i]
+		if v, ok := render(o); ok {
+			hdr.SetBytesKV(o.name, v)
+		} else {
+			// The value the gateway owns cannot be produced: remove the
+			// client's copy rather than forward it (anti-spoofing).
+			hdr.DelBytes(o.name)
+		}
+	}
+	for i := range s.add {
+		o := &s.add[i]
+		if v, ok := render(o); ok {
+			hdr.AddBytesKV(o.name, v)
+		}
+	}
+	if bp != nil {
+		if cap(buf) <= 64<<10 { // do not pin huge buffers in the pool
+			*bp = buf[:0]
+			bufPool.Put(bp)
+		}
+	}
+}

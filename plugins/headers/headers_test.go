@@ -1,0 +1,162 @@
+package headers
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/gatehouse-dev/gatehouse/plugins"
+	"github.com/gatehouse-dev/gatehouse/plugins/plugintest"
+)
+
+func TestNewRejects(t *testing.T) {
+	tests := []struct {
+		name  string
+		block string
+		want  string // substring of the error, which must carry FILE:LINE:COL
+		pos   string
+	}{
+		{name: "authorization set", block: "request:\n  set: {Authorization: \"Bearer x\"}", want: "header Authorization cannot be changed", pos: "routes.yaml:2:9:"},
+		{name: "authorization any case", block: "request:\n  set: {authorization: x}", want: "Authorization cannot be changed", pos: "routes.yaml:2:9:"},
+		{name: "authorization add", block: "request:\n  add: {Authorization: x}", want: "Authorization cannot be changed", pos: "routes.yaml:2:9:"},
+		{name: "authorization remove", block: "request:\n  remove: [Authorization]", want: "Authorization cannot be changed", pos: "routes.yaml:2:3:"},
+		{name: "request framing", block: "request:\n  set: {Transfer-Encoding: chunked}", want: "Transfer-Encoding cannot be changed", pos: "routes.yaml:2:9:"},
+		{name: "host", block: "request:\n  set: {Host: evil}", want: "Host cannot be changed", pos: "routes.yaml:2:9:"},
+		{name: "response framing", block: "response:\n  set: {Content-Length: \"0\"}", want: "Content-Length cannot be changed", pos: "routes.yaml:2:9:"},
+		{name: "bad name", block: "request:\n  set: {\"X User\": a}", want: `"X User" is not a valid header name`, pos: "routes.yaml:2:9:"},
+		{name: "bad remove name", block: "response:\n  remove: [\"a:b\"]", want: `"a:b" is not a valid header name`, pos: "routes.yaml:2:3:"},
+		{name: "unknown placeholder", block: "request:\n  set: {X-Home: \"{env.HOME}\"}", want: "unknown placeholder {env.HOME}", pos: "routes.yaml:2:9:"},
+		{name: "duplicate across lists", block: "request:\n  remove: [X-A]\n  set: {x-a: b}", want: "X-A is already in request remove", pos: "routes.yaml:3:9:"},
+		{name: "unknown key", block: "request:\n  replace: {X-A: b}", want: "replace", pos: "routes.yaml:2:3:"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := New(plugintest.Spec(t, tt.block))
+			if err == nil {
+				t.Fatalf("New(%q) = nil error, want %q", tt.block, tt.want)
+			}
+			if msg := err.Error(); !strings.Contains(msg, tt.want) || !strings.HasPrefix(msg, tt.pos) {
+				t.Errorf("New(%q) = %q, want %q containing %q", tt.block, msg, tt.pos, tt.want)
+			}
+		})
+	}
+}
+
+// echo is an upstream that records the request headers it received.
+type echo struct{ got http.Header }
+
+func (e *echo) handler(c *fiber.Ctx) error {
+	e.got = http.Header{}
+	c.Request().Header.VisitAll(func(k, v []byte) { e.got.Add(string(k), string(v)) })
+	c.Set("Server", "upstream/1.0")
+	c.Set("X-Upstream", "yes")
+	return c.SendString("ok")
+}
+
+var testIdentities = map[string]*plugins.Identity{
+	"alice": {SessionID: "s-alice", Subject: "alice", Claims: map[string]any{
+		"sub": "alice", "email": "alice@example.com", "age": float64(42), "admin": true,
+		"groups": []any{"dev", "ops"}, "address": map[string]any{"city": "x"},
+		"nested": []any{"a", []any{"b"}}, "evil": "x\r\nX-Admin: true", "nul": "a\x00b", "big": float64(1e21),
+	}},
+}
+
+func TestRequestRewrites(t *testing.T) {
+	tests := []struct {
+		name     string
+		block    string
+		identity string
+		sent     map[string]string
+		want     map[string][]string // header -> values upstream saw; nil slice = absent
+	}{
+		{name: "static set replaces client value", block: "request: {set: {X-From: gatehouse}}",
+			sent: map[string]string{"X-From": "client"}, want: map[string][]string{"X-From": {"gatehouse"}}},
+		{name: "claim", block: "request: {set: {X-User-Id: \"{claim.sub}\"}}", identity: "alice",
+			want: map[string][]string{"X-User-Id": {"alice"}}},
+		{name: "spoofed identity removed when no session", block: "request: {set: {X-User-Id: \"{claim.sub}\"}}",
+			sent: map[string]string{"X-User-Id": "admin"}, want: map[string][]string{"X-User-Id": nil}},
+		{name: "spoofed identity removed when claim missing", block: "request: {set: {X-Tenant: \"{claim.tenant}\"}}", identity: "alice",
+			sent: map[string]string{"X-Tenant": "other"}, want: map[string][]string{"X-Tenant": nil}},
+		{name: "CRLF in claim dropped, not injected", block: "request: {set: {X-Note: \"{claim.evil}\"}}", identity: "alice",
+			sent: map[string]string{"X-Note": "client"}, want: map[string][]string{"X-Note": nil, "X-Admin": nil}},
+		{name: "NUL in claim dropped", block: "request: {set: {X-Note: \"{claim.nul}\"}}", identity: "alice",
+			want: map[string][]string{"X-Note": nil}},
+		{name: "number and bool", block: "request: {set: {X-Age: \"{claim.age}\", X-Admin: \"{claim.admin}\", X-Big: \"{claim.big}\"}}", identity: "alice",
+			want: map[string][]string{"X-Age": {"42"}, "X-Admin": {"true"}, "X-Big": {"1000000000000000000000"}}},
+		{name: "array joined", block: "request: {set: {X-Groups: \"{claim.groups}\"}}", identity: "alice",
+			want: map[string][]string{"X-Groups": {"dev,ops"}}},
+		{name: "object skipped", block: "request: {set: {X-Addr: \"{claim.address}\"}}", identity: "alice",
+			sent: map[string]string{"X-Addr": "client"}, want: map[string][]string{"X-Addr": nil}},
+		{name: "nested array skipped", block: "request: {set: {X-N: \"{claim.nested}\"}}", identity: "alice",
+			want: map[string][]string{"X-N": nil}},
+		{name: "request placeholders", block: "request: {set: {X-Req: \"{request.id}|{request.method}|{request.path}|{route.name}|{request.ip}\"}}",
+			want: map[string][]string{"X-Req": {plugintest.RequestID + "|GET|/api/x|test|0.0.0.0"}}},
+		{name: "escaped braces", block: "request: {set: {X-Lit: \"{{claim.sub}}\"}}", identity: "alice",
+			want: map[string][]string{"X-Lit": {"{claim.sub}"}}},
+		{name: "add keeps client value", block: "request: {add: {X-Via: gatehouse}}",
+			sent: map[string]string{"X-Via": "client"}, want: map[string][]string{"X-Via": {"client", "gatehouse"}}},
+		{name: "add with missing claim adds nothing", block: "request: {add: {X-Email: \"{claim.email}\"}}",
+			want: map[string][]string{"X-Email": nil}},
+		{name: "remove", block: "request: {remove: [x-debug, Cookie]}",
+			sent: map[string]string{"X-Debug": "1", "Cookie": "a=b"}, want: map[string][]string{"X-Debug": nil, "Cookie": nil}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			mw, err := New(plugintest.Spec(t, tt.block))
+			if err != nil {
+				t.Fatalf("New(%q) = %v", tt.block, err)
+			}
+			up := &echo{}
+			app := plugintest.NewApp(mw, up.handler, testIdentities)
+			req := httptest.NewRequest(http.MethodGet, "/api/x", nil)
+			for k, v := range tt.sent {
+				req.Header.Set(k, v)
+			}
+			req.Header.Set(plugintest.IdentityHeader, tt.identity)
+			plugintest.Do(t, app, req)
+			for name, want := range tt.want {
+				got := up.got.Values(name)
+				if strings.Join(got, "\x00") != strings.Join(want, "\x00") || len(got) != len(want) {
+					t.Errorf("upstream header %s = %q, want %q", name, got, want)
+				}
+			}
+		})
+	}
+}
+
+func TestResponseRewrites(t *testing.T) {
+	block := "response: {set: {X-Frame-Options: DENY, X-Route: \"{route.name}\"}, add: {X-Upstream: gw}, remove: [Server]}"
+	mw, err := New(plugintest.Spec(t, block))
+	if err != nil {
+		t.Fatalf("New(%q) = %v", block, err)
+	}
+	upstreams := map[string]fiber.Handler{
+		"ok": (&echo{}).handler,
+		"error": func(c *fiber.Ctx) error {
+			c.Set("Server", "x")
+			return fiber.NewError(fiber.StatusBadGateway, "upstream refused")
+		},
+	}
+	for name, up := range upstreams {
+		t.Run(name, func(t *testing.T) {
+			resp, _ := plugintest.Do(t, plugintest.NewApp(mw, up, nil), httptest.NewRequest(http.MethodGet, "/", nil))
+			if got := resp.Header.Get("X-Frame-Options"); got != "DENY" {
+				t.Errorf("X-Frame-Options = %q, want DENY", got)
+			}
+			if got := resp.Header.Get("X-Route"); got != "test" {
+				t.Errorf("X-Route = %q, want test", got)
+			}
+			if got := resp.Header.Get("Server"); got != "" {
+				t.Errorf("Server = %q, want removed", got)
+			}
+			if name == "ok" {
+				if got := resp.Header.Values("X-Upstream"); len(got) != 2 || got[1] != "gw" {
+					t.Errorf("X-Upstream = %q, want [yes gw]", got)
+				}
+			}
+		})
+	}
+}

@@ -1,0 +1,91 @@
+// Package plugintest holds test helpers for plugin packages: a Spec built
+// from a YAML block and a Fiber app that runs a middleware in front of a
+// counting upstream, the way the server runs a route's chain.
+package plugintest
+
+import (
+	"errors"
+	"io"
+	"net/http"
+	"testing"
+
+	"github.com/gofiber/fiber/v2"
+	"go.yaml.in/yaml/v3"
+
+	"github.com/gatehouse-dev/gatehouse/internal/config"
+	"github.com/gatehouse-dev/gatehouse/plugins"
+)
+
+// File is the file name used in the positions of Spec's errors.
+const File = "routes.yaml"
+
+// Spec builds a plugin spec for the YAML block (an empty block means no
+// config), attached to a route named "test". Its Ctx ends with the test.
+func Spec(tb testing.TB, block string) plugins.Spec {
+	tb.Helper()
+	var pc config.PluginConfig
+	pc.File = File
+	pc.Pos = config.Position{Line: 1, Col: 1}
+	pc.Where = `route "test": plugin`
+	if block != "" {
+		var doc yaml.Node
+		if err := yaml.Unmarshal([]byte(block), &doc); err != nil {
+			tb.Fatalf("yaml.Unmarshal(%q) = %v", block, err)
+		}
+		pc.Node = doc.Content[0]
+	}
+	return plugins.Spec{
+		Ctx:    tb.Context(),
+		Route:  &config.Route{Name: "test", Prefix: "/"},
+		Config: pc,
+		Store:  "memory",
+	}
+}
+
+// IdentityHeader selects the request's identity from the app's identities.
+const IdentityHeader = "X-Test-Identity"
+
+// RequestID is the request id every request of NewApp carries.
+const RequestID = "test-request-id"
+
+// NewApp returns a Fiber app that, for every path, records the identity
+// named by the request's X-Test-Identity header (as the auth gate would),
+// sets the request id, then runs mw in front of upstream. Errors become JSON
+// {"error": msg} with their status, as with the server's error handler.
+func NewApp(mw plugins.Middleware, upstream fiber.Handler, ids map[string]*plugins.Identity) *fiber.App {
+	app := fiber.New(fiber.Config{
+		DisableStartupMessage: true,
+		ErrorHandler: func(c *fiber.Ctx, err error) error {
+			code := fiber.StatusInternalServerError
+			var fe *fiber.Error
+			if errors.As(err, &fe) {
+				code = fe.Code
+			}
+			return c.Status(code).JSON(fiber.Map{"error": err.Error()})
+		},
+	})
+	chain := mw(upstream)
+	app.Use(func(c *fiber.Ctx) error {
+		c.Locals("requestid", RequestID)
+		if id, ok := ids[c.Get(IdentityHeader)]; ok {
+			plugins.SetIdentity(c, id)
+		}
+		return chain(c)
+	})
+	return app
+}
+
+// Do sends req through app and returns the response with its whole body.
+func Do(tb testing.TB, app *fiber.App, req *http.Request) (*http.Response, string) {
+	tb.Helper()
+	resp, err := app.Test(req, -1)
+	if err != nil {
+		tb.Fatalf("app.Test(%s %s) = %v", req.Method, req.URL, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		tb.Fatalf("reading the body of %s %s: %v", req.Method, req.URL, err)
+	}
+	return resp, string(body)
+}

@@ -1,0 +1,192 @@
+// Package auth mounts the browser login endpoints (/auth/login, /auth/callback,
+// /auth/me, /auth/logout) and provides the per-route auth gate.
+//
+// It is the BFF core: the browser only ever holds an opaque session cookie; the
+// tokens stay in the server-side session (internal/session) and the gate turns
+// a session into a plugins.Identity, whose AccessToken the server sends
+// upstream as "Authorization: Bearer ..." as its very last step. The OpenID
+// Connect relying party itself (discovery, PKCE, token validation, JWKS,
+// refresh, revocation) lives in internal/oidc.
+//
+// Errors are returned as *fiber.Error for the server's single error handler
+// (JSON {"error": msg}); the messages never carry internals.
+package auth
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"golang.org/x/sync/singleflight"
+
+	"github.com/gatehouse-dev/gatehouse/internal/config"
+	"github.com/gatehouse-dev/gatehouse/internal/oidc"
+	"github.com/gatehouse-dev/gatehouse/internal/session"
+	"github.com/gatehouse-dev/gatehouse/internal/store"
+)
+
+// Client-facing error messages (the JSON "error" field).
+const (
+	msgAuthRequired   = "authentication required"
+	msgCSRF           = "missing or invalid CSRF header"
+	msgOrigin         = "cross-origin request refused"
+	msgPreflight      = "CORS preflight refused"
+	msgIdPUnavailable = "identity provider unavailable"
+	msgInvalidState   = "invalid login state"
+	msgLoginFailed    = "login failed"
+	msgSessionExpired = "session expired"
+	msgInvalidToken   = "invalid token"
+	msgStore          = "session store unavailable"
+)
+
+// Paths of the endpoints Mount registers.
+const (
+	PathLogin    = "/auth/login"
+	PathCallback = "/auth/callback"
+	PathMe       = "/auth/me"
+	PathLogout   = "/auth/logout"
+)
+
+// loginTTL bounds how long a started login may take (state, nonce, verifier and login cookie).
+const loginTTL = 10 * time.Minute
+
+// refreshTimeout bounds one refresh as seen by the requests waiting on it.
+const refreshTimeout = 15 * time.Second
+
+// Auth holds the relying party, the session manager and the settings the
+// endpoints and the gate need. Build it with New.
+type Auth struct {
+	cfg        *config.Config
+	rp         *oidc.Provider // nil when the config has no oidc block
+	sessions   *session.Manager
+	st         store.Store
+	log        *slog.Logger
+	now        func() time.Time
+	origin     string // public_url's origin, scheme://host[:port], lower case
+	https      bool
+	csrfHeader string
+	margin     time.Duration
+	postLogout string // absolute post_logout_redirect_uri
+	errorPage  string // oidc.error_redirect ("" = JSON errors)
+	flight     singleflight.Group
+}
+
+// New builds the Auth for cfg and starts OIDC discovery in the background
+// (retried with backoff until ctx ends; the gateway serves meanwhile and
+// /auth/login answers 503). ctx lives as long as the loaded config: discovery
+// and the JWKS refresh end with it. httpClient nil means a client with
+// timeouts (oidc.DefaultHTTPClient). With cfg.OIDC nil there is no login:
+// Mount registers nothing and only auth: none routes can pass the gate.
+func New(ctx context.Context, cfg *config.Config, sessions *session.Manager, st store.Store, logger *slog.Logger, httpClient *http.Client) (*Auth, error) {
+	if cfg == nil {
+		return nil, errors.New("auth: nil config")
+	}
+	if logger == nil {
+		logger = slog.Default()
+	}
+	pub, err := url.Parse(cfg.Server.PublicURL)
+	if err != nil || (pub.Scheme != "http" && pub.Scheme != "https") || pub.Host == "" {
+		return nil, fmt.Errorf("auth: public_url %q must be an absolute http(s) URL", cfg.Server.PublicURL)
+	}
+	a := &Auth{
+		cfg:        cfg,
+		sessions:   sessions,
+		st:         st,
+		log:        logger,
+		now:        time.Now,
+		origin:     strings.ToLower(pub.Scheme + "://" + pub.Host),
+		https:      pub.Scheme == "https",
+		csrfHeader: cfg.Session.CSRFHeader,
+	}
+	if a.csrfHeader == "" {
+		a.csrfHeader = "X-CSRF"
+	}
+	if cfg.OIDC == nil {
+		return a, nil
+	}
+	if sessions == nil || st == nil {
+		return nil, errors.New("auth: oidc needs a session manager and a store")
+	}
+	o := cfg.OIDC
+	a.margin = o.RefreshMargin.D()
+	if a.margin <= 0 {
+		a.margin = 30 * time.Second
+	}
+	a.postLogout, err = a.absolute(o.PostLogoutRedirect, "/")
+	if err != nil {
+		return nil, fmt.Errorf("auth: post_logout_redirect: %w", err)
+	}
+	if o.ErrorRedirect != "" {
+		if SafeReturnTo(o.ErrorRedirect) != o.ErrorRedirect {
+			return nil, fmt.Errorf("auth: error_redirect %q must be a same-origin path", o.ErrorRedirect)
+		}
+		a.errorPage = o.ErrorRedirect
+	}
+	a.rp, err = oidc.New(oidc.Config{
+		Issuer:            o.Issuer,
+		ClientID:          o.ClientID,
+		ClientSecret:      o.ClientSecret,
+		ClientAuth:        o.ClientAuth,
+		RedirectURL:       a.origin + PathCallback,
+		Scopes:            o.Scopes,
+		AllowedAlgorithms: o.AllowedAlgorithms,
+		Leeway:            o.Leeway.D(),
+		HTTPClient:        httpClient,
+		Logger:            logger,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("auth: %w", err)
+	}
+	a.rp.Start(ctx)
+	return a, nil
+}
+
+// absolute resolves a post-logout target: a path against public_url, an
+// absolute URL as is; empty means def.
+func (a *Auth) absolute(target, def string) (string, error) {
+	if target == "" {
+		target = def
+	}
+	u, err := url.Parse(target)
+	if err != nil {
+		return "", fmt.Errorf("parsing %q: %w", target, err)
+	}
+	if u.IsAbs() {
+		return u.String(), nil
+	}
+	if !strings.HasPrefix(target, "/") || strings.HasPrefix(target, "//") {
+		return "", fmt.Errorf("%q is neither an absolute URL nor a path", target)
+	}
+	return a.origin + target, nil
+}
+
+// Ready returns nil when logins can be served (discovery done), or why not,
+// for /readyz. Without an oidc block it is always ready.
+func (a *Auth) Ready(ctx context.Context) error {
+	if a.rp == nil {
+		return nil
+	}
+	return a.rp.Ready()
+}
+
+// Provider returns the relying party (nil without an oidc block), for
+// back-channel logout and diagnostics.
+func (a *Auth) Provider() *oidc.Provider { return a.rp }
+
+// Mount registers GET /auth/login, GET /auth/callback, GET /auth/me and
+// POST /auth/logout on r. Without an oidc block it registers nothing.
+func (a *Auth) Mount(r fiber.Router) {
+	if a.rp == nil {
+		return
+	}
+	r.Get(PathLogin, a.login)
+	r.Get(PathCallback, a.callback)
+	r.Get(PathMe, a.me)
+	r.Post(PathLogout, a.logout)
+}

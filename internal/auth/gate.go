@@ -1,0 +1,268 @@
+package auth
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/gatehouse-dev/gatehouse/internal/config"
+	"github.com/gatehouse-dev/gatehouse/internal/oidc"
+	"github.com/gatehouse-dev/gatehouse/internal/session"
+	"github.com/gatehouse-dev/gatehouse/plugins"
+)
+
+// errSessionEnded is the refresh outcome for invalid_grant: the session is gone.
+var errSessionEnded = errors.New("session ended by the identity provider")
+
+// Gate returns the middleware enforcing route's auth mode. On success it
+// records the caller with plugins.SetIdentity (the server sets the upstream
+// Authorization header from it as its last step) and calls next; on failure
+// it returns a *fiber.Error and next is not called:
+//
+//   - session: a session cookie is required (401 without one, never a
+//     redirect). With the cookie, the CSRF header must be "1" (403) and an
+//     unsafe method's Origin, when present, must be public_url's (403). The
+//     access token is refreshed first when it expires within refresh_margin.
+//   - bearer: "Authorization: Bearer <JWT>" validated against the IdP's JWKS
+//     (aud = the route's audience, default client_id); 401 with
+//     WWW-Authenticate otherwise.
+//   - any: session when the session cookie is present, else bearer.
+//   - none: no identity.
+//
+// A CORS preflight to a cookie route is refused (403) without any
+// Access-Control-Allow-* header. In every mode the session cookie is removed
+// from the forwarded Cookie header (other cookies are kept): the upstream
+// never sees the browser's credential. In session mode a client-sent
+// Authorization header is removed too.
+func (a *Auth) Gate(route *config.Route) func(next fiber.Handler) fiber.Handler {
+	mode := route.Auth
+	if mode == "" {
+		mode = config.AuthSession
+	}
+	audience := route.Audience
+	return func(next fiber.Handler) fiber.Handler {
+		return func(c *fiber.Ctx) error {
+			if mode == config.AuthNone {
+				a.stripSessionCookie(c)
+				return next(c)
+			}
+			if a.rp == nil {
+				return fiber.NewError(fiber.StatusUnauthorized, msgAuthRequired)
+			}
+			var err error
+			switch {
+			case mode == config.AuthBearer,
+				mode == config.AuthAny && a.sessions.CookieValue(c) == "" && !isPreflight(c):
+				err = a.bearerAuth(c, audience)
+			default:
+				err = a.sessionAuth(c)
+			}
+			if err != nil {
+				return err
+			}
+			return next(c)
+		}
+	}
+}
+
+// isPreflight reports a CORS preflight (Fetch standard §3.2.2).
+func isPreflight(c *fiber.Ctx) bool {
+	return c.Method() == fiber.MethodOptions &&
+		len(c.Request().Header.Peek(fiber.HeaderOrigin)) > 0 &&
+		len(c.Request().Header.Peek(fiber.HeaderAccessControlRequestMethod)) > 0
+}
+
+// safeMethod reports the methods RFC 9110 §9.2.1 defines as safe.
+func safeMethod(m string) bool {
+	switch m {
+	case fiber.MethodGet, fiber.MethodHead, fiber.MethodOptions, fiber.MethodTrace:
+		return true
+	}
+	return false
+}
+
+// checkBrowser enforces the cookie-route request rules: no preflight, the
+// CSRF header, and a same-origin Origin on unsafe methods (RFC 10017
+// §6.1.3.3: a cross-site page cannot add a custom header without a preflight,
+// which gatehouse never grants).
+func (a *Auth) checkBrowser(c *fiber.Ctx) error {
+	if isPreflight(c) {
+		return fiber.NewError(fiber.StatusForbidden, msgPreflight)
+	}
+	if c.Get(a.csrfHeader) != "1" {
+		return fiber.NewError(fiber.StatusForbidden, msgCSRF)
+	}
+	if !safeMethod(c.Method()) && !a.sameOrigin(c) {
+		return fiber.NewError(fiber.StatusForbidden, msgOrigin)
+	}
+	return nil
+}
+
+// sameOrigin is true when Origin is absent or equals public_url's origin.
+func (a *Auth) sameOrigin(c *fiber.Ctx) bool {
+	o := c.Get(fiber.HeaderOrigin)
+	return o == "" || strings.EqualFold(o, a.origin)
+}
+
+// loadSession applies checkBrowser and returns the request's live session.
+func (a *Auth) loadSession(c *fiber.Ctx) (*session.Session, string, error) {
+	if isPreflight(c) {
+		return nil, "", fiber.NewError(fiber.StatusForbidden, msgPreflight)
+	}
+	cookie := a.sessions.CookieValue(c)
+	if cookie == "" {
+		// No ambient credential, hence nothing to forge: plain 401.
+		return nil, "", fiber.NewError(fiber.StatusUnauthorized, msgAuthRequired)
+	}
+	if err := a.checkBrowser(c); err != nil {
+		return nil, "", err
+	}
+	s, err := a.sessions.Load(c.UserContext(), cookie)
+	switch {
+	case errors.Is(err, session.ErrNoSession):
+		c.Cookie(a.sessions.ClearCookie())
+		return nil, "", fiber.NewError(fiber.StatusUnauthorized, msgAuthRequired)
+	case err != nil:
+		a.log.ErrorContext(c.UserContext(), "auth: loading session", "error", err)
+		return nil, "", fiber.NewError(fiber.StatusServiceUnavailable, msgStore)
+	}
+	return s, cookie, nil
+}
+
+func (a *Auth) sessionAuth(c *fiber.Ctx) error {
+	s, cookie, err := a.loadSession(c)
+	if err != nil {
+		return err
+	}
+	if s, err = a.fresh(c, s, cookie); err != nil {
+		return err
+	}
+	a.stripSessionCookie(c)
+	c.Request().Header.Del(fiber.HeaderAuthorization)
+	plugins.SetIdentity(c, &plugins.Identity{
+		SessionID:   s.ID,
+		Subject:     s.Subject,
+		Claims:      s.Claims,
+		AccessToken: s.AccessToken,
+	})
+	return nil
+}
+
+// stripSessionCookie removes the session cookie from the request's Cookie
+// header, keeping the others.
+func (a *Auth) stripSessionCookie(c *fiber.Ctx) {
+	if a.sessions != nil {
+		c.Request().Header.DelCookie(a.sessions.CookieName())
+	}
+}
+
+// needsRefresh reports whether s's access token expires within the margin
+// and can be refreshed.
+func (a *Auth) needsRefresh(s *session.Session) bool {
+	return s.RefreshToken != "" && !s.AccessExpiresAt.IsZero() && !a.now().Add(a.margin).Before(s.AccessExpiresAt)
+}
+
+// fresh returns s with an access token valid beyond refresh_margin,
+// refreshing it when needed. Concurrent requests of one session share one
+// refresh (single flight keyed by session id), so a rotating refresh token is
+// never spent twice by this process. invalid_grant ends the session (401
+// "session expired"); an IdP that is down leaves the current token in use while
+// it is still valid, else 503.
+func (a *Auth) fresh(c *fiber.Ctx, s *session.Session, cookie string) (*session.Session, error) {
+	if !a.needsRefresh(s) {
+		return s, nil
+	}
+	ch := a.flight.DoChan(s.ID, func() (any, error) {
+		// Detached from one request: the others waiting must not fail because it left.
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(c.UserContext()), refreshTimeout)
+		defer cancel()
+		return a.refresh(ctx, cookie)
+	})
+	var res singleflightResult
+	select {
+	case r := <-ch:
+		res = singleflightResult{r.Val, r.Err}
+	case <-c.UserContext().Done():
+		return nil, fiber.NewError(fiber.StatusServiceUnavailable, msgIdPUnavailable)
+	}
+	switch {
+	case errors.Is(res.err, errSessionEnded), errors.Is(res.err, session.ErrNoSession):
+		c.Cookie(a.sessions.ClearCookie())
+		return nil, fiber.NewError(fiber.StatusUnauthorized, msgSessionExpired)
+	case res.err != nil:
+		if a.now().Before(s.AccessExpiresAt) {
+			return s, nil // still valid: serve, the next request retries
+		}
+		return nil, fiber.NewError(fiber.StatusServiceUnavailable, msgIdPUnavailable)
+	}
+	return res.val.(*session.Session), nil
+}
+
+type singleflightResult struct {
+	val any
+	err error
+}
+
+// refresh reloads the session (another flight may have refreshed it already),
+// runs the refresh_token grant and saves the rotated tokens.
+func (a *Auth) refresh(ctx context.Context, cookie string) (*session.Session, error) {
+	s, err := a.sessions.Load(ctx, cookie)
+	if err != nil {
+		return nil, err
+	}
+	if !a.needsRefresh(s) {
+		return s, nil
+	}
+	toks, err := a.rp.Refresh(ctx, s.RefreshToken, s.Subject)
+	switch {
+	case errors.Is(err, oidc.ErrInvalidGrant), errors.Is(err, oidc.ErrInvalidToken):
+		a.log.InfoContext(ctx, "auth: refresh refused; ending session", "sub", s.Subject, "error", err)
+		if derr := a.sessions.Delete(ctx, s.ID); derr != nil {
+			a.log.WarnContext(ctx, "auth: deleting session", "error", derr)
+		}
+		return nil, errSessionEnded
+	case err != nil:
+		a.log.WarnContext(ctx, "auth: refresh failed", "sub", s.Subject, "error", err)
+		return nil, err
+	}
+	s.AccessToken, s.RefreshToken, s.AccessExpiresAt = toks.AccessToken, toks.RefreshToken, toks.Expiry
+	if toks.IDToken != "" {
+		s.IDToken, s.Claims = toks.IDToken, toks.IDClaims
+	}
+	if err := a.sessions.Save(ctx, s); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// bearerAuth validates "Authorization: Bearer <JWT>" (RFC 6750).
+func (a *Auth) bearerAuth(c *fiber.Ctx, audience string) error {
+	a.stripSessionCookie(c)
+	scheme, tok, ok := strings.Cut(c.Get(fiber.HeaderAuthorization), " ")
+	tok = strings.TrimSpace(tok)
+	if !ok || !strings.EqualFold(scheme, "Bearer") || tok == "" {
+		// RFC 6750 §3.1: no error code when the request carried no credentials.
+		c.Set(fiber.HeaderWWWAuthenticate, `Bearer realm="gatehouse"`)
+		return fiber.NewError(fiber.StatusUnauthorized, msgAuthRequired)
+	}
+	if err := a.rp.Ready(); err != nil {
+		return fiber.NewError(fiber.StatusServiceUnavailable, msgIdPUnavailable)
+	}
+	claims, err := a.rp.VerifyAccessToken(c.UserContext(), tok, audience)
+	if err != nil {
+		a.log.InfoContext(c.UserContext(), "auth: bearer token refused", "error", err)
+		c.Set(fiber.HeaderWWWAuthenticate, `Bearer realm="gatehouse", error="invalid_token"`)
+		return fiber.NewError(fiber.StatusUnauthorized, msgInvalidToken)
+	}
+	sub, _ := claims["sub"].(string)
+	plugins.SetIdentity(c, &plugins.Identity{Subject: sub, Claims: claims, AccessToken: tok})
+	return nil
+}
+
+// sessionExpiresIn is the whole seconds until s ends if unused.
+func (a *Auth) sessionExpiresIn(s *session.Session) int64 {
+	return max(0, int64(a.sessions.ExpiresAt(s).Sub(a.now())/time.Second))
+}

@@ -1,0 +1,56 @@
+package auth
+
+import (
+	"net/url"
+	"strings"
+)
+
+// maxReturnTo bounds a returnTo value; longer ones fall back to "/".
+const maxReturnTo = 2048
+
+// SafeReturnTo returns raw when it is a same-origin relative path that is
+// safe to put in a Location header, and "/" otherwise. Accepted: a single '/'
+// followed by printable ASCII without '\', where neither the value nor any of
+// its percent-decodings starts with "//" or "/\" (a scheme-relative URL to
+// another host once a browser or a later hop decodes it), carries a scheme, a
+// host, or control characters (browsers drop TAB/CR/LF inside URLs, so
+// "/\t/evil" becomes "//evil").
+func SafeReturnTo(raw string) string {
+	if raw == "" || len(raw) > maxReturnTo {
+		return "/"
+	}
+	s := raw
+	for range 4 { // decode until stable; deeper nesting is refused
+		if !safePath(s) {
+			return "/"
+		}
+		d, err := url.PathUnescape(s)
+		if err != nil {
+			return "/"
+		}
+		if d == s {
+			return raw
+		}
+		s = d
+	}
+	return "/"
+}
+
+func safePath(s string) bool {
+	if len(s) == 0 || s[0] != '/' {
+		return false
+	}
+	if len(s) > 1 && (s[1] == '/' || s[1] == '\\') {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c <= 0x20 || c >= 0x7f || c == '\\' {
+			return false
+		}
+	}
+	u, err := url.Parse(s)
+	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil || u.Opaque != "" {
+		return false
+	}
+	return !strings.HasPrefix(u.Path, "//")
+}

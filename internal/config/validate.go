@@ -55,6 +55,9 @@ func (v *validator) errorf(field any, fallback Position, format string, args ...
 }
 
 func (v *validator) validate() {
+	if v.d.failed[v.cfg] {
+		return // the document is not a mapping; nothing more to say
+	}
 	v.server()
 	v.session()
 	if v.cfg.OIDC != nil && !v.d.failed[&v.cfg.OIDC] && !v.d.failed[v.cfg.OIDC] {

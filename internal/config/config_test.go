@@ -1,0 +1,417 @@
+package config
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+// minimal is the smallest valid config: a secret and nothing else.
+const minimal = "session:\n  secret: ${SESSION_SECRET}\n"
+
+func mustParse(t *testing.T, src string, lookup LookupEnv) *Config {
+	t.Helper()
+	cfg, err := Parse("routes.yaml", []byte(src), WithLookupEnv(lookup))
+	if err != nil {
+		t.Fatalf("Parse() error:\n%v\nsource:\n%s", err, src)
+	}
+	return cfg
+}
+
+func TestLoadValid(t *testing.T) {
+	cfg, err := Load("testdata/valid.yaml", WithLookupEnv(env()))
+	if err != nil {
+		t.Fatalf("Load(valid.yaml) = %v", err)
+	}
+	if len(cfg.Routes) != 3 {
+		t.Fatalf("Load(valid.yaml) has %d routes, want 3", len(cfg.Routes))
+	}
+	users, orders, web := cfg.Routes[0], cfg.Routes[1], cfg.Routes[2]
+	tests := []struct {
+		name      string
+		got, want any
+	}{
+		{"file", cfg.File, "testdata/valid.yaml"},
+		{"max_body", cfg.Server.MaxBody, ByteSize(10 << 20)},
+		{"client_secret expanded", cfg.OIDC.ClientSecret, "client-s3cret"},
+		{"client_auth with a secret", cfg.OIDC.ClientAuth, "client_secret_basic"},
+		{"session secret expanded", cfg.Session.Secret, testSecret},
+		{"single upstream", users.Upstreams, []string{"http://127.0.0.1:9101"}},
+		{"upstream list", orders.Upstreams, []string{"http://127.0.0.1:9201", "http://127.0.0.1:9202/base"}},
+		{"methods upper-cased", users.Methods, []string{"GET", "POST", "PUT", "DELETE"}},
+		{"route timeout", users.Timeout.D(), 5 * time.Second},
+		{"route timeout default", orders.Timeout.D(), 30 * time.Second},
+		{"auth", orders.Auth, AuthBearer},
+		{"static relative to the file", web.Static, filepath.Join("testdata", "web")},
+		{"route plugins", pluginNames(users.Plugins), []string{"cache", "headers", "rate_limit"}},
+		{"default plugins merged", pluginNames(orders.Plugins), []string{"headers"}},
+		{"merged plugin names its route", orders.Plugins["headers"].Where, `route "orders": plugin headers`},
+		{"own plugin replaces default", users.Plugins["headers"].Pos, Position{38, 7}},
+		{"defaults kept", pluginNames(cfg.Defaults.Plugins), []string{"headers"}},
+		{"defaults where", cfg.Defaults.Plugins["headers"].Where, "defaults: plugin headers"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if !reflect.DeepEqual(tt.got, tt.want) {
+				t.Errorf("Load(valid.yaml) %s = %#v, want %#v", tt.name, tt.got, tt.want)
+			}
+		})
+	}
+}
+
+func pluginNames(p Plugins) []string {
+	names := make([]string, 0, len(p))
+	for n := range p {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	return names
+}
+
+func TestPositions(t *testing.T) {
+	cfg, err := Load("testdata/valid.yaml", WithLookupEnv(env()))
+	if err != nil {
+		t.Fatalf("Load(valid.yaml) = %v", err)
+	}
+	tests := []struct {
+		name string
+		got  Position
+		want Position
+	}{
+		{"server", cfg.Server.Pos, Position{1, 1}},
+		{"oidc", cfg.OIDC.Pos, Position{7, 1}},
+		{"session", cfg.Session.Pos, Position{15, 1}},
+		{"route users", cfg.Routes[0].Pos, Position{29, 5}},
+		{"route orders", cfg.Routes[1].Pos, Position{42, 5}},
+		{"route web", cfg.Routes[2].Pos, Position{48, 5}},
+		{"plugin rate_limit", cfg.Routes[0].Plugins["rate_limit"].Pos, Position{37, 7}},
+		{"plugin cache", cfg.Routes[0].Plugins["cache"].Pos, Position{41, 7}},
+		{"default plugin", cfg.Defaults.Plugins["headers"].Pos, Position{25, 5}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if tt.got != tt.want {
+				t.Errorf("%s Pos = %v, want %v", tt.name, tt.got, tt.want)
+			}
+		})
+	}
+	p := cfg.Routes[0].Plugins["rate_limit"]
+	var rl struct {
+		Rate  int      `yaml:"rate"`
+		Per   Duration `yaml:"per"`
+		Burst int      `yaml:"burst"`
+	}
+	if err := p.Decode(&rl); err != nil || rl.Rate != 10 || rl.Per.D() != time.Second || rl.Burst != 20 {
+		t.Errorf("Decode(rate_limit) = %+v, %v; want {10 1s 20}, nil", rl, err)
+	}
+	if got, want := p.ErrorAt("burst", "burst must be <= rate").Error(),
+		`testdata/valid.yaml:37:39: route "users": plugin rate_limit: burst must be <= rate`; got != want {
+		t.Errorf("ErrorAt(burst) = %q, want %q", got, want)
+	}
+}
+
+func TestDefaults(t *testing.T) {
+	cfg := mustParse(t, minimal+"routes:\n  - {name: a, prefix: /a, upstream: \"http://127.0.0.1:1\", methods: [get]}\n", env())
+	r := cfg.Routes[0]
+	tests := []struct {
+		name      string
+		got, want any
+	}{
+		{"listen", cfg.Server.Listen, "127.0.0.1:8080"},
+		{"public_url", cfg.Server.PublicURL, "http://127.0.0.1:8080"},
+		{"max_body", cfg.Server.MaxBody, ByteSize(10 << 20)},
+		{"max_header_bytes", cfg.Server.MaxHeaderBytes, ByteSize(16 << 10)},
+		{"max_uri_length", cfg.Server.MaxURILength, 8192},
+		{"read_timeout", cfg.Server.ReadTimeout.D(), 30 * time.Second},
+		{"write_timeout", cfg.Server.WriteTimeout.D(), time.Duration(0)},
+		{"idle_timeout", cfg.Server.IdleTimeout.D(), 60 * time.Second},
+		{"shutdown_timeout", cfg.Server.ShutdownTimeout.D(), 15 * time.Second},
+		{"no oidc", cfg.OIDC, (*OIDC)(nil)},
+		{"cookie_name over http", cfg.Session.CookieName, "gatehouse"},
+		{"same_site", cfg.Session.SameSite, "lax"},
+		{"csrf_header", cfg.Session.CSRFHeader, "X-CSRF"},
+		{"session idle_timeout", cfg.Session.IdleTimeout.D(), 30 * time.Minute},
+		{"absolute_timeout", cfg.Session.AbsoluteTimeout.D(), 12 * time.Hour},
+		{"store", cfg.Session.Store, "memory"},
+		{"max_sessions", cfg.Session.MaxSessions, 100000},
+		{"route timeout", r.Timeout.D(), 30 * time.Second},
+		{"route auth without oidc", r.Auth, AuthNone},
+		{"methods upper-cased", r.Methods, []string{"GET"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if !reflect.DeepEqual(tt.got, tt.want) {
+				t.Errorf("default %s = %#v, want %#v", tt.name, tt.got, tt.want)
+			}
+		})
+	}
+}
+
+func TestDefaultsDependingOnOtherValues(t *testing.T) {
+	oidc := "oidc: {issuer: \"https://idp.example.com\", client_id: gh}\n"
+	tests := []struct {
+		name string
+		src  string
+		get  func(*Config) any
+		want any
+	}{
+		{"cookie __Host- over https", "server: {public_url: \"https://app.example.com/\"}\n" + minimal,
+			func(c *Config) any { return c.Session.CookieName }, "__Host-gatehouse"},
+		{"cookie __Secure- over https with a domain", "server: {public_url: \"https://app.example.com\"}\n" + minimal + "  cookie_domain: example.com\n",
+			func(c *Config) any { return c.Session.CookieName }, "__Secure-gatehouse"},
+		{"public_url trailing slash trimmed", "server: {public_url: \"https://app.example.com/\"}\n" + minimal,
+			func(c *Config) any { return c.Server.PublicURL }, "https://app.example.com"},
+		{"public_url from listen", "server: {listen: \"[::1]:9090\"}\n" + minimal,
+			func(c *Config) any { return c.Server.PublicURL }, "http://[::1]:9090"},
+		{"public_url for an unspecified host", "server: {listen: \":9090\"}\n" + minimal,
+			func(c *Config) any { return c.Server.PublicURL }, "http://localhost:9090"},
+		{"oidc defaults", oidc + minimal,
+			func(c *Config) any {
+				o := c.OIDC
+				return []any{o.Scopes, o.AllowedAlgorithms, o.RefreshMargin.D(), o.Leeway.D(), o.PostLogoutRedirect, o.ClientAuth}
+			},
+			[]any{[]string{"openid", "profile", "email", "offline_access"}, []string{"RS256", "ES256", "PS256", "EdDSA"},
+				30 * time.Second, 30 * time.Second, "/", "none"}},
+		{"client_auth basic with a secret", "oidc: {issuer: \"https://idp.example.com\", client_id: gh, client_secret: x}\n" + minimal,
+			func(c *Config) any { return c.OIDC.ClientAuth }, "client_secret_basic"},
+		{"route auth session with oidc", oidc + minimal + "routes: [{name: a, prefix: /a, upstream: \"http://h\"}]\n",
+			func(c *Config) any { return c.Routes[0].Auth }, AuthSession},
+		{"same_site lower-cased", minimal + "  same_site: Strict\n",
+			func(c *Config) any { return c.Session.SameSite }, "strict"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := mustParse(t, tt.src, env())
+			if got := tt.get(cfg); !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("Parse() %s = %#v, want %#v", tt.name, got, tt.want)
+			}
+		})
+	}
+}
+
+func TestParseEnv(t *testing.T) {
+	lookup := env("PORT", "9000", "HOST", "api.internal", "LIMIT", "5", "DOLLAR", "$HOME")
+	tests := []struct {
+		name string
+		src  string
+		get  func(*Config) any
+		want any
+	}{
+		{"set", "server: {listen: \"127.0.0.1:${PORT}\"}\n",
+			func(c *Config) any { return c.Server.Listen }, "127.0.0.1:9000"},
+		{"default used when unset", "server: {listen: \"${NOPE:-127.0.0.1:7000}\"}\n",
+			func(c *Config) any { return c.Server.Listen }, "127.0.0.1:7000"},
+		{"default used when empty", "server: {listen: \"${EMPTY:-127.0.0.1:7001}\"}\n",
+			func(c *Config) any { return c.Server.Listen }, "127.0.0.1:7001"},
+		{"plain scalar resolved again as an integer", "server:\n  max_uri_length: ${LIMIT}\n",
+			func(c *Config) any { return c.Server.MaxURILength }, 5},
+		{"escaped dollar", "oidc: {issuer: \"https://idp\", client_id: \"a$$b\"}\n",
+			func(c *Config) any { return c.OIDC.ClientID }, "a$b"},
+		{"lone dollar kept", "oidc: {issuer: \"https://idp\", client_id: \"^a$\"}\n",
+			func(c *Config) any { return c.OIDC.ClientID }, "^a$"},
+		{"value not expanded twice", "oidc: {issuer: \"https://idp\", client_id: \"${DOLLAR}\"}\n",
+			func(c *Config) any { return c.OIDC.ClientID }, "$HOME"},
+		{"upstream list", "routes: [{name: a, prefix: /a, auth: none, upstream: [\"http://${HOST}:${PORT}\", \"http://b\"]}]\n",
+			func(c *Config) any { return c.Routes[0].Upstreams }, []string{"http://api.internal:9000", "http://b"}},
+		{"inside plugin blocks", "routes: [{name: a, prefix: /a, auth: none, upstream: \"http://h\", plugins: {x: {n: \"${LIMIT}\"}}}]\n",
+			func(c *Config) any {
+				var v struct{ N int }
+				if err := c.Routes[0].Plugins["x"].Decode(&v); err != nil {
+					return err
+				}
+				return v.N
+			}, 5},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := mustParse(t, minimal+tt.src, lookup)
+			if got := tt.get(cfg); !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("Parse() %s = %#v, want %#v", tt.name, got, tt.want)
+			}
+		})
+	}
+}
+
+func TestExpand(t *testing.T) {
+	lookup := env("A", "alpha", "WITH_BRACE", "x}y")
+	tests := []struct {
+		in, want, err string
+	}{
+		{in: "plain", want: "plain"},
+		{in: "${A}", want: "alpha"},
+		{in: "pre-${A}-post", want: "pre-alpha-post"},
+		{in: "${A}${A}", want: "alphaalpha"},
+		{in: "${EMPTY}", want: ""},
+		{in: "${UNSET:-fallback}", want: "fallback"},
+		{in: "${EMPTY:-fallback}", want: "fallback"},
+		{in: "${A:-fallback}", want: "alpha"},
+		{in: "${UNSET:-}", want: ""},
+		{in: "${WITH_BRACE}", want: "x}y"},
+		{in: "$$", want: "$"},
+		{in: "$${A}", want: "${A}"},
+		{in: "$$$${A}", want: "$${A}"},
+		{in: "cost $5", want: "cost $5"},
+		{in: "end$", want: "end$"},
+		{in: "${UNSET}", err: "environment variable UNSET is not set"},
+		{in: "${A", err: `unterminated "${"`},
+		{in: "${}", err: `invalid environment variable name ""`},
+		{in: "${A B}", err: `invalid environment variable name "A B"`},
+		{in: "${9A}", err: `invalid environment variable name "9A"`},
+		{in: "${A:default}", err: `invalid environment variable name "A:default"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.in, func(t *testing.T) {
+			got, err := expand(tt.in, lookup)
+			switch {
+			case tt.err != "" && (err == nil || !strings.Contains(err.Error(), tt.err)):
+				t.Errorf("expand(%q) = %q, %v; want error containing %q", tt.in, got, err, tt.err)
+			case tt.err == "" && (err != nil || got != tt.want):
+				t.Errorf("expand(%q) = %q, %v; want %q", tt.in, got, err, tt.want)
+			}
+		})
+	}
+}
+
+// TestSecretsNotEchoed checks that problems with values that may hold
+// secrets never repeat them.
+func TestSecretsNotEchoed(t *testing.T) {
+	tests := []struct {
+		name, src, secret string
+	}{
+		{"short session secret", "session: {secret: \"tiny-s3cret-value\"}\n", "tiny-s3cret-value"},
+		{"short secret from env", "session: {secret: \"${SHORT}\"}\n", "envs3cret"},
+		{"store with a password", minimal + "  store: \"redis//:pw-s3cret@host:6379\"\n", "pw-s3cret"},
+		{"store with an unknown scheme", minimal + "  store: \"memcache://:pw-s3cret@host\"\n", "pw-s3cret"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Parse("routes.yaml", []byte(tt.src), WithLookupEnv(env("SHORT", "envs3cret")))
+			if err == nil {
+				t.Fatalf("Parse(%q) = nil error, want one", tt.src)
+			}
+			if strings.Contains(err.Error(), tt.secret) {
+				t.Errorf("Parse(%q) error %q echoes the secret", tt.src, err)
+			}
+			if !strings.Contains(err.Error(), "routes.yaml:") {
+				t.Errorf("Parse(%q) error %q has no position", tt.src, err)
+			}
+		})
+	}
+}
+
+func TestLoadMissingFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "nope.yaml")
+	_, err := Load(path)
+	if err == nil || !strings.Contains(err.Error(), path) || !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("Load(%q) = %v, want an error naming the path and wrapping os.ErrNotExist", path, err)
+	}
+}
+
+// TestAliasBomb checks that a "billion laughs" document is refused quickly
+// instead of being expanded.
+func TestAliasBomb(t *testing.T) {
+	var b strings.Builder
+	b.WriteString(minimal + "defaults:\n  plugins:\n    x:\n      l0: &l0 [a, a, a, a, a, a, a, a, a, a]\n")
+	for i := 1; i <= 8; i++ {
+		b.WriteString("      l" + string(rune('0'+i)) + ": &l" + string(rune('0'+i)) + " [")
+		for j := range 10 {
+			if j > 0 {
+				b.WriteString(", ")
+			}
+			b.WriteString("*l" + string(rune('0'+i-1)))
+		}
+		b.WriteString("]\n")
+	}
+	cfg, err := Parse("routes.yaml", []byte(b.String()), WithLookupEnv(env()))
+	if err != nil {
+		t.Fatalf("Parse() = %v; the raw plugin block is not decoded by Parse", err)
+	}
+	var v struct {
+		L8 [][][][][][][][][]string `yaml:"l8"`
+	}
+	err = cfg.Defaults.Plugins["x"].Decode(&v)
+	if err == nil || !strings.Contains(err.Error(), "too complex") {
+		t.Errorf("Decode(alias bomb) = %v, want a too complex error", err)
+	}
+}
+
+func TestErrorFormat(t *testing.T) {
+	tests := []struct {
+		e    Error
+		want string
+	}{
+		{Error{"r.yaml", 3, 7, "bad"}, "r.yaml:3:7: bad"},
+		{Error{"r.yaml", 3, 0, "bad"}, "r.yaml:3: bad"},
+		{Error{"r.yaml", 0, 0, "bad"}, "r.yaml: bad"},
+		{Error{"", 0, 0, "bad"}, "bad"},
+	}
+	for _, tt := range tests {
+		if got := tt.e.Error(); got != tt.want {
+			t.Errorf("%#v.Error() = %q, want %q", tt.e, got, tt.want)
+		}
+	}
+}
+
+func TestErrorList(t *testing.T) {
+	var l ErrorList
+	if err := l.Err(); err != nil {
+		t.Errorf("empty ErrorList.Err() = %v, want nil", err)
+	}
+	l = l.Append("r.yaml", nil)
+	l = l.Append("r.yaml", Error{"r.yaml", 9, 1, "late"})
+	l = l.Append("r.yaml", ErrorList{{"r.yaml", 2, 5, "b"}, {"r.yaml", 2, 5, "a"}})
+	l = l.Append("r.yaml", errors.New("plain"))
+	l = l.Append("r.yaml", &Error{"r.yaml", 2, 1, "pointer"})
+	want := "r.yaml: plain\nr.yaml:2:1: pointer\nr.yaml:2:5: b\nr.yaml:2:5: a\nr.yaml:9:1: late"
+	err := l.Err()
+	if err == nil || err.Error() != want {
+		t.Fatalf("ErrorList.Err() =\n%v\nwant\n%s", err, want)
+	}
+	var e *Error
+	if !errors.As(err, &e) || e.Msg != "plain" {
+		t.Errorf("errors.As(list, **Error) = %v, want the first problem", e)
+	}
+}
+
+func TestByteSize(t *testing.T) {
+	tests := []struct {
+		in   string
+		want ByteSize
+		err  bool
+	}{
+		{in: "1024", want: 1024},
+		{in: "0", want: 0},
+		{in: "512KB", want: 512 << 10},
+		{in: "10MB", want: 10 << 20},
+		{in: "10 mb", want: 10 << 20},
+		{in: "1GB", want: 1 << 30},
+		{in: "2GiB", want: 2 << 30},
+		{in: "1TB", want: 1 << 40},
+		{in: "7B", want: 7},
+		{in: "10XB", err: true},
+		{in: "MB", err: true},
+		{in: "-1MB", err: true},
+		{in: "1.5MB", err: true},
+		{in: "99999999999TB", err: true},
+		{in: "", err: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.in, func(t *testing.T) {
+			got, err := parseByteSize(tt.in)
+			if (err != nil) != tt.err || got != tt.want {
+				t.Errorf("parseByteSize(%q) = %d, %v; want %d, error %v", tt.in, got, err, tt.want, tt.err)
+			}
+			if err == nil {
+				back, err := parseByteSize(got.String())
+				if err != nil || back != got {
+					t.Errorf("parseByteSize(%q.String() = %q) = %d, %v; want %d", tt.in, got.String(), back, err, got)
+				}
+			}
+		})
+	}
+}

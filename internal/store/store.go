@@ -49,6 +49,7 @@ type Store interface {
 	Delete(ctx context.Context, key string) error
 	// Ping reports whether the store is usable (for /readyz).
 	Ping(ctx context.Context) error
-	// Close releases the store's resources and background work.
+	// Close releases the store's resources and background work. Later calls
+	// fail (ErrClosed or the backend's own error); a second Close is a no-op.
 	Close() error
 }

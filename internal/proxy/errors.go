@@ -1,0 +1,76 @@
+package proxy
+
+import (
+	"errors"
+	"io"
+	"net"
+	"os"
+	"syscall"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/valyala/fasthttp"
+)
+
+// The messages clients see; causes are only logged.
+const (
+	msgUnavailable  = "upstream unavailable"
+	msgTimeout      = "upstream timeout"
+	msgBodyTooLarge = "request body too large"
+	msgBadBody      = "request body incomplete"
+)
+
+// statusOf maps an upstream failure to the status the client gets: 504 when
+// the upstream did not answer in time, 502 for everything else (refused,
+// reset, DNS, closed, garbage, no free connection).
+func statusOf(err error) int {
+	if isTimeout(err) && !isDialError(err) {
+		return fiber.StatusGatewayTimeout
+	}
+	return fiber.StatusBadGateway
+}
+
+// statusError is the fiber error Forward returns for an upstream failure.
+func statusError(err error) error {
+	if statusOf(err) == fiber.StatusGatewayTimeout {
+		return fiber.NewError(fiber.StatusGatewayTimeout, msgTimeout)
+	}
+	return fiber.NewError(fiber.StatusBadGateway, msgUnavailable)
+}
+
+// clientError is the fiber error for a failure reading the client's body.
+func clientError(err error) error {
+	if errors.Is(err, errBodyTooLarge) {
+		return fiber.NewError(fiber.StatusRequestEntityTooLarge, msgBodyTooLarge)
+	}
+	return fiber.NewError(fiber.StatusBadRequest, msgBadBody)
+}
+
+func isDialError(err error) bool {
+	var de *dialError
+	return errors.As(err, &de)
+}
+
+func isTimeout(err error) bool {
+	if errors.Is(err, os.ErrDeadlineExceeded) || errors.Is(err, fasthttp.ErrTimeout) {
+		return true
+	}
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// isStaleConn reports whether err looks like a pooled keep-alive connection
+// that the upstream closed before we used it (safe to retry once).
+func isStaleConn(err error) bool {
+	if isTimeout(err) {
+		return false
+	}
+	return errors.Is(err, fasthttp.ErrConnectionClosed) || errors.Is(err, io.EOF) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
+}
+
+// ejects reports whether err says the target itself is down: it refused the
+// connection, could not be reached, or dropped it. Timeouts do not eject: a
+// slow answer is the route's problem, not a dead target's.
+func ejects(err error) bool {
+	return isDialError(err) || isStaleConn(err)
+}

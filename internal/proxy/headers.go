@@ -1,0 +1,98 @@
+package proxy
+
+import (
+	"bytes"
+	"net/netip"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/valyala/fasthttp"
+)
+
+// hopByHop are the fields that describe one connection, not the message; a
+// proxy must not forward them (RFC 9110 §7.6.1), in either direction.
+// Proxy-Connection is a pre-standard alias of Connection still sent by some
+// clients. Connection's own list of field names is removed as well.
+var hopByHop = [...]string{
+	fiber.HeaderConnection,
+	fiber.HeaderKeepAlive,
+	fiber.HeaderProxyAuthenticate,
+	fiber.HeaderProxyAuthorization,
+	"Proxy-Connection",
+	fiber.HeaderTE,
+	fiber.HeaderTrailer,
+	fiber.HeaderTransferEncoding,
+	fiber.HeaderUpgrade,
+}
+
+// headers is what removeHopByHop needs of fasthttp's request and response
+// headers.
+type headers interface {
+	PeekAll(key string) [][]byte
+	DelBytes(key []byte)
+	Del(key string)
+}
+
+// removeHopByHop deletes the hop-by-hop fields from h, first the ones
+// Connection names (RFC 9110 §7.6.1), then the fixed list.
+func removeHopByHop(h headers) {
+	for _, v := range h.PeekAll(fiber.HeaderConnection) {
+		for len(v) > 0 {
+			var name []byte
+			name, v, _ = bytes.Cut(v, []byte{','})
+			name = bytes.TrimSpace(name)
+			if len(name) > 0 && !bytes.EqualFold(name, []byte("close")) && !bytes.EqualFold(name, []byte("keep-alive")) {
+				h.DelBytes(name)
+			}
+		}
+	}
+	for _, name := range hopByHop {
+		h.Del(name)
+	}
+}
+
+// setForwarded writes X-Forwarded-For, -Proto and -Host. From a trusted
+// proxy the client-sent values stand and the peer is appended to
+// X-Forwarded-For; from anyone else they are replaced, and Forwarded and
+// X-Real-Ip, which upstreams may believe as well, are removed.
+func (p *Proxy) setForwarded(c *fiber.Ctx, h *fasthttp.RequestHeader) {
+	ctx := c.Context()
+	peer, _ := netip.AddrFromSlice(ctx.RemoteIP())
+	peer = peer.Unmap()
+	var ipBuf [64]byte
+	ip := peer.AppendTo(ipBuf[:0])
+	proto := "http"
+	if ctx.IsTLS() {
+		proto = "https"
+	}
+	if p.trusted(peer) {
+		if prior := h.PeekAll(fiber.HeaderXForwardedFor); len(prior) > 0 {
+			xff := bytes.Join(prior, []byte(", "))
+			xff = append(append(xff, ", "...), ip...)
+			h.SetBytesV(fiber.HeaderXForwardedFor, xff)
+		} else {
+			h.SetBytesV(fiber.HeaderXForwardedFor, ip)
+		}
+		if len(h.Peek(fiber.HeaderXForwardedProto)) == 0 {
+			h.Set(fiber.HeaderXForwardedProto, proto)
+		}
+		if len(h.Peek(fiber.HeaderXForwardedHost)) == 0 {
+			h.SetBytesV(fiber.HeaderXForwardedHost, ctx.Request.Header.Host())
+		}
+		return
+	}
+	h.Del(fiber.HeaderForwarded)
+	h.Del("X-Real-Ip")
+	h.SetBytesV(fiber.HeaderXForwardedFor, ip)
+	h.Set(fiber.HeaderXForwardedProto, proto)
+	h.SetBytesV(fiber.HeaderXForwardedHost, ctx.Request.Header.Host())
+}
+
+// trusted reports whether the direct peer is one of Options.TrustedProxies.
+func (p *Proxy) trusted(peer netip.Addr) bool {
+	for _, pfx := range p.opts.TrustedProxies {
+		if pfx.Contains(peer) {
+			return true
+		}
+	}
+	return false
+}

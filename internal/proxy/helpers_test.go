@@ -1,0 +1,260 @@
+package proxy
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/gatehouse-dev/gatehouse/internal/config"
+	"github.com/gatehouse-dev/gatehouse/internal/route"
+)
+
+// gateway is a Fiber app in front of one Proxy, listening on loopback, set
+// up the way internal/server runs it: streamed request bodies, the path
+// normalised before Forward, errors as JSON.
+type gateway struct {
+	url   string
+	proxy *Proxy
+	logs  *syncBuffer
+}
+
+// syncBuffer is a bytes.Buffer safe for the concurrent writes of a logger.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// jsonErrors is a stand-in for the server's error handler.
+func jsonErrors(c *fiber.Ctx, err error) error {
+	code := fiber.StatusInternalServerError
+	var fe *fiber.Error
+	if errors.As(err, &fe) {
+		code = fe.Code
+	}
+	msg := "internal error"
+	if fe != nil {
+		msg = fe.Message
+	}
+	return c.Status(code).JSON(fiber.Map{"error": msg})
+}
+
+// newGateway starts a gateway for r. Before Forward it stores requestID (when
+// not empty) in c.Locals("requestid"), as the server's middleware does.
+func newGateway(t testing.TB, r config.Route, opts Options) *gateway {
+	t.Helper()
+	logs := &syncBuffer{}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.NewTextHandler(logs, nil))
+	}
+	p, err := New(&r, opts)
+	if err != nil {
+		t.Fatalf("New(%+v) error = %v", r, err)
+	}
+	app := newApp(p)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("listen: %v", err)
+	}
+	go func() { _ = app.Listener(ln) }()
+	t.Cleanup(func() {
+		_ = app.Shutdown()
+		p.Close()
+	})
+	return &gateway{url: "http://" + ln.Addr().String(), proxy: p, logs: logs}
+}
+
+func newApp(p *Proxy) *fiber.App {
+	app := fiber.New(fiber.Config{
+		StreamRequestBody:     true,
+		DisableStartupMessage: true,
+		ErrorHandler:          jsonErrors,
+	})
+	app.Use(func(c *fiber.Ctx) error {
+		path, ok := route.Normalize(nil, c.Request().URI().PathOriginal())
+		if !ok {
+			return fiber.NewError(fiber.StatusBadRequest, "bad path")
+		}
+		c.Request().URI().SetPathBytes(path)
+		if id := c.Get("X-Test-Locals-Id"); id != "" {
+			c.Locals("requestid", id)
+		}
+		return p.Forward(c)
+	})
+	return app
+}
+
+// recorded is what an upstream saw of one request.
+type recorded struct {
+	method, uri, host string
+	header            http.Header
+	body              []byte
+}
+
+// recorder is an httptest upstream that records every request and answers
+// 200 "ok from <name>".
+type recorder struct {
+	name string
+	srv  *httptest.Server
+	mu   sync.Mutex
+	reqs []recorded
+	// conns counts the TCP connections the upstream accepted.
+	conns int
+}
+
+func newRecorder(t testing.TB, name string) *recorder {
+	t.Helper()
+	rec := &recorder{name: name}
+	rec.srv = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		rec.mu.Lock()
+		rec.reqs = append(rec.reqs, recorded{r.Method, r.RequestURI, r.Host, r.Header.Clone(), body})
+		rec.mu.Unlock()
+		w.Header().Set("X-Upstream", name)
+		_, _ = io.WriteString(w, "ok from "+name)
+	}))
+	rec.srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			rec.mu.Lock()
+			rec.conns++
+			rec.mu.Unlock()
+		}
+	}
+	rec.srv.Start()
+	t.Cleanup(rec.srv.Close)
+	return rec
+}
+
+func (rec *recorder) requests() []recorded {
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	return append([]recorded(nil), rec.reqs...)
+}
+
+func (rec *recorder) last(t testing.TB) recorded {
+	t.Helper()
+	reqs := rec.requests()
+	if len(reqs) == 0 {
+		t.Fatalf("upstream %s got no request", rec.name)
+	}
+	return reqs[len(reqs)-1]
+}
+
+// deadAddr returns a loopback address nothing listens on.
+func deadAddr(t testing.TB) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("listen: %v", err)
+	}
+	addr := ln.Addr().String()
+	_ = ln.Close()
+	return addr
+}
+
+// do sends a request to the gateway with a client that keeps no state
+// between tests and follows no redirect.
+func do(t testing.TB, req *http.Request) (*http.Response, []byte) {
+	t.Helper()
+	client := &http.Client{
+		Transport:     &http.Transport{DisableCompression: true},
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+	defer client.CloseIdleConnections()
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", req.Method, req.URL, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("%s %s: reading body: %v", req.Method, req.URL, err)
+	}
+	return resp, body
+}
+
+func get(t testing.TB, url string) (*http.Response, []byte) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	if err != nil {
+		t.Fatalf("NewRequest(%q): %v", url, err)
+	}
+	return do(t, req)
+}
+
+// rawRequest writes raw to the gateway on a new connection and returns the
+// whole response, read until the gateway closes or the response ends.
+func rawRequest(t testing.TB, gwURL, raw string) string {
+	t.Helper()
+	conn, err := net.Dial("tcp", gwURL[len("http://"):])
+	if err != nil {
+		t.Fatalf("dial gateway: %v", err)
+	}
+	defer conn.Close()
+	if _, err := io.WriteString(conn, raw); err != nil {
+		t.Fatalf("write: %v", err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatalf("read response: %v", err)
+	}
+	defer resp.Body.Close()
+	var b bytes.Buffer
+	_ = resp.Header.Write(&b)
+	body, _ := io.ReadAll(resp.Body)
+	return resp.Status + "\n" + b.String() + "\n" + string(body)
+}
+
+func route1(name, prefix string, upstreams ...string) config.Route {
+	return config.Route{Name: name, Prefix: prefix, Upstreams: upstreams, Timeout: config.Duration(10 * time.Second)}
+}
+
+// newHandlerUpstream starts an httptest upstream running h and returns its URL.
+func newHandlerUpstream(t testing.TB, h http.HandlerFunc) string {
+	t.Helper()
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
+
+// closingUpstream accepts connections and closes each at once, without a
+// byte of response; it returns its address.
+func closingUpstream(t testing.TB) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("listen: %v", err)
+	}
+	t.Cleanup(func() { _ = ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			_ = c.Close()
+		}
+	}()
+	return ln.Addr().String()
+}

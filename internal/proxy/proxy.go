@@ -1,0 +1,444 @@
+// Package proxy forwards a request to a route's upstream over fasthttp.
+//
+// One Proxy serves one route. It keeps a keep-alive connection pool per
+// upstream target (a fasthttp.HostClient each), spreads requests over the
+// targets round-robin, and ejects a target that fails to connect for a short,
+// growing period (passive health checking).
+//
+// The server calls Forward after it has normalised the path (see package
+// route) and written the canonical path into c.Request().URI() — Forward sends
+// exactly that path, under the upstream URL's base path, with the client's
+// query string byte for byte.
+//
+// # Bodies
+//
+// Request and response bodies are streamed, never buffered whole: the Fiber
+// app must run with StreamRequestBody, and the upstream response is handed to
+// the client with SetBodyStream, so a 100 MB download costs a few buffers.
+// Responses of unknown length (chunked, server-sent events) are flushed to the
+// client chunk by chunk as they arrive. The upstream connection goes back to
+// its pool only once the body has been copied to the client; when the client
+// goes away, the upstream connection is closed.
+//
+// # Timeouts
+//
+// A route's timeout bounds how long the upstream may take to start answering
+// (the first response byte) once it has been sent the request; after that,
+// each read of the response body and each write of the request body may wait
+// at most Options.IdleTimeout (default 60s). So a slow download or a long
+// event stream lives as long as bytes keep flowing, and a silent upstream is
+// cut off. fasthttp's own deadlines are absolute (they would cut every
+// streamed response at the route timeout), so they are replaced by per-read
+// deadlines on the upstream connection.
+//
+// # Errors
+//
+// Forward returns fiber errors with short messages for the server's error
+// handler: 502 "upstream unavailable" (refused, reset, DNS, no free
+// connection), 504 "upstream timeout", 413 "request body too large". The
+// cause is logged with slog together with the route, the target and the
+// request id; it never reaches the client.
+package proxy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/valyala/fasthttp"
+
+	"github.com/gatehouse-dev/gatehouse/internal/config"
+	"github.com/gatehouse-dev/gatehouse/internal/route"
+)
+
+// Defaults used when the corresponding Options field is zero.
+const (
+	DefaultTimeout     = 30 * time.Second
+	DefaultIdleTimeout = 60 * time.Second
+	DefaultDialTimeout = 5 * time.Second
+	DefaultEjectFor    = 10 * time.Second
+	DefaultMaxEjectFor = 5 * time.Minute
+	DefaultMaxConns    = 1024
+	// DefaultMaxResponseHeaderBytes bounds the upstream's response headers.
+	DefaultMaxResponseHeaderBytes = 16 << 10
+)
+
+// Options configures a Proxy. Zero fields take the stated defaults.
+type Options struct {
+	// TrustedProxies are the peers whose X-Forwarded-For, -Proto and -Host
+	// are believed and extended. From any other peer they are replaced, and
+	// Forwarded and X-Real-Ip are dropped. Default none.
+	TrustedProxies []netip.Prefix
+	// MaxBody is the request body limit in bytes; larger → 413. 0 means no
+	// limit (the server always passes server.max_body).
+	MaxBody int64
+	// IdleTimeout bounds each read from and write to the upstream once its
+	// response has started (and each write of the request). Default 60s.
+	IdleTimeout time.Duration
+	// DialTimeout bounds connecting to a target. Default 5s, or the route
+	// timeout when that is shorter.
+	DialTimeout time.Duration
+	// EjectFor is how long a failing target is skipped the first time; it
+	// doubles with each further consecutive failure up to MaxEjectFor.
+	// Defaults 10s and 5m.
+	EjectFor, MaxEjectFor time.Duration
+	// MaxConnsPerTarget bounds the pool of each target; a request finding
+	// them all busy waits up to the route timeout, then fails with 502.
+	// Default 1024.
+	MaxConnsPerTarget int
+	// Logger receives upstream failures. Default slog.Default().
+	Logger *slog.Logger
+	// OnUpstreamError, when set, is called once for every failed upstream
+	// attempt with the target's URL and the status the failure maps to
+	// (for per-upstream error metrics). It must be safe for concurrent use.
+	OnUpstreamError func(target string, status int)
+}
+
+// Proxy forwards the requests of one route. It is safe for concurrent use.
+type Proxy struct {
+	route   *config.Route
+	prefix  string // canonical prefix, without a trailing slash (but "/")
+	targets []*target
+	next    atomic.Uint64
+	timeout time.Duration
+	opts    Options
+	log     *slog.Logger
+	now     func() time.Time // replaced in tests
+
+	// Pools of per-request objects, per Proxy rather than per package so
+	// that no package-level state exists.
+	pathBufs  sync.Pool // *[]byte: base path + request path
+	reqBodies sync.Pool // *limitedBody
+	respBods  sync.Pool // *responseBody
+	// respHeaders holds *fasthttp.ResponseHeader: the gateway's own
+	// response headers while the upstream's are copied.
+	respHeaders sync.Pool
+}
+
+// New builds the Proxy of r with a connection pool per upstream target. It
+// fails when r has no upstream or an upstream is not an absolute http(s) URL
+// without query, fragment or user info.
+func New(r *config.Route, opts Options) (*Proxy, error) {
+	if len(r.Upstreams) == 0 {
+		return nil, fmt.Errorf("route %q: no upstream", r.Name)
+	}
+	p := &Proxy{
+		route:   r,
+		prefix:  canonicalPrefix(r.Prefix),
+		timeout: r.Timeout.D(),
+		opts:    opts,
+		log:     opts.Logger,
+		now:     time.Now,
+	}
+	if p.timeout <= 0 {
+		p.timeout = DefaultTimeout
+	}
+	o := &p.opts
+	if o.IdleTimeout <= 0 {
+		o.IdleTimeout = DefaultIdleTimeout
+	}
+	if o.DialTimeout <= 0 {
+		o.DialTimeout = min(DefaultDialTimeout, p.timeout)
+	}
+	if o.EjectFor <= 0 {
+		o.EjectFor = DefaultEjectFor
+	}
+	if o.MaxEjectFor < o.EjectFor {
+		o.MaxEjectFor = max(DefaultMaxEjectFor, o.EjectFor)
+	}
+	if o.MaxConnsPerTarget <= 0 {
+		o.MaxConnsPerTarget = DefaultMaxConns
+	}
+	if p.log == nil {
+		p.log = slog.Default()
+	}
+	p.log = p.log.With(slog.String("route", r.Name))
+	for _, raw := range r.Upstreams {
+		t, err := p.newTarget(raw)
+		if err != nil {
+			return nil, fmt.Errorf("route %q: upstream %q: %w", r.Name, raw, err)
+		}
+		p.targets = append(p.targets, t)
+	}
+	return p, nil
+}
+
+// canonicalPrefix returns prefix without a trailing slash ("/" stays "/").
+func canonicalPrefix(prefix string) string {
+	if len(prefix) > 1 {
+		return strings.TrimSuffix(prefix, "/")
+	}
+	return "/"
+}
+
+// newTarget parses one upstream URL and builds its connection pool.
+func (p *Proxy) newTarget(raw string) (*target, error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return nil, fmt.Errorf("parsing upstream url: %w", err)
+	}
+	if u.Scheme != "http" && u.Scheme != "https" || u.Host == "" {
+		return nil, errors.New("not an absolute http(s) URL")
+	}
+	if u.User != nil || u.RawQuery != "" || u.Fragment != "" || u.Opaque != "" {
+		return nil, errors.New("an upstream URL may not carry user info, a query or a fragment")
+	}
+	addr := u.Host
+	if u.Port() == "" {
+		port := "80"
+		if u.Scheme == "https" {
+			port = "443"
+		}
+		addr = net.JoinHostPort(u.Hostname(), port)
+	}
+	t := &target{
+		url:    u.Scheme + "://" + u.Host + u.EscapedPath(),
+		scheme: u.Scheme,
+		host:   u.Host,
+		base:   strings.TrimSuffix(u.EscapedPath(), "/"),
+	}
+	dial := dialer{
+		timeout:   p.opts.DialTimeout,
+		firstByte: p.timeout,
+		idle:      p.opts.IdleTimeout,
+	}
+	t.client = &fasthttp.HostClient{
+		Addr:                     addr,
+		IsTLS:                    u.Scheme == "https",
+		Dial:                     dial.dial,
+		MaxConns:                 p.opts.MaxConnsPerTarget,
+		MaxConnWaitTimeout:       p.timeout,
+		ReadBufferSize:           DefaultMaxResponseHeaderBytes,
+		NoDefaultUserAgentHeader: true,
+		// The path is already canonical (package route): send it as is.
+		DisablePathNormalizing: true,
+		StreamResponseBody:     true,
+		// A pooled connection the upstream closed while idle fails the
+		// next request on it; retry that once, for requests without a
+		// streamed body (fasthttp never retries those) and never after a
+		// timeout.
+		MaxIdemponentCallAttempts: 2,
+		RetryIfErr: func(req *fasthttp.Request, _ int, err error) (bool, bool) {
+			return false, isStaleConn(err) && isIdempotent(req)
+		},
+	}
+	return t, nil
+}
+
+// Forward sends c's request to one of the route's targets and streams the
+// response back. c.Request().URI().PathOriginal() must hold the canonical
+// path. See the package documentation for the errors it returns.
+func (p *Proxy) Forward(c *fiber.Ctx) error {
+	in := &c.Context().Request
+	if p.opts.MaxBody > 0 && int64(in.Header.ContentLength()) > p.opts.MaxBody {
+		return fiber.NewError(fiber.StatusRequestEntityTooLarge, msgBodyTooLarge)
+	}
+	req := fasthttp.AcquireRequest()
+	resp := fasthttp.AcquireResponse()
+	body := p.prepareRequest(c, req)
+
+	var (
+		t   *target
+		err error
+	)
+	// A target that cannot be connected to never saw the request, so the
+	// next one may be tried, whatever the method.
+	for range len(p.targets) {
+		t = p.pick()
+		p.setURI(req, in, t)
+		err = t.client.Do(req, resp)
+		if err == nil || !isDialError(err) {
+			break
+		}
+		p.failed(c, t, err)
+	}
+	var clientErr error
+	if body != nil {
+		clientErr = body.err
+		p.releaseLimitedBody(body)
+	}
+	if err != nil {
+		fasthttp.ReleaseRequest(req)
+		fasthttp.ReleaseResponse(resp)
+		if clientErr != nil {
+			// The client's body failed (too large, or the client went
+			// away): not the upstream's fault.
+			return clientError(clientErr)
+		}
+		if !isDialError(err) {
+			p.failed(c, t, err)
+		}
+		return statusError(err)
+	}
+	t.succeeded()
+	fasthttp.ReleaseRequest(req)
+	p.writeResponse(c, resp)
+	return nil
+}
+
+// prepareRequest copies the client's request into req: headers without
+// hop-by-hop and spoofable ones, fresh X-Forwarded-*, the body as a stream.
+// It returns the limiting body reader, if one was installed.
+func (p *Proxy) prepareRequest(c *fiber.Ctx, req *fasthttp.Request) *limitedBody {
+	in := &c.Context().Request
+	in.Header.CopyTo(&req.Header)
+	removeHopByHop(&req.Header)
+	req.Header.ResetConnectionClose()
+	p.setForwarded(c, &req.Header)
+	if id := requestID(c); id != "" {
+		req.Header.Set(fiber.HeaderXRequestID, id)
+	}
+	if in.IsBodyStream() {
+		n := in.Header.ContentLength()
+		lb := p.acquireLimitedBody(in.BodyStream(), p.opts.MaxBody)
+		req.SetBodyStream(lb, n)
+		return lb
+	}
+	req.SetBodyRaw(in.Body())
+	return nil
+}
+
+// setURI points req at t: scheme, host, base path + canonical path, and the
+// client's raw query.
+func (p *Proxy) setURI(req *fasthttp.Request, in *fasthttp.Request, t *target) {
+	path := in.URI().PathOriginal()
+	if p.route.StripPrefix && route.HasPrefix(path, p.prefix) {
+		path = route.TrimPrefix(path, p.prefix)
+	}
+	u := req.URI()
+	u.DisablePathNormalizing = true
+	u.SetScheme(t.scheme)
+	u.SetHost(t.host)
+	if t.base == "" {
+		u.SetPathBytes(path)
+	} else {
+		bp, _ := p.pathBufs.Get().(*[]byte)
+		if bp == nil {
+			bp = new([]byte)
+		}
+		*bp = append(append((*bp)[:0], t.base...), path...)
+		u.SetPathBytes(*bp)
+		p.pathBufs.Put(bp)
+	}
+	u.SetQueryStringBytes(in.URI().QueryString())
+	req.Header.SetHost(t.host)
+}
+
+// writeResponse copies resp's status and end-to-end headers to c and hands
+// its body over as a stream that releases resp when it is closed.
+func (p *Proxy) writeResponse(c *fiber.Ctx, resp *fasthttp.Response) {
+	out := c.Response()
+	p.copyResponseHeader(&out.Header, &resp.Header)
+	stream := resp.BodyStream()
+	if stream == nil {
+		// No body to stream (HEAD, 204, 304, or an upstream error mid-way).
+		n := resp.Header.ContentLength()
+		out.SetBodyRaw(resp.Body())
+		if n >= 0 {
+			out.Header.SetContentLength(n)
+		}
+		fasthttp.ReleaseResponse(resp)
+		return
+	}
+	n := resp.Header.ContentLength()
+	if n < 0 {
+		// Chunked or read-until-close: an event stream may wait long for
+		// its first chunk, so the client gets the headers now.
+		out.ImmediateHeaderFlush = true
+		n = -1
+	}
+	out.SetBodyStream(p.acquireResponseBody(resp), n)
+}
+
+// copyResponseHeader replaces out with the upstream's end-to-end headers and
+// status. Headers the gateway had set before forwarding (a request id, a
+// refreshed session cookie) are kept: the gateway's value replaces the
+// upstream's, and cookies are added to the upstream's.
+func (p *Proxy) copyResponseHeader(out, up *fasthttp.ResponseHeader) {
+	saved, _ := p.respHeaders.Get().(*fasthttp.ResponseHeader)
+	if saved == nil {
+		saved = new(fasthttp.ResponseHeader)
+	}
+	out.CopyTo(saved)
+	up.CopyTo(out)
+	removeHopByHop(out)
+	out.ResetConnectionClose()
+	for k, v := range saved.All() {
+		switch string(k) {
+		case fiber.HeaderContentLength, fiber.HeaderContentType, fiber.HeaderContentEncoding,
+			fiber.HeaderServer, fiber.HeaderDate, fiber.HeaderConnection:
+			// Describe the body or the connection: the upstream's stand.
+		case fiber.HeaderSetCookie:
+			out.AddBytesKV(k, v)
+		default:
+			out.SetBytesKV(k, v)
+		}
+	}
+	saved.Reset()
+	p.respHeaders.Put(saved)
+}
+
+// Check reports whether at least one target accepts a TCP connection within
+// ctx's deadline. It is the readiness probe of the route.
+func (p *Proxy) Check(ctx context.Context) error {
+	var errs []error
+	for _, t := range p.targets {
+		var d net.Dialer
+		conn, err := d.DialContext(ctx, "tcp", t.client.Addr)
+		if err == nil {
+			_ = conn.Close()
+			return nil
+		}
+		errs = append(errs, fmt.Errorf("dialing %s: %w", t.url, err))
+	}
+	return fmt.Errorf("route %q: no upstream reachable: %w", p.route.Name, errors.Join(errs...))
+}
+
+// Close closes the idle pooled connections. In-flight requests finish; the
+// Proxy must not be used afterwards.
+func (p *Proxy) Close() {
+	for _, t := range p.targets {
+		t.client.CloseIdleConnections()
+	}
+}
+
+// failed ejects t when err says it is unreachable, logs the cause and
+// reports it to the metrics hook.
+func (p *Proxy) failed(c *fiber.Ctx, t *target, err error) {
+	status := statusOf(err)
+	if ejects(err) {
+		t.eject(p.now(), p.opts.EjectFor, p.opts.MaxEjectFor)
+	}
+	p.log.LogAttrs(c.UserContext(), slog.LevelWarn, "upstream request failed",
+		slog.String("upstream", t.url),
+		slog.String("request_id", requestID(c)),
+		slog.Int("status", status),
+		slog.String("error", err.Error()),
+	)
+	if p.opts.OnUpstreamError != nil {
+		p.opts.OnUpstreamError(t.url, status)
+	}
+}
+
+// requestID is the id the server's request-id middleware stored in
+// c.Locals("requestid"), or else the X-Request-Id request header.
+func requestID(c *fiber.Ctx) string {
+	if id, ok := c.Locals("requestid").(string); ok && id != "" {
+		return id
+	}
+	return string(c.Request().Header.Peek(fiber.HeaderXRequestID))
+}
+
+func isIdempotent(req *fasthttp.Request) bool {
+	h := &req.Header
+	return h.IsGet() || h.IsHead() || h.IsOptions() || h.IsPut() || h.IsDelete() || h.IsTrace()
+}

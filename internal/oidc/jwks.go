@@ -36,6 +36,8 @@ type JWKSOptions struct {
 	UnknownKIDInterval time.Duration
 	// MaxBytes bounds the JWKS response body. Default 512 KiB.
 	MaxBytes int64
+	// Now is the clock of the unknown-kid limiter. Default time.Now.
+	Now func() time.Time
 }
 
 func (o *JWKSOptions) defaults() {
@@ -53,6 +55,9 @@ func (o *JWKSOptions) defaults() {
 	}
 	if o.MaxBytes <= 0 {
 		o.MaxBytes = 512 << 10
+	}
+	if o.Now == nil {
+		o.Now = time.Now
 	}
 }
 
@@ -125,7 +130,7 @@ func (ks *KeySet) KeyRead(ctx context.Context, kid string) (jwkset.JWK, error) {
 	if err == nil || !errors.Is(err, jwkset.ErrKeyNotFound) {
 		return k, err
 	}
-	if !ks.limiter.Allow() {
+	if !ks.limiter.AllowN(ks.opts.Now(), 1) {
 		return jwkset.JWK{}, err
 	}
 	if rerr := ks.Refresh(ctx); rerr != nil {

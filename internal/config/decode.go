@@ -14,8 +14,8 @@ import (
 
 // maxNodeVisits bounds the nodes one decode may visit. Aliases can make a
 // small document expand exponentially ("billion laughs"); a real config visits
-// a few thousand nodes at most.
-const maxNodeVisits = 1 << 20
+// a few thousand nodes at most, so the bound is far above any real need.
+const maxNodeVisits = 1 << 17
 
 var (
 	pluginConfigType = reflect.TypeFor[PluginConfig]()

@@ -76,7 +76,8 @@ func (v *validator) server() {
 	if !listenOK {
 		v.errorf(&s.Listen, at, "server.listen %q is not host:port", s.Listen)
 	}
-	if s.PublicURL != "" || listenOK {
+	// A public_url derived from a bad listen address would repeat its problem.
+	if _, written := v.d.pos[&s.PublicURL]; written || listenOK {
 		if msg := checkOrigin(s.PublicURL); msg != "" {
 			v.errorf(&s.PublicURL, at, "server.public_url %q %s", s.PublicURL, msg)
 		}
@@ -329,7 +330,7 @@ func checkHTTPURL(s string, upstream bool) string {
 			return "has an invalid port"
 		}
 	}
-	if upstream && strings.ContainsAny(u.Path, "%") {
+	if upstream && strings.Contains(u.EscapedPath(), "%") {
 		return "must not contain %-encoding in its path"
 	}
 	return ""

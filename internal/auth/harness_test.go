@@ -1,0 +1,223 @@
+package auth
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/gatehouse-dev/gatehouse/internal/config"
+	"github.com/gatehouse-dev/gatehouse/internal/session"
+	"github.com/gatehouse-dev/gatehouse/internal/store/memory"
+	"github.com/gatehouse-dev/gatehouse/plugins"
+)
+
+func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+// seen is what the fake upstream received.
+type seen struct {
+	Path, Authorization, Cookie string
+	Identity                    *plugins.Identity
+}
+
+// harness is a gateway-shaped fiber app (Mount + Gate + a recording
+// "upstream") on a loopback port, with a browser-like client.
+type harness struct {
+	t        *testing.T
+	auth     *Auth
+	sessions *session.Manager
+	store    *memory.Store
+	url      string
+	client   *http.Client // cookie jar, no automatic redirects
+
+	mu   sync.Mutex
+	hits []seen
+}
+
+type harnessOpts struct {
+	issuer       string
+	clientSecret string
+	errorPage    string
+	margin       time.Duration
+	listener     net.Listener
+}
+
+func newHarness(t *testing.T, o harnessOpts) *harness {
+	t.Helper()
+	ln := o.listener
+	if ln == nil {
+		var err error
+		if ln, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pub := "http://" + ln.Addr().String()
+	cfg := &config.Config{
+		Server: config.Server{PublicURL: pub},
+		OIDC: &config.OIDC{
+			Issuer: o.issuer, ClientID: "gatehouse", ClientSecret: o.clientSecret,
+			Scopes:        []string{"openid", "profile", "email", "offline_access"},
+			RefreshMargin: config.Duration(o.margin), ErrorRedirect: o.errorPage,
+			PostLogoutRedirect: "/", Leeway: config.Duration(30 * time.Second),
+		},
+		Session: config.Session{Secret: strings.Repeat("s", 32), CSRFHeader: "X-CSRF"},
+		Routes: []config.Route{
+			{Name: "api", Prefix: "/api", Auth: config.AuthSession},
+			{Name: "public", Prefix: "/public", Auth: config.AuthNone},
+			{Name: "bearer", Prefix: "/bearer", Auth: config.AuthBearer},
+			{Name: "any", Prefix: "/any", Auth: config.AuthAny},
+		},
+	}
+	st, err := memory.New(memory.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = st.Close() })
+	sm, err := session.NewManager(cfg.Session, pub, st, session.WithLogger(quietLogger()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	a, err := New(ctx, cfg, sm, st, quietLogger(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := &harness{t: t, auth: a, sessions: sm, store: st, url: pub}
+	app := fiber.New(fiber.Config{DisableStartupMessage: true, ErrorHandler: errorJSON})
+	a.Mount(app)
+	for i := range cfg.Routes {
+		r := &cfg.Routes[i]
+		app.All(r.Prefix+"/*", a.Gate(r)(h.upstream))
+	}
+	go func() { _ = app.Listener(ln) }()
+	t.Cleanup(func() { _ = app.Shutdown() })
+
+	jar, _ := cookiejar.New(nil)
+	h.client = &http.Client{Jar: jar, Timeout: 20 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error {
+		return http.ErrUseLastResponse
+	}}
+	return h
+}
+
+// errorJSON stands in for the server's error handler.
+func errorJSON(c *fiber.Ctx, err error) error {
+	code, msg := fiber.StatusInternalServerError, "internal error"
+	var fe *fiber.Error
+	if errors.As(err, &fe) {
+		code, msg = fe.Code, fe.Message
+	}
+	return c.Status(code).JSON(fiber.Map{"error": msg})
+}
+
+// upstream records what would be forwarded: the server's final step sets
+// Authorization from the identity, exactly as here.
+func (h *harness) upstream(c *fiber.Ctx) error {
+	s := seen{Path: c.Path(), Cookie: string(c.Request().Header.Peek("Cookie")), Identity: plugins.IdentityOf(c)}
+	if id := s.Identity; id != nil && id.AccessToken != "" {
+		c.Request().Header.Set("Authorization", "Bearer "+id.AccessToken)
+	}
+	s.Authorization = string(c.Request().Header.Peek("Authorization"))
+	h.mu.Lock()
+	h.hits = append(h.hits, s)
+	h.mu.Unlock()
+	return c.SendString("upstream ok")
+}
+
+func (h *harness) lastHit() (seen, int) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if len(h.hits) == 0 {
+		return seen{}, 0
+	}
+	return h.hits[len(h.hits)-1], len(h.hits)
+}
+
+func (h *harness) hitCount() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.hits)
+}
+
+// do sends a request; headers alternate name, value.
+func (h *harness) do(method, path string, body io.Reader, headers ...string) *http.Response {
+	h.t.Helper()
+	return doWith(h.t, h.client, method, h.url+path, body, headers...)
+}
+
+func doWith(t *testing.T, c *http.Client, method, target string, body io.Reader, headers ...string) *http.Response {
+	t.Helper()
+	req, err := http.NewRequest(method, target, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Set(headers[i], headers[i+1])
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, target, err)
+	}
+	t.Cleanup(func() { resp.Body.Close() })
+	return resp
+}
+
+func readBody(t *testing.T, r *http.Response) string {
+	t.Helper()
+	b, err := io.ReadAll(r.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// sessionCookie returns the session cookie the jar holds ("" if none).
+func (h *harness) sessionCookie() string {
+	u, _ := url.Parse(h.url)
+	for _, c := range h.client.Jar.Cookies(u) {
+		if c.Name == h.sessions.CookieName() {
+			return c.Value
+		}
+	}
+	return ""
+}
+
+// waitReady blocks until discovery is done.
+func (h *harness) waitReady() {
+	h.t.Helper()
+	select {
+	case <-h.auth.rp.Done():
+	case <-time.After(30 * time.Second): // hang guard
+		h.t.Fatalf("discovery not done: %v", h.auth.rp.Ready())
+	}
+}
+
+// setCookieNames lists the cookies a response sets with a non-empty value.
+func setCookieNames(r *http.Response) []string {
+	var out []string
+	for _, c := range r.Cookies() {
+		if c.Value != "" && c.MaxAge >= 0 {
+			out = append(out, c.Name)
+		}
+	}
+	return out
+}
+
+func mustListen(t *testing.T) net.Listener {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ln
+}

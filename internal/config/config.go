@@ -4,6 +4,20 @@
 // reported in compiler form, FILE:LINE:COL: message. Loading expands ${VAR} and
 // ${VAR:-default} from the environment, rejects unknown keys, applies defaults in
 // one place (defaults.go) and collects every problem before returning.
+//
+// Environment expansion works on scalar values (never on keys) after the YAML
+// is parsed, so positions stay those of the file. ${VAR} with VAR unset is an
+// error ("environment variable VAR is not set"): a missing secret must not
+// silently become "". ${VAR:-default} uses default when VAR is unset or empty;
+// $$ is a literal "$"; any other "$" is kept as written. An expanded plain
+// scalar is typed again from its new text, so `max_uri_length: ${N}` is an
+// integer.
+//
+// A zero value in the file (an absent key, an empty value, 0, "0s") means
+// "use the default" for every field that has one.
+//
+// Plugin blocks are kept raw (PluginConfig); plugin names are not checked
+// here but by the server against the plugins registry.
 package config
 
 import (
@@ -61,7 +75,8 @@ type OIDC struct {
 	ClientID string `yaml:"client_id"`
 	// ClientSecret is empty for a public client.
 	ClientSecret string `yaml:"client_secret"`
-	// ClientAuth is "client_secret_basic" (default with a secret) or "client_secret_post".
+	// ClientAuth is "client_secret_basic" (default with a secret),
+	// "client_secret_post", or "none" (default without a secret: a public client).
 	ClientAuth string `yaml:"client_auth"`
 	// Scopes requested at login. Default [openid, profile, email, offline_access].
 	Scopes []string `yaml:"scopes"`
@@ -86,11 +101,13 @@ type OIDC struct {
 type Session struct {
 	// Secret signs/encrypts the session cookie and stored sessions; >= 32 bytes. Required.
 	Secret string `yaml:"secret"`
-	// CookieName defaults to "__Host-gatehouse" when public_url is https, else "gatehouse".
+	// CookieName defaults to "__Host-gatehouse" when public_url is https and
+	// there is no CookieDomain, "__Secure-gatehouse" when it is https with a
+	// CookieDomain, else "gatehouse".
 	CookieName string `yaml:"cookie_name"`
 	// CookieDomain, when set, scopes the cookie to a parent domain (no __Host- prefix then).
 	CookieDomain string `yaml:"cookie_domain"`
-	// SameSite is "lax" (default) or "strict".
+	// SameSite is "lax" (default) or "strict" (lower-cased at load).
 	SameSite string `yaml:"same_site"`
 	// CSRFHeader must be present (value "1") on cookie-authenticated requests. Default "X-CSRF".
 	CSRFHeader string `yaml:"csrf_header"`
@@ -131,13 +148,17 @@ type Route struct {
 	// Prefix is matched on a path-segment boundary after path normalisation. Required, unique.
 	Prefix string `yaml:"prefix"`
 	// Upstreams are the target base URLs, load-balanced round-robin. YAML accepts
-	// one URL or a list under "upstream". Exactly one of upstream and static is required.
+	// one URL or a list under "upstream". Exactly one of upstream and static is
+	// required. Each is an absolute http(s) URL with a host and no credentials,
+	// query or fragment; its path, if any, is a base path.
 	Upstreams []string `yaml:"-"`
-	// Static is a directory served for this prefix (SPA with index.html fallback).
+	// Static is a directory served for this prefix (SPA with index.html
+	// fallback). A relative path is made relative to the config file's
+	// directory at load, and the directory must exist.
 	Static string `yaml:"static"`
 	// StripPrefix removes Prefix from the path before forwarding. Default false.
 	StripPrefix bool `yaml:"strip_prefix"`
-	// Methods is an optional allow-list (upper-case); others get 405.
+	// Methods is an optional allow-list, upper-cased at load; others get 405.
 	Methods []string `yaml:"methods"`
 	// Timeout bounds the upstream round trip (until response headers). Default 30s.
 	Timeout Duration `yaml:"timeout"`
@@ -145,7 +166,9 @@ type Route struct {
 	Auth AuthMode `yaml:"auth"`
 	// Audience is the aud a bearer token must carry on this route. Default oidc.client_id.
 	Audience string `yaml:"audience"`
-	// Plugins maps plugin names to their config; the run order is each plugin's phase.
+	// Plugins maps plugin names to their config; the run order is each
+	// plugin's phase. After loading it also holds the defaults.plugins
+	// entries the route did not override (with Where naming this route).
 	Plugins Plugins `yaml:"plugins"`
 
 	Pos Position `yaml:"-"`
@@ -176,7 +199,8 @@ type Position struct {
 	Line, Col int
 }
 
-// Duration is a time.Duration read from strings like "5s" or "1m30s".
+// Duration is a time.Duration read from strings like "5s" or "1m30s"; a
+// number without a unit is refused (is "30" seconds or milliseconds?).
 type Duration time.Duration
 
 // D returns the value as a time.Duration.

@@ -195,7 +195,8 @@ func TestDefaultsDependingOnOtherValues(t *testing.T) {
 }
 
 func TestParseEnv(t *testing.T) {
-	lookup := env("PORT", "9000", "HOST", "api.internal", "LIMIT", "5", "DOLLAR", "$HOME")
+	lookup := env("PORT", "9000", "HOST", "api.internal", "LIMIT", "5", "DOLLAR", "$HOME",
+		"STRUCT", "{a: 1}\nsession: {secret: x}")
 	tests := []struct {
 		name string
 		src  string
@@ -214,6 +215,8 @@ func TestParseEnv(t *testing.T) {
 			func(c *Config) any { return c.OIDC.ClientID }, "a$b"},
 		{"lone dollar kept", "oidc: {issuer: \"https://idp\", client_id: \"^a$\"}\n",
 			func(c *Config) any { return c.OIDC.ClientID }, "^a$"},
+		{"value cannot inject YAML structure", "oidc:\n  issuer: \"https://idp\"\n  client_id: ${STRUCT}\n",
+			func(c *Config) any { return c.OIDC.ClientID }, "{a: 1}\nsession: {secret: x}"},
 		{"value not expanded twice", "oidc: {issuer: \"https://idp\", client_id: \"${DOLLAR}\"}\n",
 			func(c *Config) any { return c.OIDC.ClientID }, "$HOME"},
 		{"upstream list", "routes: [{name: a, prefix: /a, auth: none, upstream: [\"http://${HOST}:${PORT}\", \"http://b\"]}]\n",

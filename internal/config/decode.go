@@ -360,7 +360,7 @@ func structFields(t reflect.Type) (map[string]field, []string) {
 	return fields, names
 }
 
-// mapKeys returns the key/value pairs of a mapping node and reports
+// mapPairs returns the key/value pairs of a mapping node and reports
 // duplicate and merge ("<<") keys, which yaml.Node parsing lets through.
 func (d *decoder) mapPairs(n *yaml.Node, l loc) [][2]*yaml.Node {
 	seen := make(map[string]*yaml.Node, len(n.Content)/2)
@@ -536,4 +536,5 @@ func editDistance(a, b string) int {
 	return rows[len(a)%3][len(b)]
 }
 
+// reflectValue returns the settable value ptr points to.
 func reflectValue(ptr any) reflect.Value { return reflect.ValueOf(ptr).Elem() }

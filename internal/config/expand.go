@@ -89,7 +89,8 @@ func validEnvName(s string) bool {
 // place. A plain (unquoted, untagged) scalar that changed has its tag cleared
 // so that it is resolved again, as if the value had been written there:
 // `port: ${PORT}` becomes an integer. Aliases are not followed, so each node
-// is expanded once. It returns the nodes that failed (already reported in d).
+// is expanded once. A failure is reported through d and its node recorded in
+// d.badNodes, so that decoding skips it instead of reporting it again.
 func expandNodes(d *decoder, n *yaml.Node, lookup LookupEnv) {
 	switch n.Kind {
 	case yaml.DocumentNode, yaml.SequenceNode:

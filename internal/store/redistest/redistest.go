@@ -12,8 +12,16 @@ package redistest
 import (
 	"bufio"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
 	"errors"
 	"fmt"
+	"math/big"
 	"net"
 	"os"
 	"os/exec"
@@ -46,6 +54,10 @@ type Server struct {
 	dir  string
 	port int
 	args []string
+
+	// tls is the client configuration trusting the server's certificate,
+	// nil for a plain-text server.
+	tls *tls.Config
 
 	mu     sync.Mutex
 	cmd    *exec.Cmd
@@ -85,6 +97,28 @@ func New(t testing.TB, opts ...Option) *Server {
 	for _, o := range opts {
 		o(s)
 	}
+	return s.run()
+}
+
+// NewTLS is New for a server that speaks only TLS, with a fresh self-signed
+// certificate for 127.0.0.1 and localhost; ClientTLS trusts it.
+func NewTLS(t testing.TB, opts ...Option) *Server {
+	t.Helper()
+	s := &Server{t: t, bin: Lookup(t), dir: t.TempDir()}
+	for _, o := range opts {
+		o(s)
+	}
+	pool, err := writeCert(s.dir)
+	if err != nil {
+		t.Fatalf("redistest: generating a TLS certificate: %v", err)
+	}
+	s.tls = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	return s.run()
+}
+
+func (s *Server) run() *Server {
+	t := s.t
+	t.Helper()
 	t.Cleanup(s.cleanup)
 	var err error
 	for range startAttempts {
@@ -99,11 +133,73 @@ func New(t testing.TB, opts ...Option) *Server {
 	return nil
 }
 
+// Names of the TLS files in the server's directory.
+const (
+	certFile = "cert.pem"
+	keyFile  = "key.pem"
+)
+
+// writeCert writes a self-signed certificate and its key into dir and returns
+// a pool trusting it.
+func writeCert(dir string) (*x509.CertPool, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, err
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber:          big.NewInt(1),
+		Subject:               pkix.Name{CommonName: "redistest"},
+		NotBefore:             time.Now().Add(-time.Hour),
+		NotAfter:              time.Now().Add(24 * time.Hour),
+		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1)},
+		DNSNames:              []string{"localhost"},
+		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
+		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		return nil, err
+	}
+	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		return nil, err
+	}
+	certPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+	if err := os.WriteFile(filepath.Join(dir, certFile), certPEM, 0o600); err != nil {
+		return nil, err
+	}
+	keyPEM := pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER})
+	if err := os.WriteFile(filepath.Join(dir, keyFile), keyPEM, 0o600); err != nil {
+		return nil, err
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(certPEM)
+	return pool, nil
+}
+
 // Addr returns the server's host:port.
 func (s *Server) Addr() string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(s.port)) }
 
-// URL returns a redis:// URL for database db of the server.
-func (s *Server) URL(db int) string { return fmt.Sprintf("redis://%s/%d", s.Addr(), db) }
+// URL returns a redis:// URL (rediss:// for a TLS server) for database db of
+// the server.
+func (s *Server) URL(db int) string {
+	scheme := "redis"
+	if s.tls != nil {
+		scheme = "rediss"
+	}
+	return fmt.Sprintf("%s://%s/%d", scheme, s.Addr(), db)
+}
+
+// ClientTLS returns a client TLS configuration that trusts the server's
+// self-signed certificate (nil for a plain-text server).
+func (s *Server) ClientTLS() *tls.Config {
+	if s.tls == nil {
+		return nil
+	}
+	return s.tls.Clone()
+}
 
 // Stop shuts the server down (data is lost: persistence is off) and waits for
 // it to exit. Stopping a stopped server is a no-op.
@@ -158,8 +254,18 @@ func (s *Server) cleanup() {
 
 func (s *Server) start() error {
 	logPath := filepath.Join(s.dir, "redis.log")
-	args := append([]string{
-		"--port", strconv.Itoa(s.port),
+	args := []string{"--port", strconv.Itoa(s.port)}
+	if s.tls != nil {
+		args = []string{
+			"--port", "0", // no plain-text listener
+			"--tls-port", strconv.Itoa(s.port),
+			"--tls-cert-file", filepath.Join(s.dir, certFile),
+			"--tls-key-file", filepath.Join(s.dir, keyFile),
+			"--tls-ca-cert-file", filepath.Join(s.dir, certFile),
+			"--tls-auth-clients", "no",
+		}
+	}
+	args = append(append(args,
 		"--bind", "127.0.0.1",
 		"--save", "",
 		"--appendonly", "no",
@@ -167,7 +273,7 @@ func (s *Server) start() error {
 		"--logfile", logPath,
 		"--daemonize", "no",
 		"--protected-mode", "yes",
-	}, s.args...)
+	), s.args...)
 	cmd := exec.Command(s.bin, args...)
 	if err := cmd.Start(); err != nil {
 		return err
@@ -177,7 +283,7 @@ func (s *Server) start() error {
 		_ = cmd.Wait()
 		close(exited)
 	}()
-	if err := waitReady(s.Addr(), exited); err != nil {
+	if err := waitReady(s.Addr(), s.tls, exited); err != nil {
 		_ = cmd.Process.Kill()
 		<-exited
 		return fmt.Errorf("%w; log:\n%s", err, tail(logPath))
@@ -214,7 +320,7 @@ func (s *Server) stop() error {
 
 // waitReady polls addr with PING until it answers +PONG, the process exits, or
 // startTimeout passes.
-func waitReady(addr string, exited <-chan struct{}) error {
+func waitReady(addr string, tlsConf *tls.Config, exited <-chan struct{}) error {
 	end := time.Now().Add(startTimeout)
 	var err error
 	for time.Now().Before(end) {
@@ -223,7 +329,7 @@ func waitReady(addr string, exited <-chan struct{}) error {
 			return fmt.Errorf("%s exited before answering PING", Binary)
 		default:
 		}
-		if err = ping(addr); err == nil {
+		if err = ping(addr, tlsConf); err == nil {
 			return nil
 		}
 		time.Sleep(10 * time.Millisecond)
@@ -231,12 +337,22 @@ func waitReady(addr string, exited <-chan struct{}) error {
 	return fmt.Errorf("no PONG from %s within %s: %w", addr, startTimeout, err)
 }
 
-// ping sends one inline PING command and expects +PONG.
-func ping(addr string) error {
+// ping sends one inline PING command (over TLS when tlsConf is not nil) and
+// expects +PONG.
+func ping(addr string, tlsConf *tls.Config) error {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
-	var d net.Dialer
-	conn, err := d.DialContext(ctx, "tcp", addr)
+	var (
+		conn net.Conn
+		err  error
+	)
+	if tlsConf != nil {
+		d := tls.Dialer{Config: tlsConf}
+		conn, err = d.DialContext(ctx, "tcp", addr)
+	} else {
+		var d net.Dialer
+		conn, err = d.DialContext(ctx, "tcp", addr)
+	}
 	if err != nil {
 		return err
 	}

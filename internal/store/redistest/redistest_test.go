@@ -2,6 +2,7 @@ package redistest
 
 import (
 	"bufio"
+	"crypto/tls"
 	"fmt"
 	"net"
 	"strings"
@@ -62,7 +63,7 @@ func TestServerLifecycle(t *testing.T) {
 	}
 	for _, st := range steps {
 		st.do()
-		if err := ping(addr); (err == nil) != st.wantUp {
+		if err := ping(addr, s.tls); (err == nil) != st.wantUp {
 			t.Fatalf("after %s: ping(%s) = %v, want up=%v", st.name, addr, err, st.wantUp)
 		}
 	}
@@ -77,7 +78,7 @@ func TestServerLifecycle(t *testing.T) {
 func TestWithArgs(t *testing.T) {
 	s := New(t, WithArgs("--requirepass", "s3cret"))
 	// ping accepts -NOAUTH as "up"; prove the password is really required.
-	if err := ping(s.Addr()); err != nil {
+	if err := ping(s.Addr(), nil); err != nil {
 		t.Fatalf("ping = %v, want nil (NOAUTH counts as up)", err)
 	}
 	if got := rawCommand(t, s.Addr(), "GET k"); got != "-NOAUTH Authentication required." {
@@ -100,4 +101,25 @@ func rawCommand(t *testing.T, addr, cmd string) string {
 		t.Fatalf("read: %v", err)
 	}
 	return strings.TrimSpace(line)
+}
+
+func TestTLS(t *testing.T) {
+	s := NewTLS(t)
+	if got, want := s.URL(0), "rediss://"+s.Addr()+"/0"; got != want {
+		t.Errorf("URL(0) = %q, want %q", got, want)
+	}
+	if err := ping(s.Addr(), s.ClientTLS()); err != nil {
+		t.Errorf("ping over TLS = %v, want nil", err)
+	}
+	if err := ping(s.Addr(), nil); err == nil {
+		t.Errorf("plain-text ping to a TLS-only server = nil, want an error")
+	}
+	if err := ping(s.Addr(), &tls.Config{MinVersion: tls.VersionTLS12}); err == nil {
+		t.Errorf("ping without trusting the certificate = nil, want a verification error")
+	}
+	s.Stop()
+	s.Start()
+	if err := ping(s.Addr(), s.ClientTLS()); err != nil {
+		t.Errorf("ping over TLS after restart = %v, want nil", err)
+	}
 }

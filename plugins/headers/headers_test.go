@@ -13,36 +13,20 @@ import (
 )
 
 func TestNewRejects(t *testing.T) {
-	tests := []struct {
-		name  string
-		block string
-		want  string // substring of the error, which must carry FILE:LINE:COL
-		pos   string
-	}{
-		{name: "authorization set", block: "request:\n  set: {Authorization: \"Bearer x\"}", want: "header Authorization cannot be changed", pos: "routes.yaml:2:9:"},
-		{name: "authorization any case", block: "request:\n  set: {authorization: x}", want: "Authorization cannot be changed", pos: "routes.yaml:2:9:"},
-		{name: "authorization add", block: "request:\n  add: {Authorization: x}", want: "Authorization cannot be changed", pos: "routes.yaml:2:9:"},
-		{name: "authorization remove", block: "request:\n  remove: [Authorization]", want: "Authorization cannot be changed", pos: "routes.yaml:2:3:"},
-		{name: "request framing", block: "request:\n  set: {Transfer-Encoding: chunked}", want: "Transfer-Encoding cannot be changed", pos: "routes.yaml:2:9:"},
-		{name: "host", block: "request:\n  set: {Host: evil}", want: "Host cannot be changed", pos: "routes.yaml:2:9:"},
-		{name: "response framing", block: "response:\n  set: {Content-Length: \"0\"}", want: "Content-Length cannot be changed", pos: "routes.yaml:2:9:"},
-		{name: "bad name", block: "request:\n  set: {\"X User\": a}", want: `"X User" is not a valid header name`, pos: "routes.yaml:2:9:"},
-		{name: "bad remove name", block: "response:\n  remove: [\"a:b\"]", want: `"a:b" is not a valid header name`, pos: "routes.yaml:2:3:"},
-		{name: "unknown placeholder", block: "request:\n  set: {X-Home: \"{env.HOME}\"}", want: "unknown placeholder {env.HOME}", pos: "routes.yaml:2:9:"},
-		{name: "duplicate across lists", block: "request:\n  remove: [X-A]\n  set: {x-a: b}", want: "X-A is already in request remove", pos: "routes.yaml:3:9:"},
-		{name: "unknown key", block: "request:\n  replace: {X-A: b}", want: "replace", pos: "routes.yaml:2:3:"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			_, err := New(plugintest.Spec(t, tt.block))
-			if err == nil {
-				t.Fatalf("New(%q) = nil error, want %q", tt.block, tt.want)
-			}
-			if msg := err.Error(); !strings.Contains(msg, tt.want) || !strings.HasPrefix(msg, tt.pos) {
-				t.Errorf("New(%q) = %q, want %q containing %q", tt.block, msg, tt.pos, tt.want)
-			}
-		})
-	}
+	plugintest.CheckLoadErrors(t, New, []plugintest.LoadError{
+		{Name: "authorization set", Block: "request:\n  set: {Authorization: \"Bearer x\"}", Want: "header Authorization cannot be changed", Pos: "routes.yaml:2:9:"},
+		{Name: "authorization any case", Block: "request:\n  set: {authorization: x}", Want: "Authorization cannot be changed", Pos: "routes.yaml:2:9:"},
+		{Name: "authorization add", Block: "request:\n  add: {Authorization: x}", Want: "Authorization cannot be changed", Pos: "routes.yaml:2:9:"},
+		{Name: "authorization remove", Block: "request:\n  remove: [Authorization]", Want: "Authorization cannot be changed", Pos: "routes.yaml:2:3:"},
+		{Name: "request framing", Block: "request:\n  set: {Transfer-Encoding: chunked}", Want: "Transfer-Encoding cannot be changed", Pos: "routes.yaml:2:9:"},
+		{Name: "host", Block: "request:\n  set: {Host: evil}", Want: "Host cannot be changed", Pos: "routes.yaml:2:9:"},
+		{Name: "response framing", Block: "response:\n  set: {Content-Length: \"0\"}", Want: "Content-Length cannot be changed", Pos: "routes.yaml:2:9:"},
+		{Name: "bad name", Block: "request:\n  set: {\"X User\": a}", Want: `"X User" is not a valid header name`, Pos: "routes.yaml:2:9:"},
+		{Name: "bad remove name", Block: "response:\n  remove: [\"a:b\"]", Want: `"a:b" is not a valid header name`, Pos: "routes.yaml:2:3:"},
+		{Name: "unknown placeholder", Block: "request:\n  set: {X-Home: \"{env.HOME}\"}", Want: "unknown placeholder {env.HOME}", Pos: "routes.yaml:2:9:"},
+		{Name: "duplicate across lists", Block: "request:\n  remove: [X-A]\n  set: {x-a: b}", Want: "X-A is already in request remove", Pos: "routes.yaml:3:9:"},
+		{Name: "unknown key", Block: "request:\n  replace: {X-A: b}", Want: "replace", Pos: "routes.yaml:2:3:"},
+	})
 }
 
 // echo is an upstream that records the request headers it received.

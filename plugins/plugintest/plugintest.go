@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"strings"
 	"testing"
 
 	"github.com/gofiber/fiber/v2"
@@ -88,4 +89,26 @@ func Do(tb testing.TB, app *fiber.App, req *http.Request) (*http.Response, strin
 		tb.Fatalf("reading the body of %s %s: %v", req.Method, req.URL, err)
 	}
 	return resp, string(body)
+}
+
+// LoadError is a config block New must refuse: the error must start with
+// Pos ("routes.yaml:2:9:") and contain Want.
+type LoadError struct {
+	Name, Block, Want, Pos string
+}
+
+// CheckLoadErrors runs newFn on each case's block as a subtest.
+func CheckLoadErrors(t *testing.T, newFn func(plugins.Spec) (plugins.Middleware, error), cases []LoadError) {
+	t.Helper()
+	for _, tt := range cases {
+		t.Run(tt.Name, func(t *testing.T) {
+			_, err := newFn(Spec(t, tt.Block))
+			if err == nil {
+				t.Fatalf("New(%q) = nil error, want %q", tt.Block, tt.Want)
+			}
+			if msg := err.Error(); !strings.Contains(msg, tt.Want) || !strings.HasPrefix(msg, tt.Pos) {
+				t.Errorf("New(%q) = %q, want %q containing %q", tt.Block, msg, tt.Pos, tt.Want)
+			}
+		})
+	}
 }

@@ -1,0 +1,264 @@
+// Package ratelimit is the rate_limit plugin: a token bucket per session (or
+// per client IP, header or claim) in front of the upstream.
+//
+//	rate_limit: {rate: 10, per: 1s, burst: 20, key: session}
+//
+// A request over the limit gets 429 {"error": "rate limit exceeded"} with
+// Retry-After and never reaches the upstream. Every response carries the
+// RateLimit-Policy and RateLimit fields of draft-ietf-httpapi-ratelimit-headers
+// (the structured-field syntax of drafts -08 to -11):
+//
+//	RateLimit-Policy: "default";q=20;w=2
+//	RateLimit: "default";r=19;t=1
+//
+// The policy states the bucket as "q requests per w seconds": q is the burst
+// and w the time an empty bucket takes to refill (rounded up), so q/w is the
+// sustained rate whenever the refill time is whole seconds. r is the whole
+// tokens left and t the seconds until the bucket is full again.
+package ratelimit
+
+import (
+	"fmt"
+	"log/slog"
+	"math"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/gatehouse-dev/gatehouse/internal/config"
+	"github.com/gatehouse-dev/gatehouse/plugins"
+)
+
+// Name is the plugin's key under plugins: in routes.yaml.
+const Name = "rate_limit"
+
+func init() {
+	plugins.Register(plugins.Plugin{Name: Name, Phase: plugins.PhaseAdmission, New: New})
+}
+
+// Config is the plugin's YAML block.
+type Config struct {
+	// Rate is how many requests are allowed per Per, sustained. Required, >= 1.
+	Rate int `yaml:"rate"`
+	// Per is the period of Rate. Default 1s.
+	Per config.Duration `yaml:"per"`
+	// Burst is the bucket size: requests allowed at once after a quiet
+	// spell. Default Rate.
+	Burst int `yaml:"burst"`
+	// Key is what gets its own bucket: "session" (default: the session, else
+	// the bearer token's subject, else the client IP), "ip", "header:NAME"
+	// (falls back to the IP when absent) or "claim:NAME" (falls back to the IP
+	// when the request has no such claim). A header key is only as good as
+	// whoever sets the header: clients choose their own header values.
+	Key string `yaml:"key"`
+	// MaxKeys bounds the buckets the memory backend keeps. Default 100000.
+	MaxKeys int `yaml:"max_keys"`
+}
+
+// keyKind is how a request's bucket key is found.
+type keyKind uint8
+
+const (
+	keySession keyKind = iota
+	keyIP
+	keyHeader
+	keyClaim
+)
+
+// Header names, precomputed.
+var (
+	hdrPolicy     = []byte("RateLimit-Policy")
+	hdrRateLimit  = []byte("RateLimit")
+	hdrRetryAfter = []byte("Retry-After")
+)
+
+// policyName is the policy's name in the RateLimit fields.
+const policyName = `"default"`
+
+// limiterMiddleware is the compiled plugin for one route.
+type limiterMiddleware struct {
+	lim    Limiter
+	kind   keyKind
+	arg    string // header or claim name
+	policy []byte // the RateLimit-Policy value
+	log    *slog.Logger
+	route  string
+}
+
+// New validates the block and builds the middleware with a Memory limiter
+// whose janitor ends with spec.Ctx.
+func New(spec plugins.Spec) (plugins.Middleware, error) {
+	cfg, err := parse(spec)
+	if err != nil {
+		return nil, err
+	}
+	pol := Policy{Rate: cfg.Rate, Per: cfg.Per.D(), Burst: cfg.Burst}
+	// The memory backend counts per replica; the Redis backend (selected by
+	// spec.Store) shares the buckets between replicas.
+	lim := NewMemory(spec.Ctx, pol, MemoryOptions{MaxKeys: cfg.MaxKeys})
+	return newMiddleware(spec, cfg, lim), nil
+}
+
+// parse decodes and validates the block, applying the defaults.
+func parse(spec plugins.Spec) (Config, error) {
+	cfg := Config{Per: config.Duration(time.Second), Key: "session", MaxKeys: DefaultMaxKeys}
+	if err := spec.Config.Decode(&cfg); err != nil {
+		return Config{}, err
+	}
+	if cfg.Rate < 1 {
+		return Config{}, spec.Config.ErrorAt("rate", "rate must be >= 1, got %d", cfg.Rate)
+	}
+	if cfg.Per.D() < time.Millisecond {
+		return Config{}, spec.Config.ErrorAt("per", "per must be >= 1ms, got %s", cfg.Per)
+	}
+	if cfg.Burst == 0 {
+		cfg.Burst = cfg.Rate
+	}
+	if cfg.Burst < 1 {
+		return Config{}, spec.Config.ErrorAt("burst", "burst must be >= 1, got %d", cfg.Burst)
+	}
+	if cfg.MaxKeys < 1 {
+		return Config{}, spec.Config.ErrorAt("max_keys", "max_keys must be >= 1, got %d", cfg.MaxKeys)
+	}
+	if _, _, err := parseKey(cfg.Key); err != nil {
+		return Config{}, spec.Config.ErrorAt("key", "%v", err)
+	}
+	return cfg, nil
+}
+
+// parseKey reads the key setting.
+func parseKey(s string) (keyKind, string, error) {
+	switch s {
+	case "session":
+		return keySession, "", nil
+	case "ip":
+		return keyIP, "", nil
+	}
+	kind, arg, _ := strings.Cut(s, ":")
+	switch kind {
+	case "header":
+		if !validToken(arg) {
+			return 0, "", fmt.Errorf("key %q: want header:NAME with NAME a header name", s)
+		}
+		return keyHeader, arg, nil
+	case "claim":
+		if arg == "" {
+			return 0, "", fmt.Errorf("key %q: want claim:NAME", s)
+		}
+		return keyClaim, arg, nil
+	}
+	return 0, "", fmt.Errorf("key must be session, ip, header:NAME or claim:NAME, got %q", s)
+}
+
+// validToken reports whether s is a non-empty RFC 9110 token.
+func validToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0) {
+			return false
+		}
+	}
+	return true
+}
+
+// newMiddleware builds the middleware over any Limiter (tests use a clock).
+func newMiddleware(spec plugins.Spec, cfg Config, lim Limiter) plugins.Middleware {
+	kind, arg, _ := parseKey(cfg.Key)
+	pol := Policy{Rate: cfg.Rate, Per: cfg.Per.D(), Burst: cfg.Burst}
+	window := max(int64(math.Ceil(pol.RefillTime().Seconds())), 1)
+	m := &limiterMiddleware{
+		lim:    lim,
+		kind:   kind,
+		arg:    arg,
+		policy: fmt.Appendf(nil, "%s;q=%d;w=%d", policyName, cfg.Burst, window),
+		log:    spec.Logger,
+	}
+	if m.log == nil {
+		m.log = slog.Default()
+	}
+	if spec.Route != nil {
+		m.route = spec.Route.Name
+	}
+	return m.middleware
+}
+
+// key returns the request's bucket key. The kinds are prefixed so that a
+// client-chosen header or claim value can never name another kind's bucket.
+func (m *limiterMiddleware) key(c *fiber.Ctx) string {
+	switch m.kind {
+	case keySession:
+		if id := plugins.IdentityOf(c); id != nil {
+			if id.SessionID != "" {
+				return "s:" + id.SessionID
+			}
+			if id.Subject != "" {
+				return "u:" + id.Subject
+			}
+		}
+	case keyHeader:
+		if v := c.Request().Header.Peek(m.arg); len(v) > 0 {
+			return "h:" + string(v)
+		}
+	case keyClaim:
+		if id := plugins.IdentityOf(c); id != nil {
+			switch v := id.Claims[m.arg].(type) {
+			case string:
+				if v != "" {
+					return "c:" + v
+				}
+			case float64:
+				return "c:" + strconv.FormatFloat(v, 'f', -1, 64)
+			}
+		}
+	}
+	return "i:" + c.IP()
+}
+
+func (m *limiterMiddleware) middleware(next fiber.Handler) fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		d, err := m.lim.Allow(c.UserContext(), m.key(c))
+		if err != nil {
+			// Fail open: a backend outage must not take every route down.
+			m.log.Error("rate_limit: backend failed, request let through",
+				"route", m.route, "requestid", c.Locals("requestid"), "error", err)
+			return next(c)
+		}
+		if !d.Allowed {
+			m.setHeaders(c, d)
+			var buf [20]byte
+			c.Response().Header.SetBytesKV(hdrRetryAfter, strconv.AppendInt(buf[:0], ceilSeconds(d.RetryAfter), 10))
+			return fiber.NewError(fiber.StatusTooManyRequests, "rate limit exceeded")
+		}
+		err = next(c)
+		// After next: the proxy replaces the response headers with the upstream's.
+		m.setHeaders(c, d)
+		return err
+	}
+}
+
+// setHeaders writes RateLimit-Policy and RateLimit.
+func (m *limiterMiddleware) setHeaders(c *fiber.Ctx, d Decision) {
+	h := &c.Response().Header
+	h.SetBytesKV(hdrPolicy, m.policy)
+	var buf [64]byte
+	v := append(buf[:0], policyName...)
+	v = append(v, ";r="...)
+	v = strconv.AppendInt(v, int64(d.Remaining), 10)
+	v = append(v, ";t="...)
+	v = strconv.AppendInt(v, ceilSeconds(d.Reset), 10)
+	h.SetBytesKV(hdrRateLimit, v)
+}
+
+// ceilSeconds rounds up to whole seconds, at least 1 for a positive wait
+// (Retry-After is an integer: rounding down would invite an early retry).
+func ceilSeconds(d time.Duration) int64 {
+	if d <= 0 {
+		return 0
+	}
+	return int64((d + time.Second - 1) / time.Second)
+}

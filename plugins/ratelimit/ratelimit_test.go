@@ -1,0 +1,202 @@
+package ratelimit
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/gatehouse-dev/gatehouse/plugins"
+	"github.com/gatehouse-dev/gatehouse/plugins/plugintest"
+)
+
+// clock is a settable clock for deterministic buckets.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func newClock() *clock { return &clock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)} }
+
+func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+
+func (c *clock) Advance(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unlock() }
+
+func TestNewRejects(t *testing.T) {
+	plugintest.CheckLoadErrors(t, New, []plugintest.LoadError{
+		{Name: "rate missing", Block: "per: 1s", Want: "rate must be >= 1, got 0", Pos: "routes.yaml:1:1:"},
+		{Name: "rate zero", Block: "rate: 0", Want: "rate must be >= 1, got 0", Pos: "routes.yaml:1:1:"},
+		{Name: "negative burst", Block: "rate: 1\nburst: -2", Want: "burst must be >= 1, got -2", Pos: "routes.yaml:2:1:"},
+		{Name: "tiny per", Block: "rate: 1\nper: 1us", Want: "per must be >= 1ms", Pos: "routes.yaml:2:1:"},
+		{Name: "bad duration", Block: "rate: 1\nper: soon", Want: "duration", Pos: "routes.yaml:2:"},
+		{Name: "bad key", Block: "rate: 1\nkey: cookie", Want: `key must be session, ip, header:NAME or claim:NAME, got "cookie"`, Pos: "routes.yaml:2:1:"},
+		{Name: "bad header key", Block: "rate: 1\nkey: \"header:X Y\"", Want: "want header:NAME", Pos: "routes.yaml:2:1:"},
+		{Name: "empty claim key", Block: "rate: 1\nkey: \"claim:\"", Want: "want claim:NAME", Pos: "routes.yaml:2:1:"},
+		{Name: "max keys", Block: "rate: 1\nmax_keys: -1", Want: "max_keys must be >= 1", Pos: "routes.yaml:2:1:"},
+		{Name: "unknown field", Block: "rate: 1\nburts: 2", Want: "burts", Pos: "routes.yaml:2:1:"},
+	})
+}
+
+func TestDefaults(t *testing.T) {
+	cfg, err := parse(plugintest.Spec(t, "rate: 7"))
+	if err != nil {
+		t.Fatalf("parse(rate: 7) = %v", err)
+	}
+	if cfg.Burst != 7 || cfg.Per.D() != time.Second || cfg.Key != "session" || cfg.MaxKeys != DefaultMaxKeys {
+		t.Errorf("parse(rate: 7) = %+v, want burst 7, per 1s, key session, max_keys %d", cfg, DefaultMaxKeys)
+	}
+}
+
+// harness is a route with a rate_limit on a fake clock before a counting upstream.
+type harness struct {
+	app   *fiber.App
+	clk   *clock
+	mem   *Memory
+	hits  atomic.Int64
+	ident map[string]*plugins.Identity
+}
+
+func newHarness(t *testing.T, block string) *harness {
+	t.Helper()
+	spec := plugintest.Spec(t, block)
+	cfg, err := parse(spec)
+	if err != nil {
+		t.Fatalf("parse(%q) = %v", block, err)
+	}
+	h := &harness{clk: newClock(), ident: map[string]*plugins.Identity{
+		"alice":  {SessionID: "sess-alice", Subject: "alice", Claims: map[string]any{"tenant": "t1"}},
+		"bob":    {SessionID: "sess-bob", Subject: "bob", Claims: map[string]any{"tenant": "t1"}},
+		"bearer": {Subject: "svc", Claims: map[string]any{"tenant": float64(2)}},
+	}}
+	h.mem = NewMemory(spec.Ctx, Policy{Rate: cfg.Rate, Per: cfg.Per.D(), Burst: cfg.Burst}, MemoryOptions{MaxKeys: cfg.MaxKeys, Now: h.clk.Now})
+	mw := newMiddleware(spec, cfg, h.mem)
+	h.app = plugintest.NewApp(mw, func(c *fiber.Ctx) error {
+		h.hits.Add(1)
+		c.Set("RateLimit", "upstream-value")
+		return c.SendString("ok")
+	}, h.ident)
+	return h
+}
+
+func (h *harness) get(t *testing.T, identity string, hdr ...string) *http.Response {
+	t.Helper()
+	req := httptest.NewRequest(http.MethodGet, "/api", nil)
+	req.Header.Set(plugintest.IdentityHeader, identity)
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
+	}
+	resp, _ := plugintest.Do(t, h.app, req)
+	return resp
+}
+
+func TestBurstThenRefill(t *testing.T) {
+	h := newHarness(t, "{rate: 1, per: 2s, burst: 3}")
+	for i := range 3 {
+		resp := h.get(t, "alice")
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("request %d: status = %d, want 200", i+1, resp.StatusCode)
+		}
+		if got, want := resp.Header.Get("RateLimit"), `"default";r=`+strconv.Itoa(2-i)+";t="+strconv.Itoa(2*(i+1)); got != want {
+			t.Errorf("request %d: RateLimit = %q, want %q", i+1, got, want)
+		}
+		if got, want := resp.Header.Get("RateLimit-Policy"), `"default";q=3;w=6`; got != want {
+			t.Errorf("request %d: RateLimit-Policy = %q, want %q", i+1, got, want)
+		}
+	}
+	resp, body := plugintest.Do(t, h.app, withIdentity(httptest.NewRequest(http.MethodGet, "/api", nil), "alice"))
+	if resp.StatusCode != http.StatusTooManyRequests || body != `{"error":"rate limit exceeded"}` {
+		t.Fatalf("4th request = %d %s, want 429 {\"error\":\"rate limit exceeded\"}", resp.StatusCode, body)
+	}
+	if got := resp.Header.Get("Retry-After"); got != "2" {
+		t.Errorf("Retry-After = %q, want 2", got)
+	}
+	if got := resp.Header.Get("RateLimit"); got != `"default";r=0;t=6` {
+		t.Errorf("429 RateLimit = %q, want \"default\";r=0;t=6", got)
+	}
+	if got := h.hits.Load(); got != 3 {
+		t.Errorf("upstream hits = %d, want 3 (the 429 must not reach it)", got)
+	}
+	h.clk.Advance(1500 * time.Millisecond)
+	if resp := h.get(t, "alice"); resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") != "1" {
+		t.Errorf("after 1.5s: %d Retry-After %q, want 429 with Retry-After 1 (0.5s rounded up)", resp.StatusCode, resp.Header.Get("Retry-After"))
+	}
+	h.clk.Advance(500 * time.Millisecond)
+	if resp := h.get(t, "alice"); resp.StatusCode != http.StatusOK {
+		t.Errorf("after 2s: status = %d, want 200 (one token refilled)", resp.StatusCode)
+	}
+}
+
+func withIdentity(r *http.Request, id string) *http.Request {
+	r.Header.Set(plugintest.IdentityHeader, id)
+	return r
+}
+
+// TestKeys checks which requests share a bucket: with burst 1, the second
+// request is refused exactly when it shares the first one's key.
+func TestKeys(t *testing.T) {
+	tests := []struct {
+		name         string
+		key          string
+		first, other []string // identity, then header name/value pairs
+		shared       bool
+	}{
+		{name: "sessions are isolated", key: "session", first: []string{"alice"}, other: []string{"bob"}},
+		{name: "same session shares", key: "session", first: []string{"alice"}, other: []string{"alice"}, shared: true},
+		{name: "bearer keyed by subject", key: "session", first: []string{"bearer"}, other: []string{"bearer"}, shared: true},
+		{name: "bearer apart from anonymous", key: "session", first: []string{"bearer"}, other: []string{""}},
+		{name: "anonymous by ip", key: "session", first: []string{""}, other: []string{""}, shared: true},
+		{name: "session apart from anonymous", key: "session", first: []string{""}, other: []string{"alice"}},
+		{name: "ip ignores session", key: "ip", first: []string{"alice"}, other: []string{"bob"}, shared: true},
+		{name: "header values isolated", key: "header:X-Api-Key", first: []string{"", "X-Api-Key", "k1"}, other: []string{"", "X-Api-Key", "k2"}},
+		{name: "header value shared", key: "header:X-Api-Key", first: []string{"alice", "X-Api-Key", "k1"}, other: []string{"bob", "X-Api-Key", "k1"}, shared: true},
+		// Without the kind prefixes, a header equal to the client IP would
+		// share (and could drain) the IP fallback bucket.
+		{name: "header cannot name the ip bucket", key: "header:X-Api-Key", first: []string{""}, other: []string{"", "X-Api-Key", "0.0.0.0"}},
+		{name: "claim shared across sessions", key: "claim:tenant", first: []string{"alice"}, other: []string{"bob"}, shared: true},
+		{name: "numeric claim", key: "claim:tenant", first: []string{"bearer"}, other: []string{"alice"}},
+		{name: "missing claim falls back to ip", key: "claim:tenant", first: []string{""}, other: []string{""}, shared: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t, "{rate: 1, per: 1m, burst: 1, key: \""+tt.key+"\"}")
+			if resp := h.get(t, tt.first[0], tt.first[1:]...); resp.StatusCode != http.StatusOK {
+				t.Fatalf("first request: status = %d, want 200", resp.StatusCode)
+			}
+			want := http.StatusOK
+			if tt.shared {
+				want = http.StatusTooManyRequests
+			}
+			if resp := h.get(t, tt.other[0], tt.other[1:]...); resp.StatusCode != want {
+				t.Errorf("second request: status = %d, want %d", resp.StatusCode, want)
+			}
+		})
+	}
+}
+
+// failing is a backend that is down.
+type failing struct{}
+
+func (failing) Allow(context.Context, string) (Decision, error) {
+	return Decision{}, errors.New("connection refused")
+}
+
+func TestBackendErrorFailsOpen(t *testing.T) {
+	spec := plugintest.Spec(t, "rate: 1")
+	cfg, err := parse(spec)
+	if err != nil {
+		t.Fatalf("parse = %v", err)
+	}
+	var hits int
+	app := plugintest.NewApp(newMiddleware(spec, cfg, failing{}), func(c *fiber.Ctx) error { hits++; return nil }, nil)
+	resp, _ := plugintest.Do(t, app, httptest.NewRequest(http.MethodGet, "/", nil))
+	if resp.StatusCode != http.StatusOK || hits != 1 {
+		t.Errorf("backend down: status %d, upstream hits %d, want 200 and 1", resp.StatusCode, hits)
+	}
+}

@@ -19,9 +19,12 @@ func SafeReturnTo(raw string) string {
 	if raw == "" || len(raw) > maxReturnTo {
 		return "/"
 	}
+	if !safePath(raw, true) {
+		return "/"
+	}
 	s := raw
 	for range 4 { // decode until stable; deeper nesting is refused
-		if !safePath(s) {
+		if !safePath(s, false) {
 			return "/"
 		}
 		d, err := url.PathUnescape(s)
@@ -36,7 +39,10 @@ func SafeReturnTo(raw string) string {
 	return "/"
 }
 
-func safePath(s string) bool {
+// safePath checks one form of the value. raw (the form that goes into the
+// Location header) must be printable ASCII without '\\' or spaces; a decoded
+// form may hold any byte but control characters.
+func safePath(s string, raw bool) bool {
 	if len(s) == 0 || s[0] != '/' {
 		return false
 	}
@@ -44,7 +50,8 @@ func safePath(s string) bool {
 		return false
 	}
 	for i := 0; i < len(s); i++ {
-		if c := s[i]; c <= 0x20 || c >= 0x7f || c == '\\' {
+		c := s[i]
+		if c < 0x20 || c == 0x7f || (raw && (c == ' ' || c > 0x7f || c == '\\')) {
 			return false
 		}
 	}

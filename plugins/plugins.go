@@ -58,7 +58,7 @@ type Plugin struct {
 	// Phase fixes the plugin's place in the chain.
 	Phase Phase
 	// New validates spec.Config and builds the middleware. Errors should carry
-	// positions (config.PluginConfig.Errorf) so that validate can print FILE:LINE:COL.
+	// positions (config.PluginConfig.ErrorAt) so that validate can print FILE:LINE:COL.
 	New func(spec Spec) (Middleware, error)
 }
 

@@ -3,7 +3,6 @@ package server
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"sort"
@@ -11,6 +10,7 @@ import (
 	"sync"
 
 	"github.com/gofiber/fiber/v2"
+	"github.com/valyala/fasthttp"
 
 	"github.com/gatehouse-dev/gatehouse/internal/config"
 	"github.com/gatehouse-dev/gatehouse/internal/proxy"
@@ -27,6 +27,13 @@ func (s *Server) dispatch(c *fiber.Ctx) error {
 	uri := c.Request().URI()
 	if max := s.cfg.Server.MaxURILength; max > 0 && len(c.Request().Header.RequestURI()) > max {
 		return fiber.NewError(fiber.StatusRequestURITooLong, "request uri too long")
+	}
+	if ambiguousFraming(&c.Request().Header) {
+		// fasthttp would read the body as chunked and close the connection
+		// afterwards (RFC 9112 §6.3); an upstream or a proxy in front of us
+		// might have read it by Content-Length. Refuse rather than guess.
+		c.Context().SetConnectionClose()
+		return fiber.NewError(fiber.StatusBadRequest, "ambiguous request framing")
 	}
 	bufp := pathBufs.Get().(*[]byte)
 	defer pathBufs.Put(bufp)
@@ -53,6 +60,28 @@ func (s *Server) dispatch(c *fiber.Ctx) error {
 	rh := &s.routes[e.Index]
 	c.Locals(localsRoute, rh.route.Name)
 	return rh.handler(c)
+}
+
+// ambiguousFraming reports a request that carries both Transfer-Encoding and
+// Content-Length, the classic request-smuggling shape. Only chunked requests
+// pay for the scan of the raw header block.
+func ambiguousFraming(h *fasthttp.RequestHeader) bool {
+	if h.ContentLength() != -1 {
+		return false
+	}
+	raw := h.RawHeaders()
+	for len(raw) > 0 {
+		line := raw
+		if i := bytes.IndexByte(raw, '\n'); i >= 0 {
+			line, raw = raw[:i], raw[i+1:]
+		} else {
+			raw = nil
+		}
+		if len(line) > len("content-length:") && bytes.EqualFold(line[:len("content-length:")], []byte("content-length:")) {
+			return true
+		}
+	}
+	return false
 }
 
 // builtin returns the handler of a gateway endpoint at path, or nil.
@@ -94,11 +123,12 @@ func (s *Server) buildRoutes() error {
 		switch {
 		case len(r.Upstreams) > 0:
 			px, err := proxy.New(r, proxy.Options{
-				ClientIP: s.clientIP,
-				MaxBody:  int64(s.cfg.Server.MaxBody),
-				Logger:   log,
-				OnError: func(target, kind string) {
-					s.metrics.upstreamError(r.Name, target, kind)
+				TrustedProxies: s.clientIP.Prefixes(),
+				MaxBody:        int64(s.cfg.Server.MaxBody),
+				IdleTimeout:    s.cfg.Server.IdleTimeout.D(),
+				Logger:         log,
+				OnUpstreamError: func(target string, status int) {
+					s.metrics.upstreamError(r.Name, target, statusLabel(status))
 				},
 			})
 			if err != nil {
@@ -154,13 +184,9 @@ func buildPlugins(ctx context.Context, cfg *config.Config, r *config.Route, log 
 		}
 		list = append(list, named{p, pc})
 	}
+	// r.Plugins already holds the defaults block's entries (config merges them).
 	for name, pc := range r.Plugins {
 		add(name, pc)
-	}
-	for name, pc := range cfg.Defaults.Plugins {
-		if _, own := r.Plugins[name]; !own {
-			add(name, pc)
-		}
 	}
 	sort.Slice(list, func(i, j int) bool {
 		if list[i].p.Phase != list[j].p.Phase {
@@ -175,7 +201,8 @@ func buildPlugins(ctx context.Context, cfg *config.Config, r *config.Route, log 
 			Logger: log.With("plugin", n.p.Name),
 		})
 		if err != nil {
-			problems = appendPrefixed(problems, cfg.File, fmt.Sprintf("route %q: plugin %s: ", r.Name, n.p.Name), err)
+			// config.PluginConfig already places the route and plugin in its messages.
+			problems = problems.Append(cfg.File, err)
 			continue
 		}
 		mws = append(mws, mw)

@@ -30,8 +30,8 @@ func newMetrics() *metrics {
 		}, []string{"route"}),
 		upstreamErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "gatehouse_upstream_errors_total",
-			Help: "Failed upstream round trips, by route, target and kind (timeout, unavailable).",
-		}, []string{"route", "upstream", "kind"}),
+			Help: "Failed upstream attempts, by route, target and the status they map to (502 unavailable, 504 timeout).",
+		}, []string{"route", "upstream", "code"}),
 	}
 	m.registry.MustRegister(m.requests, m.duration, m.upstreamErrors,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -44,6 +44,6 @@ func (m *metrics) observe(route, method string, status int, elapsed time.Duratio
 }
 
 // upstreamError counts one failed round trip; the proxy calls it.
-func (m *metrics) upstreamError(route, upstream, kind string) {
-	m.upstreamErrors.WithLabelValues(route, upstream, kind).Inc()
+func (m *metrics) upstreamError(route, upstream, code string) {
+	m.upstreamErrors.WithLabelValues(route, upstream, code).Inc()
 }

@@ -15,7 +15,6 @@ package server
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -30,7 +29,6 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/route"
 	"github.com/gatehouse-dev/gatehouse/internal/session"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
-	"github.com/gatehouse-dev/gatehouse/plugins"
 )
 
 // Options are the dependencies a Server may be given instead of its defaults.
@@ -94,9 +92,6 @@ func New(cfg *config.Config, opts Options) (srv *Server, err error) {
 	if s.table, err = route.NewTable(cfg.Routes); err != nil {
 		return nil, err
 	}
-	if err := checkReservedPrefixes(cfg); err != nil {
-		return nil, err
-	}
 	if s.store, s.authStore, err = openStores(cfg); err != nil {
 		return nil, err
 	}
@@ -128,9 +123,6 @@ func Validate(cfg *config.Config) error {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	if _, err := route.NewTable(cfg.Routes); err != nil {
-		return err
-	}
-	if err := checkReservedPrefixes(cfg); err != nil {
 		return err
 	}
 	var problems config.ErrorList
@@ -202,23 +194,3 @@ func (s *Server) closeAll() {
 		}
 	}
 }
-
-// reserved are the paths the gateway answers itself; no route may shadow them.
-var reserved = []string{"/auth", "/healthz", "/readyz", "/metrics"}
-
-// checkReservedPrefixes refuses a route whose prefix would take over a
-// built-in endpoint (or the whole /auth tree), or lies inside one.
-func checkReservedPrefixes(cfg *config.Config) error {
-	var problems config.ErrorList
-	for _, r := range cfg.Routes {
-		for _, p := range reserved {
-			if route.HasPrefix([]byte(r.Prefix), p) {
-				problems = append(problems, config.Error{File: cfg.File, Line: r.Pos.Line, Col: r.Pos.Col,
-					Msg: fmt.Sprintf("route %q: prefix %q is reserved for the gateway's own %s endpoint", r.Name, r.Prefix, p)})
-			}
-		}
-	}
-	problems.Sort()
-	return problems.Err()
-}
-

@@ -16,7 +16,6 @@ import (
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/config"
-	_ "github.com/gatehouse-dev/gatehouse/plugins/all"
 )
 
 // upstream is a real loopback HTTP server that records what reached it.
@@ -181,6 +180,8 @@ func TestErrorsAreJSON(t *testing.T) {
 		{"encoded NUL", get("/api/users/%00"), 400, "invalid request path"},
 		{"body over max_body", "POST /api/users HTTP/1.1\r\nHost: gw\r\nConnection: close\r\nContent-Length: 5000\r\n\r\n" + strings.Repeat("x", 5000), 413, ""},
 		{"both content-length and transfer-encoding", "POST /api/users HTTP/1.1\r\nHost: gw\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400, ""},
+		{"duplicate transfer-encoding", "POST /api/users HTTP/1.1\r\nHost: gw\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400, ""},
+		{"duplicate content-length", "POST /api/users HTTP/1.1\r\nHost: gw\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab", 400, ""},
 		{"invalid chunk size", "POST /api/users HTTP/1.1\r\nHost: gw\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\nzz\r\nabc\r\n0\r\n\r\n", 400, ""},
 	}
 	for _, tc := range tests {

@@ -41,20 +41,20 @@ type Options struct {
 
 // Server is a built gateway, ready to serve.
 type Server struct {
-	cfg      *config.Config
-	logger   *slog.Logger
-	app      *fiber.App
-	authApp  *fiber.App
-	metrics  *metrics
-	table    *route.Table
-	routes   []routeHandler // parallel to cfg.Routes
-	auth     *auth.Auth
-	store    store.Store // sessions
+	cfg     *config.Config
+	logger  *slog.Logger
+	app     *fiber.App
+	authApp *fiber.App
+	metrics *metrics
+	table   *route.Table
+	routes  []routeHandler // parallel to cfg.Routes
+	auth    *auth.Auth
+	store   store.Store // sessions
 	// authStore holds short-lived login state and single-use ids.
 	authStore      store.Store
 	metricsHandler fiber.Handler
-	clientIP *clientip.Resolver
-	ready    readiness
+	clientIP       *clientip.Resolver
+	ready          readiness
 
 	// ctx lives as long as the server's config: plugin janitors, discovery and
 	// JWKS refresh end with it.

@@ -1,10 +1,13 @@
 package session
 
 import (
+	"encoding/base64"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
+	"strings"
 	"time"
 )
 
@@ -14,12 +17,19 @@ import (
 //
 //	version byte (codecVersion)
 //	6 × (uvarint length, bytes): Subject, SID, IDToken, AccessToken,
-//	                             RefreshToken, Claims as JSON ("" when nil)
+//	                             RefreshToken, Claims as JSON ("" when nil,
+//	                             claimsFromIDToken when they are exactly
+//	                             the ID token's payload, as they usually are:
+//	                             that saves storing them twice)
 //	3 × varint Unix nanoseconds: AccessExpiresAt, CreatedAt, LastSeenAt
 //	                             (0 for the zero time)
 //
 // The ID is not part of it: it is the value's name and its additional data.
 const codecVersion = 1
+
+// claimsFromIDToken is the claims field meaning "the ID token's payload"; no
+// JSON text starts with a NUL byte.
+const claimsFromIDToken = "\x00"
 
 // maxField bounds one decoded field; values are authenticated, so this only
 // guards against a bug writing nonsense.
@@ -31,8 +41,9 @@ var errCodec = errors.New("session: malformed stored session")
 func encode(s *Session) ([]byte, error) {
 	var claims []byte
 	if s.Claims != nil {
-		var err error
-		if claims, err = json.Marshal(s.Claims); err != nil {
+		if c, err := idTokenClaims(s.IDToken); err == nil && reflect.DeepEqual(c, s.Claims) {
+			claims = []byte(claimsFromIDToken)
+		} else if claims, err = json.Marshal(s.Claims); err != nil {
 			return nil, fmt.Errorf("session: encoding claims: %w", err)
 		}
 	}
@@ -52,27 +63,29 @@ func encode(s *Session) ([]byte, error) {
 	return b, nil
 }
 
-// decode parses what encode wrote.
+// decode parses what encode wrote. The string fields share one copy of b.
 func decode(b []byte) (*Session, error) {
 	if len(b) < 1 || b[0] != codecVersion {
 		return nil, errCodec
 	}
-	b = b[1:]
+	all := string(b) // one allocation for every string field
+	off := 1
 	var s Session
 	var claims []byte
 	for _, f := range [...]*string{&s.Subject, &s.SID, &s.IDToken, &s.AccessToken, &s.RefreshToken, nil} {
-		n, k := binary.Uvarint(b)
-		if k <= 0 || n > maxField || n > uint64(len(b)-k) {
+		n, k := binary.Uvarint(b[off:])
+		if k <= 0 || n > maxField || n > uint64(len(b)-off-k) {
 			return nil, errCodec
 		}
-		field := b[k : k+int(n)]
-		b = b[k+int(n):]
+		start, end := off+k, off+k+int(n)
+		off = end
 		if f == nil {
-			claims = field
+			claims = b[start:end]
 		} else {
-			*f = string(field)
+			*f = all[start:end]
 		}
 	}
+	b = b[off:]
 	for _, t := range [...]*time.Time{&s.AccessExpiresAt, &s.CreatedAt, &s.LastSeenAt} {
 		v, k := binary.Varint(b)
 		if k <= 0 {
@@ -86,12 +99,39 @@ func decode(b []byte) (*Session, error) {
 	if len(b) != 0 {
 		return nil, errCodec
 	}
-	if len(claims) > 0 {
-		if err := json.Unmarshal(claims, &s.Claims); err != nil {
+	switch {
+	case string(claims) == claimsFromIDToken:
+		c, err := idTokenClaims(s.IDToken)
+		if err != nil {
+			return nil, errCodec
+		}
+		s.Claims = c
+	case len(claims) > 0:
+		if err := json.Unmarshal(claims, &s.Claims); err != nil || s.Claims == nil {
 			return nil, errCodec
 		}
 	}
 	return &s, nil
+}
+
+// idTokenClaims decodes the payload of a JWT in compact form, without
+// verifying anything: it is only used to avoid storing the claims of an ID
+// token that was verified at login and is stored sealed.
+func idTokenClaims(tok string) (map[string]any, error) {
+	_, rest, ok1 := strings.Cut(tok, ".")
+	payload, _, ok2 := strings.Cut(rest, ".")
+	if !ok1 || !ok2 {
+		return nil, errCodec
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(payload)
+	if err != nil {
+		return nil, errCodec
+	}
+	var c map[string]any
+	if err := json.Unmarshal(raw, &c); err != nil || c == nil {
+		return nil, errCodec
+	}
+	return c, nil
 }
 
 func unixNano(t time.Time) int64 {

@@ -62,19 +62,25 @@ func mac(pool *sync.Pool, parts ...string) []byte {
 	return sum
 }
 
+// digestLen is the length of the HMACs naming things in the store: HMAC-SHA256
+// truncated to 128 bits (RFC 2104 §5 allows truncation to half the output),
+// ample for names that are never compared against an attacker's guesses
+// under a key they know, and 16 bytes less per key and index entry.
+const digestLen = 16
+
 // storeDigest is the HMAC of a session id that names it in the store; the id
 // itself is never written to the store.
-func (k *keys) storeDigest(id string) []byte { return mac(&k.store, id) }
+func (k *keys) storeDigest(id string) []byte { return mac(&k.store, id)[:digestLen] }
 
 // subjectIndexKey is the store key of the index of sub's sessions. The
 // subject is hashed too: the store need not hold user identifiers in clear.
 func (k *keys) subjectIndexKey(sub string) string {
-	return "sidx:u:" + b64(mac(&k.index, "sub", sub))
+	return "sidx:u:" + b64(mac(&k.index, "sub", sub)[:digestLen])
 }
 
 // sidIndexKey is the store key of the index of the IdP session sid's sessions.
 func (k *keys) sidIndexKey(sid string) string {
-	return "sidx:s:" + b64(mac(&k.index, "sid", sid))
+	return "sidx:s:" + b64(mac(&k.index, "sid", sid)[:digestLen])
 }
 
 // aead returns the AES-256-GCM instance for one session. Its key is

@@ -2,7 +2,6 @@ package session
 
 import (
 	"context"
-	"crypto/sha256"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -16,7 +15,7 @@ import (
 // (OpenID Connect Back-Channel Logout 1.0 §2.5) can end them all with plain
 // store calls that work on every store.Store. An index record lives under
 // "sidx:u:"+HMAC(sub) or "sidx:s:"+HMAC(sid) and is a list of entries, oldest
-// first, each the session's 32-byte store digest followed by its absolute
+// first, each the session's 16-byte store digest followed by its absolute
 // deadline as 8-byte big-endian Unix seconds. No session id or user
 // identifier appears in clear.
 //
@@ -27,7 +26,7 @@ import (
 // gone are pruned, and if it is still full the oldest session is ended.
 // Updates are compare-and-swap loops, so concurrent logins of one user never
 // lose an entry.
-const entryLen = sha256.Size + 8
+const entryLen = digestLen + 8
 
 type indexEntry struct {
 	digest []byte
@@ -38,8 +37,8 @@ func parseIndex(b []byte) []indexEntry {
 	out := make([]indexEntry, 0, len(b)/entryLen+1)
 	for ; len(b) >= entryLen; b = b[entryLen:] {
 		out = append(out, indexEntry{
-			digest: b[:sha256.Size],
-			exp:    int64(binary.BigEndian.Uint64(b[sha256.Size:entryLen])),
+			digest: b[:digestLen],
+			exp:    int64(binary.BigEndian.Uint64(b[digestLen:entryLen])),
 		})
 	}
 	return out

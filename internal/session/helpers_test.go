@@ -1,0 +1,214 @@
+package session
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"log/slog"
+	"reflect"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gatehouse-dev/gatehouse/internal/config"
+	"github.com/gatehouse-dev/gatehouse/internal/store"
+	"github.com/gatehouse-dev/gatehouse/internal/store/memory"
+)
+
+// quiet discards the log lines tests provoke on purpose.
+var quiet = slog.New(slog.DiscardHandler)
+
+const testSecret = "0123456789abcdef0123456789abcdef-test-secret"
+
+// fakeClock is a manually advanced clock shared by the manager and its store.
+type fakeClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func newFakeClock() *fakeClock {
+	return &fakeClock{t: time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)}
+}
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *fakeClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+// testConfig is a session block with short, distinct timeouts.
+func testConfig() config.Session {
+	return config.Session{
+		Secret:          testSecret,
+		IdleTimeout:     config.Duration(30 * time.Minute),
+		AbsoluteTimeout: config.Duration(2 * time.Hour),
+	}
+}
+
+// env is a manager on a fake clock over a memory store.
+type env struct {
+	m     *Manager
+	st    *memory.Store
+	clock *fakeClock
+}
+
+func newEnv(t testing.TB, opts ...Option) *env {
+	t.Helper()
+	clock := newFakeClock()
+	st, err := memory.New(memory.Options{Now: clock.Now, SweepInterval: time.Hour})
+	if err != nil {
+		t.Fatalf("memory.New = %v", err)
+	}
+	t.Cleanup(func() { _ = st.Close() })
+	m, err := NewManager(testConfig(), "https://app.example", st, append([]Option{WithClock(clock.Now), WithLogger(quiet)}, opts...)...)
+	if err != nil {
+		t.Fatalf("NewManager = %v", err)
+	}
+	return &env{m: m, st: st, clock: clock}
+}
+
+// fakeJWT returns a JWT-shaped string of about n bytes, unique per label.
+func fakeJWT(label string, n int) string {
+	body := strings.Repeat(label, n/len(label)+1)[:n-40]
+	return "eyJhbGciOiJSUzI1NiIsImtpZCI6IjEifQ." + body + ".sig"
+}
+
+// idToken returns a JWT-shaped ID token carrying claims and an RS256-sized
+// fake signature.
+func idToken(claims map[string]any) string {
+	payload, err := json.Marshal(claims)
+	if err != nil {
+		panic(err)
+	}
+	return "eyJhbGciOiJSUzI1NiIsImtpZCI6IjEifQ." + base64.RawURLEncoding.EncodeToString(payload) +
+		"." + strings.Repeat("S", 342)
+}
+
+// testSession is a session as the login flow would build it: Claims are the
+// ID token's claims.
+func testSession(sub, sid string) *Session {
+	claims := map[string]any{
+		"iss": "https://idp.example", "aud": "gatehouse", "sub": sub, "sid": sid,
+		"email": sub + "@example.com", "name": "Ada Lovelace", "email_verified": true,
+		"iat": float64(1764158400), "exp": float64(1764162000), "nonce": "n-0S6_WzA2Mj",
+		"groups": []any{"a", "b"},
+	}
+	return &Session{
+		Subject:         sub,
+		SID:             sid,
+		Claims:          claims,
+		IDToken:         idToken(claims),
+		AccessToken:     fakeJWT("ACCESSTOKEN-"+sub, 900),
+		RefreshToken:    "REFRESHTOKEN-" + sub + "-opaque-0123456789",
+		AccessExpiresAt: time.Date(2026, 11, 26, 12, 5, 0, 0, time.UTC),
+	}
+}
+
+func (e *env) newSession(t testing.TB, sub, sid string) *Session {
+	t.Helper()
+	s := testSession(sub, sid)
+	if err := e.m.New(t.Context(), s); err != nil {
+		t.Fatalf("New(%q, %q) = %v", sub, sid, err)
+	}
+	return s
+}
+
+func (e *env) cookie(s *Session) string { return e.m.Cookie(s).Value }
+
+// sameSession reports the first field where a and b differ ("" when equal).
+func sameSession(a, b *Session) string {
+	switch {
+	case a.ID != b.ID:
+		return "ID"
+	case a.Subject != b.Subject:
+		return "Subject"
+	case a.SID != b.SID:
+		return "SID"
+	case !reflect.DeepEqual(a.Claims, b.Claims):
+		return "Claims"
+	case a.IDToken != b.IDToken:
+		return "IDToken"
+	case a.AccessToken != b.AccessToken:
+		return "AccessToken"
+	case a.RefreshToken != b.RefreshToken:
+		return "RefreshToken"
+	case !a.AccessExpiresAt.Equal(b.AccessExpiresAt):
+		return "AccessExpiresAt"
+	case !a.CreatedAt.Equal(b.CreatedAt):
+		return "CreatedAt"
+	case !a.LastSeenAt.Equal(b.LastSeenAt):
+		return "LastSeenAt"
+	}
+	return ""
+}
+
+// recordingStore remembers every key and value written through it.
+type recordingStore struct {
+	store.Store
+	mu     sync.Mutex
+	writes map[string][]byte
+}
+
+func newRecordingStore(s store.Store) *recordingStore {
+	return &recordingStore{Store: s, writes: map[string][]byte{}}
+}
+
+func (r *recordingStore) record(key string, value []byte) {
+	r.mu.Lock()
+	r.writes[key] = append([]byte(nil), value...)
+	r.mu.Unlock()
+}
+
+func (r *recordingStore) Set(ctx context.Context, key string, value []byte, ttl time.Duration) error {
+	r.record(key, value)
+	return r.Store.Set(ctx, key, value, ttl)
+}
+
+func (r *recordingStore) SetNX(ctx context.Context, key string, value []byte, ttl time.Duration) (bool, error) {
+	r.record(key, value)
+	return r.Store.SetNX(ctx, key, value, ttl)
+}
+
+func (r *recordingStore) CompareAndSwap(ctx context.Context, key string, old, value []byte, ttl time.Duration) (bool, error) {
+	r.record(key, value)
+	return r.Store.CompareAndSwap(ctx, key, old, value, ttl)
+}
+
+// hookStore runs afterGet once, right after the next Get of a "sess:" key
+// returns, to interleave another writer with a Load.
+type hookStore struct {
+	store.Store
+	mu       sync.Mutex
+	afterGet func()
+}
+
+func (h *hookStore) Get(ctx context.Context, key string) ([]byte, error) {
+	v, err := h.Store.Get(ctx, key)
+	h.mu.Lock()
+	hook := h.afterGet
+	if strings.HasPrefix(key, "sess:") {
+		h.afterGet = nil
+	} else {
+		hook = nil
+	}
+	h.mu.Unlock()
+	if hook != nil {
+		hook()
+	}
+	return v, err
+}
+
+// failingStore fails every call with err.
+type failingStore struct {
+	store.Store
+	err error
+}
+
+func (f failingStore) Get(context.Context, string) ([]byte, error) { return nil, f.err }

@@ -1,6 +1,9 @@
 package static
 
-import "strings"
+import (
+	"net/url"
+	"strings"
+)
 
 // fileName maps rel, the request path below the route's prefix (canonical,
 // starting with '/' or empty, %-escapes of non-special characters possibly
@@ -61,37 +64,9 @@ func fileName(rel string) (name string, dir, ok bool) {
 // unescape decodes every %XX in s. It fails on a malformed escape and on an
 // escaped '/', which must never become a separator after routing.
 func unescape(s string) (string, bool) {
-	b := make([]byte, 0, len(s))
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c == '%' {
-			if i+2 >= len(s) {
-				return "", false
-			}
-			hi, ok1 := unhex(s[i+1])
-			lo, ok2 := unhex(s[i+2])
-			if !ok1 || !ok2 {
-				return "", false
-			}
-			c = hi<<4 | lo
-			if c == '/' {
-				return "", false
-			}
-			i += 2
-		}
-		b = append(b, c)
+	if strings.Contains(s, "%2f") || strings.Contains(s, "%2F") {
+		return "", false
 	}
-	return string(b), true
-}
-
-func unhex(c byte) (byte, bool) {
-	switch {
-	case '0' <= c && c <= '9':
-		return c - '0', true
-	case 'a' <= c && c <= 'f':
-		return c - 'a' + 10, true
-	case 'A' <= c && c <= 'F':
-		return c - 'A' + 10, true
-	}
-	return 0, false
+	out, err := url.PathUnescape(s)
+	return out, err == nil
 }

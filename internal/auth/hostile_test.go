@@ -69,7 +69,9 @@ func TestHostileIdP(t *testing.T) {
 		{"bad signature", func(n string) string {
 			return oidctest.SignWith(jwt.SigningMethodRS256, other, iss.KID, claims(n, nil))
 		}},
-		{"unknown kid", func(n string) string { return oidctest.SignWith(jwt.SigningMethodRS256, other, "k-unknown", claims(n, nil)) }},
+		{"unknown kid", func(n string) string {
+			return oidctest.SignWith(jwt.SigningMethodRS256, other, "k-unknown", claims(n, nil))
+		}},
 		{"wrong iss", func(n string) string {
 			return iss.Sign(claims(n, func(c jwt.MapClaims) { c["iss"] = "https://evil.example" }))
 		}},

@@ -65,6 +65,7 @@ type Provider struct {
 	revocations int
 	hold        chan struct{} // non-nil: token requests wait on it
 	down        bool
+	changed     chan struct{} // closed and replaced whenever a grant is counted
 }
 
 // Start runs an OP until the test ends.
@@ -121,7 +122,7 @@ func start(o Options) (*Provider, error) {
 		accessTokens: map[string]*token{}, refreshTokens: map[string]*token{},
 		keys: []*signingKey{key},
 	}
-	p := &Provider{User: o.User, ClientID: o.ClientID, ClientSecret: o.ClientSecret, st: st, grants: map[string]int{}}
+	p := &Provider{User: o.User, ClientID: o.ClientID, ClientSecret: o.ClientSecret, st: st, grants: map[string]int{}, changed: make(chan struct{})}
 	mux := http.NewServeMux()
 	p.Server = httptest.NewServer(p.intercept(mux))
 	p.Issuer = p.Server.URL
@@ -186,6 +187,8 @@ func (p *Provider) intercept(next http.Handler) http.Handler {
 				p.revocations++
 			} else {
 				p.grants[form.Get("grant_type")]++
+				close(p.changed)
+				p.changed = make(chan struct{})
 			}
 			p.mu.Unlock()
 			if hold != nil && r.URL.Path == "/oauth/token" {
@@ -206,6 +209,24 @@ func (p *Provider) Grants(grantType string) int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.grants[grantType]
+}
+
+// WaitGrants blocks until the token endpoint has received at least n
+// requests of grantType (counted on arrival, before any Hold) or ctx ends.
+func (p *Provider) WaitGrants(ctx context.Context, grantType string, n int) error {
+	for {
+		p.mu.Lock()
+		got, ch := p.grants[grantType], p.changed
+		p.mu.Unlock()
+		if got >= n {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return fmt.Errorf("waiting for %d %s grants (have %d): %w", n, grantType, got, ctx.Err())
+		}
+	}
 }
 
 // Revocations returns how many requests the revocation endpoint received.
@@ -356,4 +377,19 @@ func (c *client) RestrictAdditionalIdTokenScopes() func([]string) []string {
 }
 func (c *client) RestrictAdditionalAccessTokenScopes() func([]string) []string {
 	return func(s []string) []string { return s }
+}
+
+// SetAccessTokenTTL changes the lifetime of access tokens issued from now on.
+func (p *Provider) SetAccessTokenTTL(d time.Duration) {
+	p.st.mu.Lock()
+	defer p.st.mu.Unlock()
+	p.st.accessTTL = d
+}
+
+// DropRefreshTokens invalidates every refresh token issued so far (as an IdP
+// does when the user's session ends there): their next use gets invalid_grant.
+func (p *Provider) DropRefreshTokens() {
+	p.st.mu.Lock()
+	defer p.st.mu.Unlock()
+	clear(p.st.refreshTokens)
 }

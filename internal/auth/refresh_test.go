@@ -1,0 +1,135 @@
+package auth
+
+import (
+	"context"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gatehouse-dev/gatehouse/internal/oidc/oidctest"
+	"github.com/gatehouse-dev/gatehouse/internal/session"
+)
+
+// refreshHarness logs in at a real OP whose first access token expires
+// within the 30s refresh margin, then makes later tokens long-lived.
+func refreshHarness(t *testing.T) (*oidctest.Provider, *harness, *session.Session) {
+	t.Helper()
+	op := oidctest.Start(t, oidctest.Options{AccessTokenTTL: 20 * time.Second})
+	h := newHarness(t, harnessOpts{issuer: op.Issuer, clientSecret: op.ClientSecret, margin: 30 * time.Second})
+	op.SetRedirectURIs([]string{h.url + PathCallback}, nil)
+	h.waitReady()
+	if r := h.loginAtOP(op, "/"); r.StatusCode != http.StatusFound {
+		t.Fatalf("login = %d %s", r.StatusCode, readBody(t, r))
+	}
+	s, err := h.sessions.Load(context.Background(), h.sessionCookie())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !h.auth.needsRefresh(s) {
+		t.Fatalf("session token expires %v, want it inside the refresh margin", s.AccessExpiresAt)
+	}
+	op.SetAccessTokenTTL(time.Hour)
+	return op, h, s
+}
+
+// TestRefreshSingleFlight: 50 concurrent requests at expiry cause exactly one
+// refresh grant; all are forwarded with the new token; the rotated refresh
+// token replaces the old one.
+func TestRefreshSingleFlight(t *testing.T) {
+	op, h, before := refreshHarness(t)
+	release := op.Hold()
+	const n = 50
+	var wg sync.WaitGroup
+	codes := make([]int, n)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			req, _ := http.NewRequest(http.MethodGet, h.url+"/api/x", nil)
+			req.Header.Set("X-CSRF", "1")
+			resp, err := h.client.Do(req)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			resp.Body.Close()
+			codes[i] = resp.StatusCode
+		}()
+	}
+	// Let the held refresh go once it has reached the OP.
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second) // hang guard
+	defer cancel()
+	if err := op.WaitGrants(ctx, "refresh_token", 1); err != nil {
+		t.Fatal(err)
+	}
+	release()
+	wg.Wait()
+	for i, c := range codes {
+		if c != http.StatusOK {
+			t.Errorf("request %d = %d, want 200", i, c)
+		}
+	}
+	if got := op.Grants("refresh_token"); got != 1 {
+		t.Errorf("refresh_token grants at the OP = %d, want exactly 1", got)
+	}
+	after, err := h.sessions.Load(context.Background(), h.sessionCookie())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after.AccessToken == before.AccessToken || after.RefreshToken == before.RefreshToken || h.auth.needsRefresh(after) {
+		t.Errorf("after refresh: token changed %v, refresh token rotated %v, fresh %v; want all true",
+			after.AccessToken != before.AccessToken, after.RefreshToken != before.RefreshToken, !h.auth.needsRefresh(after))
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, hit := range h.hits {
+		if hit.Authorization != "Bearer "+after.AccessToken {
+			t.Fatalf("a request was forwarded with a stale token")
+		}
+	}
+}
+
+// TestRefreshInvalidGrantEndsSession: a refused refresh ends the session with
+// 401 "session expired".
+func TestRefreshInvalidGrantEndsSession(t *testing.T) {
+	op, h, _ := refreshHarness(t)
+	cookie := h.sessionCookie()
+	op.DropRefreshTokens()
+	r := h.do(http.MethodGet, "/api/x", nil, "X-CSRF", "1")
+	if body := readBody(t, r); r.StatusCode != http.StatusUnauthorized || !strings.Contains(body, msgSessionExpired) {
+		t.Fatalf("request after invalid_grant = %d %s, want 401 %q", r.StatusCode, body, msgSessionExpired)
+	}
+	if h.hitCount() != 0 {
+		t.Error("request forwarded after invalid_grant")
+	}
+	if _, err := h.sessions.Load(context.Background(), cookie); err == nil {
+		t.Error("session still alive after invalid_grant")
+	}
+	if h.sessionCookie() != "" {
+		t.Error("session cookie not cleared after invalid_grant")
+	}
+}
+
+// TestRefreshIdPDown: while the token is still valid, requests are served
+// with it; once it has expired, 503.
+func TestRefreshIdPDown(t *testing.T) {
+	op, h, s := refreshHarness(t)
+	op.SetDown(true)
+	r := h.do(http.MethodGet, "/api/x", nil, "X-CSRF", "1")
+	if r.StatusCode != http.StatusOK {
+		t.Fatalf("request with IdP down, token valid = %d %s, want 200", r.StatusCode, readBody(t, r))
+	}
+	if hit, _ := h.lastHit(); hit.Authorization != "Bearer "+s.AccessToken {
+		t.Error("not forwarded with the still-valid token")
+	}
+	h.auth.now = func() time.Time { return time.Now().Add(time.Minute) } // the token has now expired
+	r = h.do(http.MethodGet, "/api/x", nil, "X-CSRF", "1")
+	if body := readBody(t, r); r.StatusCode != http.StatusServiceUnavailable || !strings.Contains(body, msgIdPUnavailable) {
+		t.Errorf("request with IdP down, token expired = %d %s, want 503", r.StatusCode, body)
+	}
+	if _, err := h.sessions.Load(context.Background(), h.sessionCookie()); err != nil {
+		t.Errorf("session ended by an IdP outage: %v", err)
+	}
+}

@@ -212,3 +212,27 @@ type failingStore struct {
 }
 
 func (f failingStore) Get(context.Context, string) ([]byte, error) { return nil, f.err }
+
+// laxStore ignores the TTLs it is given and keeps everything for a day: it
+// shows that the timeouts are enforced by the Manager, not only by the
+// store's expiry (a store restored from a backup, or one whose TTLs are
+// misconfigured, must not revive sessions).
+type laxStore struct{ store.Store }
+
+const laxTTL = 24 * time.Hour
+
+func (l laxStore) Set(ctx context.Context, key string, value []byte, _ time.Duration) error {
+	return l.Store.Set(ctx, key, value, laxTTL)
+}
+
+func (l laxStore) SetNX(ctx context.Context, key string, value []byte, _ time.Duration) (bool, error) {
+	return l.Store.SetNX(ctx, key, value, laxTTL)
+}
+
+func (l laxStore) CompareAndSwap(ctx context.Context, key string, old, value []byte, _ time.Duration) (bool, error) {
+	return l.Store.CompareAndSwap(ctx, key, old, value, laxTTL)
+}
+
+func (l laxStore) Touch(ctx context.Context, key string, _ time.Duration) error {
+	return l.Store.Touch(ctx, key, laxTTL)
+}

@@ -3,6 +3,8 @@ package session
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"strings"
 	"sync"
@@ -114,10 +116,7 @@ func TestNewRequiresSubject(t *testing.T) {
 
 func TestTimeouts(t *testing.T) {
 	// idle 30m, absolute 2h (testConfig); touch interval 1m.
-	type step struct {
-		advance time.Duration
-		wantOK  bool
-	}
+	type step = timeoutStep
 	tests := []struct {
 		name  string
 		steps []step
@@ -139,29 +138,52 @@ func TestTimeouts(t *testing.T) {
 		}},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			e := newEnv(t)
-			s := e.newSession(t, "alice", "sid")
-			c := e.cookie(s)
-			var elapsed time.Duration
-			for i, st := range tt.steps {
-				e.clock.Advance(st.advance)
-				elapsed += st.advance
-				_, err := e.m.Load(t.Context(), c)
-				switch {
-				case st.wantOK && err != nil:
-					t.Fatalf("step %d: Load at +%s = %v, want a session", i, elapsed, err)
-				case !st.wantOK && !errors.Is(err, ErrNoSession):
-					t.Fatalf("step %d: Load at +%s = %v, want ErrNoSession", i, elapsed, err)
-				}
+		for _, lax := range []bool{false, true} {
+			name := tt.name
+			if lax {
+				name += " (store keeps everything)"
 			}
-			if !tt.steps[len(tt.steps)-1].wantOK {
-				// An ended session is gone from the store, not just refused.
-				if _, err := e.st.Get(t.Context(), sessionKey(e.m.keys.storeDigest(s.ID))); !errors.Is(err, store.ErrNotFound) {
-					t.Fatalf("store Get(ended session) = %v, want ErrNotFound", err)
+			t.Run(name, func(t *testing.T) {
+				e := newEnv(t)
+				if lax {
+					var err error
+					e.m, err = NewManager(testConfig(), "https://app.example", laxStore{e.st}, WithClock(e.clock.Now), WithLogger(quiet))
+					if err != nil {
+						t.Fatal(err)
+					}
 				}
-			}
-		})
+				testTimeoutSteps(t, e, tt.steps)
+			})
+		}
+	}
+}
+
+type timeoutStep struct {
+	advance time.Duration
+	wantOK  bool
+}
+
+func testTimeoutSteps(t *testing.T, e *env, steps []timeoutStep) {
+	t.Helper()
+	s := e.newSession(t, "alice", "sid")
+	c := e.cookie(s)
+	var elapsed time.Duration
+	for i, st := range steps {
+		e.clock.Advance(st.advance)
+		elapsed += st.advance
+		_, err := e.m.Load(t.Context(), c)
+		switch {
+		case st.wantOK && err != nil:
+			t.Fatalf("step %d: Load at +%s = %v, want a session", i, elapsed, err)
+		case !st.wantOK && !errors.Is(err, ErrNoSession):
+			t.Fatalf("step %d: Load at +%s = %v, want ErrNoSession", i, elapsed, err)
+		}
+	}
+	if !steps[len(steps)-1].wantOK {
+		// An ended session is gone from the store, not just refused.
+		if _, err := e.st.Get(t.Context(), sessionKey(e.m.keys.storeDigest(s.ID))); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("store Get(ended session) = %v, want ErrNotFound", err)
+		}
 	}
 }
 
@@ -291,6 +313,67 @@ func TestTouchRaces(t *testing.T) {
 	}
 }
 
+// TestSaveRaces interleaves another writer between Save's read and its write.
+func TestSaveRaces(t *testing.T) {
+	tests := []struct {
+		name    string
+		other   func(e *env, s *Session) error
+		wantErr error
+		wantTok string // access token stored afterwards; "" = session gone
+	}{
+		{
+			name:    "logout meanwhile is not undone",
+			other:   func(e *env, s *Session) error { return e.m.Delete(context.Background(), s.ID) },
+			wantErr: ErrNoSession,
+		},
+		{
+			name: "a touch meanwhile does not lose the refresh",
+			other: func(e *env, s *Session) error {
+				_, err := e.m.Load(context.Background(), e.cookie(s))
+				return err
+			},
+			wantTok: "REFRESHED",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			clock := newFakeClock()
+			mem, err := memory.New(memory.Options{Now: clock.Now})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer mem.Close()
+			hs := &hookStore{Store: mem}
+			m, err := NewManager(testConfig(), "https://app.example", hs, WithClock(clock.Now), WithLogger(quiet))
+			if err != nil {
+				t.Fatal(err)
+			}
+			e := &env{m: m, st: mem, clock: clock}
+			s := e.newSession(t, "alice", "")
+			clock.Advance(5 * time.Minute) // a Load now touches
+			var otherErr error
+			hs.mu.Lock()
+			hs.afterGet = func() { otherErr = tt.other(e, s) }
+			hs.mu.Unlock()
+			refreshed := *s
+			refreshed.AccessToken = "REFRESHED"
+			if err := m.Save(t.Context(), &refreshed); !errors.Is(err, tt.wantErr) {
+				t.Fatalf("racing Save = %v, want %v", err, tt.wantErr)
+			}
+			if otherErr != nil {
+				t.Fatalf("other writer = %v", otherErr)
+			}
+			got, err := m.Load(t.Context(), e.cookie(s))
+			switch {
+			case tt.wantTok == "" && !errors.Is(err, ErrNoSession):
+				t.Fatalf("Load after race = %v, want ErrNoSession", err)
+			case tt.wantTok != "" && (err != nil || got.AccessToken != tt.wantTok):
+				t.Fatalf("Load after race = %v, want access token %q", err, tt.wantTok)
+			}
+		})
+	}
+}
+
 func TestSave(t *testing.T) {
 	e := newEnv(t)
 	s := e.newSession(t, "alice", "")
@@ -375,8 +458,16 @@ func TestEncryptionAtRest(t *testing.T) {
 	if err := m.Save(t.Context(), s); err != nil {
 		t.Fatal(err)
 	}
+	rawID, err := base64.RawURLEncoding.DecodeString(s.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
 	secrets := map[string]string{
 		"session id":     s.ID,
+		"id prefix":      s.ID[:12],
+		"id suffix":      s.ID[len(s.ID)-12:],
+		"raw id":         string(rawID[:12]),
+		"hex id":         hex.EncodeToString(rawID[:8]),
 		"cookie":         m.Cookie(s).Value,
 		"access token":   "ACCESSTOKEN-alice",
 		"second access":  s.AccessToken,

@@ -33,7 +33,7 @@ type seen struct {
 // harness is a gateway-shaped fiber app (Mount + Gate + a recording
 // "upstream") on a loopback port, with a browser-like client.
 type harness struct {
-	t        *testing.T
+	t        testing.TB
 	auth     *Auth
 	sessions *session.Manager
 	store    *memory.Store
@@ -52,7 +52,7 @@ type harnessOpts struct {
 	listener     net.Listener
 }
 
-func newHarness(t *testing.T, o harnessOpts) *harness {
+func newHarness(t testing.TB, o harnessOpts) *harness {
 	t.Helper()
 	ln := o.listener
 	if ln == nil {
@@ -155,7 +155,7 @@ func (h *harness) do(method, path string, body io.Reader, headers ...string) *ht
 	return doWith(h.t, h.client, method, h.url+path, body, headers...)
 }
 
-func doWith(t *testing.T, c *http.Client, method, target string, body io.Reader, headers ...string) *http.Response {
+func doWith(t testing.TB, c *http.Client, method, target string, body io.Reader, headers ...string) *http.Response {
 	t.Helper()
 	req, err := http.NewRequest(method, target, body)
 	if err != nil {
@@ -172,7 +172,7 @@ func doWith(t *testing.T, c *http.Client, method, target string, body io.Reader,
 	return resp
 }
 
-func readBody(t *testing.T, r *http.Response) string {
+func readBody(t testing.TB, r *http.Response) string {
 	t.Helper()
 	b, err := io.ReadAll(r.Body)
 	if err != nil {

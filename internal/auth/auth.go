@@ -75,6 +75,7 @@ type Auth struct {
 	postLogout string // absolute post_logout_redirect_uri
 	errorPage  string // oidc.error_redirect ("" = JSON errors)
 	flight     singleflight.Group
+	retry      retryBackoff
 }
 
 // New builds the Auth for cfg and starts OIDC discovery in the background

@@ -170,10 +170,18 @@ func (a *Auth) needsRefresh(s *session.Session) bool {
 // refresh (single flight keyed by session id), so a rotating refresh token is
 // never spent twice by this process. invalid_grant ends the session (401
 // "session expired"); an IdP that is down leaves the current token in use while
-// it is still valid, else 503.
+// it is still valid, else 503, and its next attempt waits (per-session
+// exponential backoff, 1s to 30s) so an outage causes no retry storm.
 func (a *Auth) fresh(c *fiber.Ctx, s *session.Session, cookie string) (*session.Session, error) {
 	if !a.needsRefresh(s) {
 		return s, nil
+	}
+	if !a.retry.allowed(s.ID, a.now()) {
+		// A refresh of this session failed moments ago: do not hammer the IdP.
+		if a.now().Before(s.AccessExpiresAt) {
+			return s, nil
+		}
+		return nil, fiber.NewError(fiber.StatusServiceUnavailable, msgIdPUnavailable)
 	}
 	ch := a.flight.DoChan(s.ID, func() (any, error) {
 		// Detached from one request: the others waiting must not fail because it left.
@@ -193,11 +201,13 @@ func (a *Auth) fresh(c *fiber.Ctx, s *session.Session, cookie string) (*session.
 		c.Cookie(a.sessions.ClearCookie())
 		return nil, fiber.NewError(fiber.StatusUnauthorized, msgSessionExpired)
 	case res.err != nil:
+		a.retry.failed(s.ID, a.now())
 		if a.now().Before(s.AccessExpiresAt) {
 			return s, nil // still valid: serve, the next request retries
 		}
 		return nil, fiber.NewError(fiber.StatusServiceUnavailable, msgIdPUnavailable)
 	}
+	a.retry.succeeded(s.ID)
 	return res.val.(*session.Session), nil
 }
 

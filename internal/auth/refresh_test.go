@@ -113,23 +113,39 @@ func TestRefreshInvalidGrantEndsSession(t *testing.T) {
 }
 
 // TestRefreshIdPDown: while the token is still valid, requests are served
-// with it; once it has expired, 503.
+// with it and refresh attempts back off (no retry storm); once it has
+// expired, 503 — and the session survives the outage.
 func TestRefreshIdPDown(t *testing.T) {
 	op, h, s := refreshHarness(t)
+	now := time.Now()
+	h.auth.now = func() time.Time { return now }
 	op.SetDown(true)
+	for i := range 3 {
+		r := h.do(http.MethodGet, "/api/x", nil, "X-CSRF", "1")
+		if r.StatusCode != http.StatusOK {
+			t.Fatalf("request %d with IdP down, token valid = %d %s, want 200", i, r.StatusCode, readBody(t, r))
+		}
+		if hit, _ := h.lastHit(); hit.Authorization != "Bearer "+s.AccessToken {
+			t.Fatalf("request %d not forwarded with the still-valid token", i)
+		}
+	}
+	if got := op.Grants("refresh_token"); got != 1 {
+		t.Errorf("refresh attempts during the backoff = %d, want 1", got)
+	}
+	now = now.Add(minRefreshBackoff)
+	h.do(http.MethodGet, "/api/x", nil, "X-CSRF", "1")
+	if got := op.Grants("refresh_token"); got != 2 {
+		t.Errorf("refresh attempts after the backoff = %d, want 2", got)
+	}
+
+	now = s.AccessExpiresAt.Add(time.Hour) // the token has expired
 	r := h.do(http.MethodGet, "/api/x", nil, "X-CSRF", "1")
-	if r.StatusCode != http.StatusOK {
-		t.Fatalf("request with IdP down, token valid = %d %s, want 200", r.StatusCode, readBody(t, r))
-	}
-	if hit, _ := h.lastHit(); hit.Authorization != "Bearer "+s.AccessToken {
-		t.Error("not forwarded with the still-valid token")
-	}
-	h.auth.now = func() time.Time { return time.Now().Add(time.Minute) } // the token has now expired
-	r = h.do(http.MethodGet, "/api/x", nil, "X-CSRF", "1")
 	if body := readBody(t, r); r.StatusCode != http.StatusServiceUnavailable || !strings.Contains(body, msgIdPUnavailable) {
 		t.Errorf("request with IdP down, token expired = %d %s, want 503", r.StatusCode, body)
 	}
-	if _, err := h.sessions.Load(context.Background(), h.sessionCookie()); err != nil {
-		t.Errorf("session ended by an IdP outage: %v", err)
+	op.SetDown(false)
+	now = now.Add(maxRefreshBackoff)
+	if r := h.do(http.MethodGet, "/api/x", nil, "X-CSRF", "1"); r.StatusCode != http.StatusOK {
+		t.Errorf("request after the IdP came back = %d %s, want 200", r.StatusCode, readBody(t, r))
 	}
 }

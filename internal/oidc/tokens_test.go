@@ -130,7 +130,9 @@ func BenchmarkVerifyIDToken(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	if err := p.discover(context.Background()); err != nil {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if err := p.discover(ctx); err != nil {
 		b.Fatal(err)
 	}
 	tok := iss.Sign(iss.Claims("n"))

@@ -171,13 +171,6 @@ var loginPage = template.Must(template.New("login").Parse(`<!doctype html>
 // intercept counts grants and revocations and applies Hold / SetDown.
 func (p *Provider) intercept(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		p.mu.Lock()
-		down, hold := p.down, p.hold
-		p.mu.Unlock()
-		if down && r.URL.Path != "/login" {
-			http.Error(w, "down", http.StatusServiceUnavailable)
-			return
-		}
 		if r.Method == http.MethodPost && (r.URL.Path == "/oauth/token" || r.URL.Path == "/revoke") {
 			body, _ := io.ReadAll(io.LimitReader(r.Body, 1<<20))
 			r.Body = io.NopCloser(bytes.NewReader(body))
@@ -191,7 +184,16 @@ func (p *Provider) intercept(next http.Handler) http.Handler {
 				p.changed = make(chan struct{})
 			}
 			p.mu.Unlock()
-			if hold != nil && r.URL.Path == "/oauth/token" {
+		}
+		p.mu.Lock()
+		down, hold := p.down, p.hold
+		p.mu.Unlock()
+		if down && r.URL.Path != "/login" {
+			http.Error(w, "down", http.StatusServiceUnavailable)
+			return
+		}
+		if r.Method == http.MethodPost && r.URL.Path == "/oauth/token" {
+			if hold != nil {
 				select {
 				case <-hold:
 				case <-r.Context().Done():
@@ -204,7 +206,8 @@ func (p *Provider) intercept(next http.Handler) http.Handler {
 }
 
 // Grants returns how many token requests of grantType ("authorization_code",
-// "refresh_token") the token endpoint received.
+// "refresh_token") the token endpoint received, including those answered 503
+// while SetDown(true).
 func (p *Provider) Grants(grantType string) int {
 	p.mu.Lock()
 	defer p.mu.Unlock()

@@ -262,6 +262,21 @@ func TestSessionFixation(t *testing.T) {
 	}
 }
 
+// TestClientSecretPost logs in and out with client_secret_post at an OP
+// that accepts only that method.
+func TestClientSecretPost(t *testing.T) {
+	op := oidctest.Start(t, oidctest.Options{PostAuth: true})
+	h := newHarness(t, harnessOpts{issuer: op.Issuer, clientSecret: op.ClientSecret, clientAuth: "client_secret_post"})
+	op.SetRedirectURIs([]string{h.url + PathCallback}, nil)
+	h.waitReady()
+	if r := h.loginAtOP(op, "/"); r.StatusCode != http.StatusFound {
+		t.Fatalf("client_secret_post login = %d %s, want 302", r.StatusCode, readBody(t, r))
+	}
+	if r := h.do(http.MethodPost, PathLogout, nil, "X-CSRF", "1"); r.StatusCode != http.StatusOK {
+		t.Errorf("logout = %d", r.StatusCode)
+	}
+}
+
 // TestPublicClient logs in as a public client (PKCE, no secret).
 func TestPublicClient(t *testing.T) {
 	op, h := startOPHarness(t, oidctest.Options{Public: true})

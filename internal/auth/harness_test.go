@@ -47,6 +47,7 @@ type harness struct {
 type harnessOpts struct {
 	issuer       string
 	clientSecret string
+	clientAuth   string
 	errorPage    string
 	margin       time.Duration
 	listener     net.Listener
@@ -65,7 +66,7 @@ func newHarness(t testing.TB, o harnessOpts) *harness {
 	cfg := &config.Config{
 		Server: config.Server{PublicURL: pub},
 		OIDC: &config.OIDC{
-			Issuer: o.issuer, ClientID: "gatehouse", ClientSecret: o.clientSecret,
+			Issuer: o.issuer, ClientID: "gatehouse", ClientSecret: o.clientSecret, ClientAuth: o.clientAuth,
 			Scopes:        []string{"openid", "profile", "email", "offline_access"},
 			RefreshMargin: config.Duration(o.margin), ErrorRedirect: o.errorPage,
 			PostLogoutRedirect: "/", Leeway: config.Duration(30 * time.Second),

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/store/memory"
+	"github.com/gatehouse-dev/gatehouse/internal/store/storetest"
 )
 
 func TestCodecRoundTrip(t *testing.T) {
@@ -164,7 +165,7 @@ func BenchmarkNew(b *testing.B) {
 // realistic token sizes (900-byte ID and access tokens). Run it with a fixed
 // count, e.g. -bench IdleSessionMemory -benchtime 100000x.
 func BenchmarkIdleSessionMemory(b *testing.B) {
-	clock := newFakeClock()
+	clock := storetest.NewClock()
 	st, err := memory.New(memory.Options{Now: clock.Now, MaxEntries: 4*b.N + 10})
 	if err != nil {
 		b.Fatal(err)

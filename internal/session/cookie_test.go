@@ -11,7 +11,6 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/gatehouse-dev/gatehouse/internal/config"
-	"github.com/gatehouse-dev/gatehouse/internal/store/memory"
 )
 
 // flip changes the character at i to another valid base64url character.
@@ -89,16 +88,7 @@ func TestLoadRejectsBadCookies(t *testing.T) {
 }
 
 func FuzzDecodeCookie(f *testing.F) {
-	clock := newFakeClock()
-	st, err := memory.New(memory.Options{Now: clock.Now})
-	if err != nil {
-		f.Fatal(err)
-	}
-	defer st.Close()
-	m, err := NewManager(testConfig(), "https://app.example", st)
-	if err != nil {
-		f.Fatal(err)
-	}
+	m := newEnv(f).m
 	valid := m.encodeCookie(strings.Repeat("x", idLen-1) + "A")
 	for _, seed := range []string{valid, "", ".", valid[:idLen], valid + "=", strings.Repeat(".", cookieLen), flip(valid, 10)} {
 		f.Add(seed)
@@ -159,16 +149,8 @@ func TestCookieAttributes(t *testing.T) {
 			if tt.edit != nil {
 				tt.edit(&cfg)
 			}
-			clock := newFakeClock()
-			st, err := memory.New(memory.Options{Now: clock.Now})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer st.Close()
-			m, err := NewManager(cfg, tt.public, st, WithClock(clock.Now))
-			if err != nil {
-				t.Fatalf("NewManager = %v", err)
-			}
+			e := newEnvOn(t, cfg, tt.public, nil)
+			m, clock := e.m, e.clock
 			if m.CookieName() != tt.wantName {
 				t.Fatalf("CookieName() = %q, want %q", m.CookieName(), tt.wantName)
 			}

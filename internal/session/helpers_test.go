@@ -14,34 +14,13 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/config"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
 	"github.com/gatehouse-dev/gatehouse/internal/store/memory"
+	"github.com/gatehouse-dev/gatehouse/internal/store/storetest"
 )
 
 // quiet discards the log lines tests provoke on purpose.
 var quiet = slog.New(slog.DiscardHandler)
 
 const testSecret = "0123456789abcdef0123456789abcdef-test-secret"
-
-// fakeClock is a manually advanced clock shared by the manager and its store.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newFakeClock() *fakeClock {
-	return &fakeClock{t: time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)}
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
 
 // testConfig is a session block with short, distinct timeouts.
 func testConfig() config.Session {
@@ -56,22 +35,51 @@ func testConfig() config.Session {
 type env struct {
 	m     *Manager
 	st    *memory.Store
-	clock *fakeClock
+	clock *storetest.Clock
 }
 
 func newEnv(t testing.TB, opts ...Option) *env {
 	t.Helper()
-	clock := newFakeClock()
+	return newEnvOn(t, testConfig(), "https://app.example", nil, opts...)
+}
+
+// newEnvOn is newEnv with a config, a public URL and, when wrap is not nil, a
+// wrapper around the memory store (to record or interleave store calls).
+func newEnvOn(t testing.TB, cfg config.Session, publicURL string, wrap func(store.Store) store.Store, opts ...Option) *env {
+	t.Helper()
+	clock := storetest.NewClock()
 	st, err := memory.New(memory.Options{Now: clock.Now, SweepInterval: time.Hour})
 	if err != nil {
 		t.Fatalf("memory.New = %v", err)
 	}
 	t.Cleanup(func() { _ = st.Close() })
-	m, err := NewManager(testConfig(), "https://app.example", st, append([]Option{WithClock(clock.Now), WithLogger(quiet)}, opts...)...)
+	var used store.Store = st
+	if wrap != nil {
+		used = wrap(st)
+	}
+	m, err := NewManager(cfg, publicURL, used, append([]Option{WithClock(clock.Now), WithLogger(quiet)}, opts...)...)
 	if err != nil {
 		t.Fatalf("NewManager = %v", err)
 	}
 	return &env{m: m, st: st, clock: clock}
+}
+
+// newHookEnv is an env whose store runs a hook after the next session read.
+func newHookEnv(t testing.TB) (*env, *hookStore) {
+	t.Helper()
+	var hs *hookStore
+	e := newEnvOn(t, testConfig(), "https://app.example", func(s store.Store) store.Store {
+		hs = &hookStore{Store: s}
+		return hs
+	})
+	return e, hs
+}
+
+// setHook arms h to run fn after the next Get of a session key.
+func (h *hookStore) setHook(fn func()) {
+	h.mu.Lock()
+	h.afterGet = fn
+	h.mu.Unlock()
 }
 
 // fakeJWT returns a JWT-shaped string of about n bytes, unique per label.

@@ -144,15 +144,11 @@ func TestTimeouts(t *testing.T) {
 				name += " (store keeps everything)"
 			}
 			t.Run(name, func(t *testing.T) {
-				e := newEnv(t)
+				var wrap func(store.Store) store.Store
 				if lax {
-					var err error
-					e.m, err = NewManager(testConfig(), "https://app.example", laxStore{e.st}, WithClock(e.clock.Now), WithLogger(quiet))
-					if err != nil {
-						t.Fatal(err)
-					}
+					wrap = func(s store.Store) store.Store { return laxStore{s} }
 				}
-				testTimeoutSteps(t, e, tt.steps)
+				testTimeoutSteps(t, newEnvOn(t, testConfig(), "https://app.example", wrap), tt.steps)
 			})
 		}
 	}
@@ -284,25 +280,12 @@ func TestTouchRaces(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			clock := newFakeClock()
-			mem, err := memory.New(memory.Options{Now: clock.Now})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer mem.Close()
-			hs := &hookStore{Store: mem}
-			m, err := NewManager(testConfig(), "https://app.example", hs, WithClock(clock.Now))
-			if err != nil {
-				t.Fatal(err)
-			}
-			e := &env{m: m, st: mem, clock: clock}
+			e, hs := newHookEnv(t)
 			s := e.newSession(t, "alice", "")
-			clock.Advance(5 * time.Minute) // the next Load touches
+			e.clock.Advance(5 * time.Minute) // the next Load touches
 			var otherErr error
-			hs.mu.Lock()
-			hs.afterGet = func() { otherErr = tt.other(e, s) }
-			hs.mu.Unlock()
-			if _, err := m.Load(t.Context(), e.cookie(s)); err != nil {
+			hs.setHook(func() { otherErr = tt.other(e, s) })
+			if _, err := e.m.Load(t.Context(), e.cookie(s)); err != nil {
 				t.Fatalf("racing Load = %v, want the session it read", err)
 			}
 			if otherErr != nil {
@@ -337,33 +320,20 @@ func TestSaveRaces(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			clock := newFakeClock()
-			mem, err := memory.New(memory.Options{Now: clock.Now})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer mem.Close()
-			hs := &hookStore{Store: mem}
-			m, err := NewManager(testConfig(), "https://app.example", hs, WithClock(clock.Now), WithLogger(quiet))
-			if err != nil {
-				t.Fatal(err)
-			}
-			e := &env{m: m, st: mem, clock: clock}
+			e, hs := newHookEnv(t)
 			s := e.newSession(t, "alice", "")
-			clock.Advance(5 * time.Minute) // a Load now touches
+			e.clock.Advance(5 * time.Minute) // a Load now touches
 			var otherErr error
-			hs.mu.Lock()
-			hs.afterGet = func() { otherErr = tt.other(e, s) }
-			hs.mu.Unlock()
+			hs.setHook(func() { otherErr = tt.other(e, s) })
 			refreshed := *s
 			refreshed.AccessToken = "REFRESHED"
-			if err := m.Save(t.Context(), &refreshed); !errors.Is(err, tt.wantErr) {
+			if err := e.m.Save(t.Context(), &refreshed); !errors.Is(err, tt.wantErr) {
 				t.Fatalf("racing Save = %v, want %v", err, tt.wantErr)
 			}
 			if otherErr != nil {
 				t.Fatalf("other writer = %v", otherErr)
 			}
-			got, err := m.Load(t.Context(), e.cookie(s))
+			got, err := e.m.Load(t.Context(), e.cookie(s))
 			switch {
 			case tt.wantTok == "" && !errors.Is(err, ErrNoSession):
 				t.Fatalf("Load after race = %v, want ErrNoSession", err)
@@ -439,17 +409,11 @@ func TestLoadStoreFailure(t *testing.T) {
 
 // TestEncryptionAtRest inspects every byte written to the store.
 func TestEncryptionAtRest(t *testing.T) {
-	clock := newFakeClock()
-	mem, err := memory.New(memory.Options{Now: clock.Now})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer mem.Close()
-	rec := newRecordingStore(mem)
-	m, err := NewManager(testConfig(), "https://app.example", rec, WithClock(clock.Now))
-	if err != nil {
-		t.Fatal(err)
-	}
+	var rec *recordingStore
+	m := newEnvOn(t, testConfig(), "https://app.example", func(s store.Store) store.Store {
+		rec = newRecordingStore(s)
+		return rec
+	}).m
 	s := testSession("alice-subject", "idp-sid-42")
 	if err := m.New(t.Context(), s); err != nil {
 		t.Fatal(err)

@@ -160,11 +160,23 @@ func begin(ctx context.Context) error {
 	return nil
 }
 
-func checkTTL(ttl time.Duration) error {
+// beginWrite is begin for calls that set a TTL.
+func beginWrite(ctx context.Context, ttl time.Duration) error {
 	if ttl <= 0 {
 		return fmt.Errorf("memory store: %w, got %s", store.ErrInvalidTTL, ttl)
 	}
-	return nil
+	return begin(ctx)
+}
+
+// locked runs fn under the write lock, with the current time, unless the
+// store is closed.
+func (s *Store) locked(fn func(now int64) error) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return store.ErrClosed
+	}
+	return fn(s.clock())
 }
 
 // live returns key's unexpired entry or nil. Callers hold s.mu.
@@ -176,7 +188,7 @@ func (s *Store) live(key string, now int64) *entry {
 	return e
 }
 
-// Get implements store.Store.
+// Get implements store.Store. It takes only the read lock: the hot path.
 func (s *Store) Get(ctx context.Context, key string) ([]byte, error) {
 	if err := begin(ctx); err != nil {
 		return nil, err
@@ -195,60 +207,45 @@ func (s *Store) Get(ctx context.Context, key string) ([]byte, error) {
 
 // Set implements store.Store.
 func (s *Store) Set(ctx context.Context, key string, value []byte, ttl time.Duration) error {
-	if err := begin(ctx); err != nil {
+	if err := beginWrite(ctx, ttl); err != nil {
 		return err
 	}
-	if err := checkTTL(ttl); err != nil {
-		return err
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
-		return store.ErrClosed
-	}
-	s.put(key, value, ttl)
-	return nil
+	return s.locked(func(now int64) error {
+		s.put(key, value, now+int64(ttl))
+		return nil
+	})
 }
 
 // SetNX implements store.Store.
 func (s *Store) SetNX(ctx context.Context, key string, value []byte, ttl time.Duration) (bool, error) {
-	if err := begin(ctx); err != nil {
+	if err := beginWrite(ctx, ttl); err != nil {
 		return false, err
 	}
-	if err := checkTTL(ttl); err != nil {
-		return false, err
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
-		return false, store.ErrClosed
-	}
-	if s.live(key, s.clock()) != nil {
-		return false, nil
-	}
-	s.put(key, value, ttl)
-	return true, nil
+	stored := false
+	err := s.locked(func(now int64) error {
+		if s.live(key, now) == nil {
+			s.put(key, value, now+int64(ttl))
+			stored = true
+		}
+		return nil
+	})
+	return stored, err
 }
 
 // CompareAndSwap implements store.Store.
 func (s *Store) CompareAndSwap(ctx context.Context, key string, old, value []byte, ttl time.Duration) (bool, error) {
-	if err := begin(ctx); err != nil {
+	if err := beginWrite(ctx, ttl); err != nil {
 		return false, err
 	}
-	if err := checkTTL(ttl); err != nil {
-		return false, err
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
-		return false, store.ErrClosed
-	}
-	e := s.live(key, s.clock())
-	if e == nil || !bytes.Equal(e.value, old) {
-		return false, nil
-	}
-	s.put(key, value, ttl)
-	return true, nil
+	swapped := false
+	err := s.locked(func(now int64) error {
+		if e := s.live(key, now); e != nil && bytes.Equal(e.value, old) {
+			s.put(key, value, now+int64(ttl))
+			swapped = true
+		}
+		return nil
+	})
+	return swapped, err
 }
 
 // Take implements store.Store.
@@ -256,40 +253,33 @@ func (s *Store) Take(ctx context.Context, key string) ([]byte, error) {
 	if err := begin(ctx); err != nil {
 		return nil, err
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
-		return nil, store.ErrClosed
-	}
-	e := s.live(key, s.clock())
-	if e == nil {
-		return nil, store.ErrNotFound
-	}
-	s.remove(e)
-	return e.value, nil // removed: nobody else holds it
+	var value []byte
+	err := s.locked(func(now int64) error {
+		e := s.live(key, now)
+		if e == nil {
+			return store.ErrNotFound
+		}
+		s.remove(e)
+		value = e.value // removed: nobody else holds it
+		return nil
+	})
+	return value, err
 }
 
 // Touch implements store.Store.
 func (s *Store) Touch(ctx context.Context, key string, ttl time.Duration) error {
-	if err := begin(ctx); err != nil {
+	if err := beginWrite(ctx, ttl); err != nil {
 		return err
 	}
-	if err := checkTTL(ttl); err != nil {
-		return err
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
-		return store.ErrClosed
-	}
-	now := s.clock()
-	e := s.live(key, now)
-	if e == nil {
-		return store.ErrNotFound
-	}
-	e.exp = now + int64(ttl)
-	heap.Fix(&s.byExp, e.idx)
-	return nil
+	return s.locked(func(now int64) error {
+		e := s.live(key, now)
+		if e == nil {
+			return store.ErrNotFound
+		}
+		e.exp = now + int64(ttl)
+		heap.Fix(&s.byExp, e.idx)
+		return nil
+	})
 }
 
 // Delete implements store.Store.
@@ -297,15 +287,12 @@ func (s *Store) Delete(ctx context.Context, key string) error {
 	if err := begin(ctx); err != nil {
 		return err
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
-		return store.ErrClosed
-	}
-	if e := s.entries[key]; e != nil {
-		s.remove(e)
-	}
-	return nil
+	return s.locked(func(int64) error {
+		if e := s.entries[key]; e != nil {
+			s.remove(e)
+		}
+		return nil
+	})
 }
 
 // Ping implements store.Store: it fails only after Close.
@@ -313,12 +300,7 @@ func (s *Store) Ping(ctx context.Context) error {
 	if err := begin(ctx); err != nil {
 		return err
 	}
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	if s.closed {
-		return store.ErrClosed
-	}
-	return nil
+	return s.locked(func(int64) error { return nil })
 }
 
 // Close stops the janitor and drops every entry. Later calls fail with
@@ -336,11 +318,9 @@ func (s *Store) Close() error {
 	return nil
 }
 
-// put stores a copy of value under key. Callers hold s.mu for writing and have
-// checked ttl.
-func (s *Store) put(key string, value []byte, ttl time.Duration) {
-	now := s.clock()
-	exp := now + int64(ttl)
+// put stores a copy of value under key until exp. Callers hold s.mu for
+// writing.
+func (s *Store) put(key string, value []byte, exp int64) {
 	if e := s.entries[key]; e != nil {
 		e.value = bytes.Clone(value)
 		e.exp = exp

@@ -3,7 +3,6 @@ package memory
 import (
 	"errors"
 	"fmt"
-	"sync"
 	"testing"
 	"time"
 
@@ -22,29 +21,9 @@ func TestContract(t *testing.T) {
 	})
 }
 
-// fakeClock is a manually advanced clock.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newFakeClock() *fakeClock { return &fakeClock{t: time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)} }
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
-
 // newTest returns a store on a fake clock whose janitor never runs by itself.
-func newTest(t testing.TB, max int) (*Store, *fakeClock) {
-	clock := newFakeClock()
+func newTest(t testing.TB, max int) (*Store, *storetest.Clock) {
+	clock := storetest.NewClock()
 	s, err := New(Options{MaxEntries: max, SweepInterval: time.Hour, Now: clock.Now})
 	if err != nil {
 		t.Fatalf("New = %v", err)

@@ -1,0 +1,236 @@
+// The example SPA behind gatehouse. No framework, no build step, no tokens:
+// the browser holds only gatehouse's HttpOnly session cookie, which
+// JavaScript can neither read nor send anywhere but this origin.
+
+// ---------------------------------------------------------------------------
+// The one fetch wrapper every API call goes through.
+// ---------------------------------------------------------------------------
+
+/** ApiError is a non-2xx answer; status 401 means "log in first". */
+export class ApiError extends Error {
+  constructor(status, message) {
+    super(message);
+    this.name = 'ApiError';
+    this.status = status;
+  }
+}
+
+/**
+ * api calls a same-origin endpoint with the session cookie and the CSRF
+ * header gatehouse requires on every cookie-authenticated request (a
+ * cross-site page cannot add it without a CORS preflight, which gatehouse
+ * never grants). A 401 turns into the login prompt.
+ */
+export async function api(path, { method = 'GET', body } = {}) {
+  const headers = { 'X-CSRF': '1', Accept: 'application/json' };
+  if (body !== undefined) headers['Content-Type'] = 'application/json';
+  let res;
+  try {
+    res = await fetch(path, {
+      method,
+      credentials: 'include',
+      headers,
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+  } catch {
+    throw new ApiError(0, 'The gateway is not reachable.');
+  }
+  const data = await res.json().catch(() => null);
+  if (res.status === 401) {
+    showLoginPrompt('Your session has ended or you are not signed in.');
+    throw new ApiError(401, (data && data.error) || 'authentication required');
+  }
+  if (!res.ok) {
+    throw new ApiError(res.status, (data && data.error) || `HTTP ${res.status}`);
+  }
+  return data;
+}
+
+// ---------------------------------------------------------------------------
+// Small DOM helpers. Values from the server only ever go through
+// textContent, never innerHTML.
+// ---------------------------------------------------------------------------
+
+const $ = (id) => document.getElementById(id);
+const show = (id, on = true) => { $(id).hidden = !on; };
+const text = (id, value) => { $(id).textContent = value ?? '—'; };
+
+function el(tag, content, className) {
+  const node = document.createElement(tag);
+  if (content !== undefined) node.textContent = content;
+  if (className) node.className = className;
+  return node;
+}
+
+const money = new Intl.NumberFormat(undefined, { style: 'currency', currency: 'EUR' });
+const day = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium' });
+const stamp = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle: 'short' });
+
+function duration(seconds) {
+  if (!(seconds > 0)) return 'now';
+  const h = Math.floor(seconds / 3600);
+  const m = Math.floor((seconds % 3600) / 60);
+  return h > 0 ? `${h} h ${m} min` : `${m} min`;
+}
+
+function setError(message) {
+  text('error', message);
+  show('error', Boolean(message));
+}
+
+/** run wraps a click handler: disables the button, reports errors. */
+function run(button, fn) {
+  button.addEventListener('click', async () => {
+    button.disabled = true;
+    setError('');
+    try {
+      await fn();
+    } catch (err) {
+      if (!(err instanceof ApiError && err.status === 401)) setError(err.message);
+    } finally {
+      button.disabled = false;
+    }
+  });
+}
+
+// ---------------------------------------------------------------------------
+// Session: /auth/me, login, logout.
+// ---------------------------------------------------------------------------
+
+function currentPath() {
+  return location.pathname + location.search;
+}
+
+function login() {
+  // A top-level navigation (not fetch): the IdP's login page must load.
+  location.assign('/auth/login?returnTo=' + encodeURIComponent(currentPath()));
+}
+
+function showLoginPrompt(reason) {
+  document.body.dataset.auth = 'signed-out';
+  text('login-prompt-reason', reason);
+  show('login-prompt');
+  show('login-button');
+  show('logout-button', false);
+  show('user-chip', false);
+  show('profile-card', false);
+}
+
+function showUser(me) {
+  const p = me.profile || {};
+  const name = p.name || p.preferred_username || p.email || me.userId;
+  document.body.dataset.auth = 'signed-in';
+  show('login-prompt', false);
+  show('login-button', false);
+  show('logout-button');
+  show('user-chip');
+  text('user-name', name);
+  text('user-initials', initials(name));
+  text('profile-name', p.name || p.preferred_username);
+  text('profile-email', p.email);
+  text('profile-sub', me.userId);
+  text('session-expires', duration(me.sessionExpiresIn));
+  show('profile-card');
+}
+
+function initials(name) {
+  return String(name).split(/[\s@._-]+/).filter(Boolean).slice(0, 2)
+    .map((w) => w[0].toUpperCase()).join('');
+}
+
+async function loadSession() {
+  try {
+    showUser(await api('/auth/me'));
+  } catch (err) {
+    if (err instanceof ApiError && err.status === 401) {
+      showLoginPrompt('You are not signed in. Your session will live on the server; this page never sees a token.');
+    } else {
+      document.body.dataset.auth = 'error';
+      setError(err.message);
+    }
+  }
+}
+
+async function logout() {
+  const { logoutUrl } = await api('/auth/logout', { method: 'POST' });
+  // The IdP ends its own session too, then sends the browser back here.
+  location.assign(logoutUrl || '/');
+}
+
+// ---------------------------------------------------------------------------
+// The APIs.
+// ---------------------------------------------------------------------------
+
+async function loadProfileAPI() {
+  const p = await api('/api/profile');
+  text('api-profile-sub', p.sub);
+  text('api-profile-name', p.name);
+  text('api-profile-email', p.email);
+  text('api-profile-exp', p.tokenExpiresAt ? stamp.format(new Date(p.tokenExpiresAt)) : undefined);
+  show('profile-api-result');
+}
+
+async function loadOrders() {
+  const { orders } = await api('/api/orders');
+  const rows = orders.map((o) => {
+    const tr = document.createElement('tr');
+    tr.dataset.testid = 'order-row';
+    tr.append(
+      el('td', o.id, 'mono'),
+      el('td', o.product),
+      el('td', String(o.quantity), 'num'),
+      el('td', money.format(o.totalCents / 100), 'num'),
+      el('td', o.status, `status status-${o.status}`),
+      el('td', day.format(new Date(o.placedAt))),
+    );
+    return tr;
+  });
+  $('orders-body').replaceChildren(...rows);
+  show('orders-table');
+}
+
+async function loadCatalog() {
+  const { products } = await api('/api/catalog');
+  $('catalog-list').replaceChildren(...products.map((p) => {
+    const li = el('li');
+    li.dataset.testid = 'catalog-item';
+    li.append(el('span', p.name), el('span', money.format(p.priceCents / 100), 'num'));
+    return li;
+  }));
+}
+
+// ---------------------------------------------------------------------------
+// A tiny client-side router: /, /orders. Unknown paths show the overview.
+// ---------------------------------------------------------------------------
+
+function route() {
+  const views = document.querySelectorAll('[data-view]');
+  const known = [...views].some((v) => v.dataset.view === location.pathname);
+  const path = known ? location.pathname : '/';
+  views.forEach((v) => { v.hidden = v.dataset.view !== path; });
+  document.querySelectorAll('.nav a').forEach((a) => {
+    a.toggleAttribute('aria-current', a.getAttribute('href') === path);
+  });
+}
+
+document.addEventListener('click', (e) => {
+  const a = e.target.closest('a[data-link]');
+  if (!a || e.metaKey || e.ctrlKey || e.shiftKey || e.button !== 0) return;
+  e.preventDefault();
+  if (a.getAttribute('href') !== location.pathname) history.pushState(null, '', a.getAttribute('href'));
+  route();
+});
+window.addEventListener('popstate', route);
+
+// ---------------------------------------------------------------------------
+// Start.
+// ---------------------------------------------------------------------------
+
+$('login-button').addEventListener('click', login);
+$('prompt-login-button').addEventListener('click', login);
+run($('logout-button'), logout);
+run($('load-profile'), loadProfileAPI);
+run($('load-orders'), loadOrders);
+run($('load-catalog'), loadCatalog);
+route();
+loadSession();

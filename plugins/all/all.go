@@ -6,6 +6,7 @@ package all
 
 import (
 	// Each import registers its plugin in init.
+	_ "github.com/gatehouse-dev/gatehouse/plugins/cache"
 	_ "github.com/gatehouse-dev/gatehouse/plugins/headers"
 	_ "github.com/gatehouse-dev/gatehouse/plugins/ratelimit"
 )

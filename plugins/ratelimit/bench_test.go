@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/gofiber/fiber/v2"
-	"github.com/valyala/fasthttp"
 
 	"github.com/gatehouse-dev/gatehouse/plugins"
 	"github.com/gatehouse-dev/gatehouse/plugins/plugintest"
@@ -20,20 +19,8 @@ func BenchmarkRateLimit(b *testing.B) {
 	if err != nil {
 		b.Fatalf("New = %v", err)
 	}
-	h := mw(func(c *fiber.Ctx) error { return nil })
-	app := fiber.New()
 	id := &plugins.Identity{SessionID: "QmFzZTY0U2Vzc2lvbklkZW50aWZpZXIwMTIzNDU2Nzg", Subject: "alice"}
-	fctx := &fasthttp.RequestCtx{}
-	b.ReportAllocs()
-	for b.Loop() {
-		fctx.Response.Reset()
-		c := app.AcquireCtx(fctx)
-		plugins.SetIdentity(c, id)
-		if err := h(c); err != nil {
-			b.Fatal(err)
-		}
-		app.ReleaseCtx(c)
-	}
+	plugintest.Bench(b, mw(func(c *fiber.Ctx) error { return nil }), id, nil)
 }
 
 // BenchmarkMemoryAllowParallel measures contention on the sharded map with

@@ -8,6 +8,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/gatehouse-dev/gatehouse/plugins/plugintest"
 )
 
 func TestMemoryBoundedUnderManyKeys(t *testing.T) {
@@ -15,7 +17,7 @@ func TestMemoryBoundedUnderManyKeys(t *testing.T) {
 	if testing.Short() {
 		n = 100_000
 	}
-	clk := newClock()
+	clk := plugintest.NewClock()
 	m := NewMemory(t.Context(), Policy{Rate: 1, Per: time.Minute, Burst: 5}, MemoryOptions{MaxKeys: 10_000, Now: clk.Now})
 	ctx := context.Background()
 	for i := range n {
@@ -29,7 +31,7 @@ func TestMemoryBoundedUnderManyKeys(t *testing.T) {
 }
 
 func TestSweep(t *testing.T) {
-	clk := newClock()
+	clk := plugintest.NewClock()
 	pol := Policy{Rate: 1, Per: time.Second, Burst: 2}
 	m := NewMemory(t.Context(), pol, MemoryOptions{Now: clk.Now})
 	ctx := context.Background()
@@ -58,7 +60,7 @@ func TestSweep(t *testing.T) {
 }
 
 func TestEvictionPrefersFullBuckets(t *testing.T) {
-	clk := newClock()
+	clk := plugintest.NewClock()
 	m := NewMemory(t.Context(), Policy{Rate: 1, Per: time.Hour, Burst: 2}, MemoryOptions{MaxKeys: 8, Now: clk.Now})
 	ctx := context.Background()
 	// Drain 7 buckets, leave one full by touching it once and refilling: an
@@ -109,7 +111,7 @@ func TestDecision(t *testing.T) {
 }
 
 func TestConcurrentRequestsTakeExactlyBurst(t *testing.T) {
-	clk := newClock() // frozen: no refill during the test
+	clk := plugintest.NewClock() // frozen: no refill during the test
 	m := NewMemory(t.Context(), Policy{Rate: 1, Per: time.Hour, Burst: 50}, MemoryOptions{Now: clk.Now})
 	var allowed atomic.Int64
 	var wg sync.WaitGroup

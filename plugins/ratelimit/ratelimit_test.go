@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strconv"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -16,18 +15,6 @@ import (
 	"github.com/gatehouse-dev/gatehouse/plugins"
 	"github.com/gatehouse-dev/gatehouse/plugins/plugintest"
 )
-
-// clock is a settable clock for deterministic buckets.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newClock() *clock { return &clock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)} }
-
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-
-func (c *clock) Advance(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unlock() }
 
 func TestNewRejects(t *testing.T) {
 	plugintest.CheckLoadErrors(t, New, []plugintest.LoadError{
@@ -57,7 +44,7 @@ func TestDefaults(t *testing.T) {
 // harness is a route with a rate_limit on a fake clock before a counting upstream.
 type harness struct {
 	app   *fiber.App
-	clk   *clock
+	clk   *plugintest.Clock
 	mem   *Memory
 	hits  atomic.Int64
 	ident map[string]*plugins.Identity
@@ -70,7 +57,7 @@ func newHarness(t *testing.T, block string) *harness {
 	if err != nil {
 		t.Fatalf("parse(%q) = %v", block, err)
 	}
-	h := &harness{clk: newClock(), ident: map[string]*plugins.Identity{
+	h := &harness{clk: plugintest.NewClock(), ident: map[string]*plugins.Identity{
 		"alice":  {SessionID: "sess-alice", Subject: "alice", Claims: map[string]any{"tenant": "t1"}},
 		"bob":    {SessionID: "sess-bob", Subject: "bob", Claims: map[string]any{"tenant": "t1"}},
 		"bearer": {Subject: "svc", Claims: map[string]any{"tenant": float64(2)}},

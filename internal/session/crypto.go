@@ -83,6 +83,11 @@ func (k *keys) sidIndexKey(sid string) string {
 	return "sidx:s:" + b64(mac(&k.index, "sid", sid)[:digestLen])
 }
 
+// sidTombstoneKey marks the IdP session sid as logged out.
+func (k *keys) sidTombstoneKey(sid string) string {
+	return "sidx:x:" + b64(mac(&k.index, "sid", sid)[:digestLen])
+}
+
 // aead returns the AES-256-GCM instance for one session. Its key is
 // HMAC(sealKey, id): a key per session keeps the number of random 96-bit
 // nonces drawn under any one key tiny (a session is written at most once per

@@ -75,10 +75,12 @@ func newHookEnv(t testing.TB) (*env, *hookStore) {
 	return e, hs
 }
 
-// setHook arms h to run fn after the next Get of a session key.
-func (h *hookStore) setHook(fn func()) {
+// setHook arms h to run fn after the next Get of a key starting with prefix
+// ("sess:" for sessions, "sidx:s:" for sid indexes, "sidx:x:" for sid
+// tombstones).
+func (h *hookStore) setHook(prefix string, fn func()) {
 	h.mu.Lock()
-	h.afterGet = fn
+	h.prefix, h.afterGet = prefix, fn
 	h.mu.Unlock()
 }
 
@@ -189,22 +191,21 @@ func (r *recordingStore) CompareAndSwap(ctx context.Context, key string, old, va
 	return r.Store.CompareAndSwap(ctx, key, old, value, ttl)
 }
 
-// hookStore runs afterGet once, right after the next Get of a "sess:" key
-// returns, to interleave another writer with a Load.
+// hookStore runs a hook once, right after the next Get of a key with a given
+// prefix returns, to interleave another writer with a Manager call.
 type hookStore struct {
 	store.Store
 	mu       sync.Mutex
+	prefix   string
 	afterGet func()
 }
 
 func (h *hookStore) Get(ctx context.Context, key string) ([]byte, error) {
 	v, err := h.Store.Get(ctx, key)
 	h.mu.Lock()
-	hook := h.afterGet
-	if strings.HasPrefix(key, "sess:") {
-		h.afterGet = nil
-	} else {
-		hook = nil
+	var hook func()
+	if h.afterGet != nil && strings.HasPrefix(key, h.prefix) {
+		hook, h.afterGet = h.afterGet, nil
 	}
 	h.mu.Unlock()
 	if hook != nil {

@@ -96,16 +96,15 @@ type Session struct {
 // Manager creates, loads and ends sessions and makes their cookies. It is
 // safe for concurrent use.
 type Manager struct {
-	st      store.Store
-	keys    keys
-	idle    time.Duration
-	abs     time.Duration
-	touch   time.Duration
-	limit   int
-	now     func() time.Time
-	log     *slog.Logger
-	cookie  cookieAttrs
-	randSrc func([]byte) error
+	st     store.Store
+	keys   keys
+	idle   time.Duration
+	abs    time.Duration
+	touch  time.Duration
+	limit  int
+	now    func() time.Time
+	log    *slog.Logger
+	cookie cookieAttrs
 }
 
 // Option adjusts a Manager built by NewManager.
@@ -141,13 +140,12 @@ func NewManager(cfg config.Session, publicURL string, st store.Store, opts ...Op
 		return nil, fmt.Errorf("session: public url %q must be an absolute http or https URL", publicURL)
 	}
 	m := &Manager{
-		st:      st,
-		idle:    cfg.IdleTimeout.D(),
-		abs:     cfg.AbsoluteTimeout.D(),
-		limit:   DefaultIndexLimit,
-		now:     time.Now,
-		log:     slog.Default(),
-		randSrc: func(b []byte) error { _, err := rand.Read(b); return err },
+		st:    st,
+		idle:  cfg.IdleTimeout.D(),
+		abs:   cfg.AbsoluteTimeout.D(),
+		limit: DefaultIndexLimit,
+		now:   time.Now,
+		log:   slog.Default(),
 	}
 	m.keys.init([]byte(cfg.Secret))
 	if m.idle == 0 {
@@ -208,9 +206,7 @@ func (m *Manager) New(ctx context.Context, s *Session) error {
 		return errors.New("session: new session without a subject")
 	}
 	var raw [idBytes]byte
-	if err := m.randSrc(raw[:]); err != nil {
-		return fmt.Errorf("session: generating id: %w", err)
-	}
+	rand.Read(raw[:]) // never fails: crypto/rand crashes the program rather than return weak bytes
 	now := m.now()
 	s.ID = base64.RawURLEncoding.EncodeToString(raw[:])
 	s.CreatedAt, s.LastSeenAt = now, now
@@ -238,6 +234,24 @@ func (m *Manager) New(ctx context.Context, s *Session) error {
 	}
 	if !ok { // 2^-256: a broken random source, not bad luck
 		return errors.New("session: new session id already in use")
+	}
+	if s.SID != "" {
+		// A back-channel logout of this sid may have run while this login
+		// was in flight (the ID token predates it). DeleteBySID writes its
+		// tombstone before reading the index, and this check comes after
+		// the index entry and the session are written, so either that
+		// logout found this session or this check finds the tombstone.
+		_, err := m.st.Get(ctx, m.keys.sidTombstoneKey(s.SID))
+		if err == nil {
+			if err := m.st.Delete(ctx, sessionKey(digest)); err != nil {
+				return fmt.Errorf("session: removing a session of a logged-out sid: %w", err)
+			}
+			return fmt.Errorf("%w: the IdP session was logged out", ErrNoSession)
+		}
+		if !errors.Is(err, store.ErrNotFound) {
+			_ = m.st.Delete(ctx, sessionKey(digest)) // fail closed; the error below says why
+			return fmt.Errorf("session: checking sid logout: %w", err)
+		}
 	}
 	s.raw = value
 	return nil
@@ -321,11 +335,11 @@ func (m *Manager) Save(ctx context.Context, s *Session) error {
 			return fmt.Errorf("session: saving: %w", err)
 		}
 		now := m.now()
-		s.LastSeenAt = now
-		ttl := m.ttl(s, now)
-		if ttl <= 0 {
+		if m.ttl(s, now) <= 0 { // idled or aged out since it was loaded
 			return ErrNoSession
 		}
+		s.LastSeenAt = now
+		ttl := m.ttl(s, now)
 		value, err := m.seal(s)
 		if err != nil {
 			return err
@@ -353,10 +367,16 @@ func (m *Manager) Delete(ctx context.Context, id string) error {
 }
 
 // DeleteBySID ends every session created under the IdP session sid
-// (back-channel logout) and returns how many were live.
+// (back-channel logout) and returns how many were live. It also leaves a
+// tombstone for the sid, for the absolute timeout, so that a login of that
+// sid still in flight cannot create a session afterwards (see New): an IdP
+// never reuses a sid after logging it out.
 func (m *Manager) DeleteBySID(ctx context.Context, sid string) (int, error) {
 	if sid == "" {
 		return 0, errors.New("session: delete by empty sid")
+	}
+	if err := m.st.Set(ctx, m.keys.sidTombstoneKey(sid), []byte{1}, m.abs); err != nil {
+		return 0, fmt.Errorf("session: marking sid logged out: %w", err)
 	}
 	return m.deleteIndexed(ctx, m.keys.sidIndexKey(sid))
 }

@@ -284,7 +284,7 @@ func TestTouchRaces(t *testing.T) {
 			s := e.newSession(t, "alice", "")
 			e.clock.Advance(5 * time.Minute) // the next Load touches
 			var otherErr error
-			hs.setHook(func() { otherErr = tt.other(e, s) })
+			hs.setHook("sess:", func() { otherErr = tt.other(e, s) })
 			if _, err := e.m.Load(t.Context(), e.cookie(s)); err != nil {
 				t.Fatalf("racing Load = %v, want the session it read", err)
 			}
@@ -324,7 +324,7 @@ func TestSaveRaces(t *testing.T) {
 			s := e.newSession(t, "alice", "")
 			e.clock.Advance(5 * time.Minute) // a Load now touches
 			var otherErr error
-			hs.setHook(func() { otherErr = tt.other(e, s) })
+			hs.setHook("sess:", func() { otherErr = tt.other(e, s) })
 			refreshed := *s
 			refreshed.AccessToken = "REFRESHED"
 			if err := e.m.Save(t.Context(), &refreshed); !errors.Is(err, tt.wantErr) {
@@ -382,6 +382,14 @@ func TestSave(t *testing.T) {
 		}
 		if err := e.m.Save(t.Context(), s); !errors.Is(err, ErrNoSession) {
 			t.Fatalf("Save after the absolute timeout = %v, want ErrNoSession", err)
+		}
+	})
+	t.Run("does not revive an idled-out session the store still holds", func(t *testing.T) {
+		e := newEnvOn(t, testConfig(), "https://app.example", func(s store.Store) store.Store { return laxStore{s} })
+		s := e.newSession(t, "carol", "")
+		e.clock.Advance(31 * time.Minute)
+		if err := e.m.Save(t.Context(), s); !errors.Is(err, ErrNoSession) {
+			t.Fatalf("Save after the idle timeout = %v, want ErrNoSession", err)
 		}
 	})
 	t.Run("rejects a session without a valid id", func(t *testing.T) {
@@ -538,6 +546,47 @@ func TestDeleteBySIDAndSubject(t *testing.T) {
 				t.Errorf("%s: session of %s/%s alive, want ended", st.name, s.Subject, s.SID)
 			}
 		}
+	}
+}
+
+// TestSIDLogoutDuringLogin: a back-channel logout of a sid that runs while a
+// login of that sid is in flight ends that login's session too, wherever it
+// falls in New.
+func TestSIDLogoutDuringLogin(t *testing.T) {
+	tests := []struct {
+		name      string
+		hookOn    string // key prefix whose read the logout follows; "" = before New
+		wantCount int    // sessions DeleteBySID reports
+	}{
+		{"logout before the login", "", 0},
+		{"logout before the index entry is written", "sidx:s:", 0},
+		{"logout after the session is written", "sidx:x:", 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e, hs := newHookEnv(t)
+			logout := func() (int, error) { return e.m.DeleteBySID(context.Background(), "sid-1") }
+			var n int
+			var logoutErr error
+			if tt.hookOn == "" {
+				n, logoutErr = logout()
+			} else {
+				hs.setHook(tt.hookOn, func() { n, logoutErr = logout() })
+			}
+			s := testSession("alice", "sid-1")
+			newErr := e.m.New(t.Context(), s)
+			if logoutErr != nil || n != tt.wantCount {
+				t.Fatalf("DeleteBySID = %d, %v, want %d, nil", n, logoutErr, tt.wantCount)
+			}
+			if newErr != nil && !errors.Is(newErr, ErrNoSession) {
+				t.Fatalf("New = %v, want nil or ErrNoSession", newErr)
+			}
+			if _, err := e.m.Load(t.Context(), e.cookie(s)); !errors.Is(err, ErrNoSession) {
+				t.Fatalf("Load(session of a logged-out sid) = %v, want ErrNoSession", err)
+			}
+			// Other sids log in as usual.
+			e.newSession(t, "alice", "sid-2")
+		})
 	}
 }
 

@@ -140,6 +140,7 @@ func (a *Auth) sessionAuth(c *fiber.Ctx) error {
 	if s, err = a.fresh(c, s, cookie); err != nil {
 		return err
 	}
+	c.Locals(sessionCookieKey{}, cookie)
 	a.stripSessionCookie(c)
 	c.Request().Header.Del(fiber.HeaderAuthorization)
 	plugins.SetIdentity(c, &plugins.Identity{
@@ -176,6 +177,59 @@ func (a *Auth) fresh(c *fiber.Ctx, s *session.Session, cookie string) (*session.
 	if !a.needsRefresh(s) {
 		return s, nil
 	}
+	return a.refreshShared(c, s, cookie, "")
+}
+
+// sessionCookieKey is the Locals key under which the gate keeps the session
+// cookie value (the request's Cookie header no longer has it) for Reauthorize.
+type sessionCookieKey struct{}
+
+// ErrCannotReauthorize is returned by Reauthorize when the request has no
+// session whose token could be renewed (bearer and anonymous requests, or a
+// session without a refresh token).
+var ErrCannotReauthorize = errors.New("auth: request has no refreshable session")
+
+// Reauthorize renews the access token of the request's session after an
+// upstream rejected it with 401 although gatehouse believed it valid (issue
+// 4 item 2), and replaces the request's identity with the new token. If
+// another request already renewed it meanwhile, that token is used without a
+// new grant. Concurrent calls of one session share one refresh. The server
+// calls it at most once per request and retries only idempotent requests
+// without a body. Errors are *fiber.Error (401 session expired, 503) or
+// ErrCannotReauthorize.
+func (a *Auth) Reauthorize(c *fiber.Ctx) error {
+	id := plugins.IdentityOf(c)
+	cookie, _ := c.Locals(sessionCookieKey{}).(string)
+	if a.rp == nil || id == nil || id.SessionID == "" || cookie == "" {
+		return ErrCannotReauthorize
+	}
+	s, err := a.sessions.Load(c.UserContext(), cookie)
+	switch {
+	case errors.Is(err, session.ErrNoSession):
+		return fiber.NewError(fiber.StatusUnauthorized, msgSessionExpired)
+	case err != nil:
+		return fiber.NewError(fiber.StatusServiceUnavailable, msgStore)
+	case s.RefreshToken == "":
+		return ErrCannotReauthorize
+	}
+	if s.AccessToken == id.AccessToken {
+		if s, err = a.refreshShared(c, s, cookie, id.AccessToken); err != nil {
+			return err
+		}
+		if s.AccessToken == id.AccessToken {
+			// The refresh failed but the token was still "valid": nothing better to send.
+			return fiber.NewError(fiber.StatusServiceUnavailable, msgIdPUnavailable)
+		}
+	}
+	plugins.SetIdentity(c, &plugins.Identity{SessionID: s.ID, Subject: s.Subject, Claims: s.Claims, AccessToken: s.AccessToken})
+	return nil
+}
+
+// refreshShared runs (or joins) the session's single-flight refresh.
+// rejected, when set, is an access token an upstream refused: the refresh
+// happens even though the token is not near expiry, unless the stored token
+// already differs from it.
+func (a *Auth) refreshShared(c *fiber.Ctx, s *session.Session, cookie, rejected string) (*session.Session, error) {
 	if !a.retry.allowed(s.ID, a.now()) {
 		// A refresh of this session failed moments ago: do not hammer the IdP.
 		if a.now().Before(s.AccessExpiresAt) {
@@ -187,7 +241,7 @@ func (a *Auth) fresh(c *fiber.Ctx, s *session.Session, cookie string) (*session.
 		// Detached from one request: the others waiting must not fail because it left.
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(c.UserContext()), refreshTimeout)
 		defer cancel()
-		return a.refresh(ctx, cookie)
+		return a.refresh(ctx, cookie, rejected)
 	})
 	var res singleflightResult
 	select {
@@ -217,14 +271,15 @@ type singleflightResult struct {
 }
 
 // refresh reloads the session (another flight may have refreshed it already),
-// runs the refresh_token grant and saves the rotated tokens.
-func (a *Auth) refresh(ctx context.Context, cookie string) (*session.Session, error) {
+// runs the refresh_token grant and saves the rotated tokens. A non-empty
+// rejected forces the grant unless the stored token is no longer that one.
+func (a *Auth) refresh(ctx context.Context, cookie, rejected string) (*session.Session, error) {
 	s, err := a.sessions.Load(ctx, cookie)
 	if err != nil {
 		return nil, err
 	}
-	if !a.needsRefresh(s) {
-		return s, nil
+	if rejected == "" && !a.needsRefresh(s) || rejected != "" && s.AccessToken != rejected {
+		return s, nil // renewed meanwhile
 	}
 	toks, err := a.rp.Refresh(ctx, s.RefreshToken, s.Subject)
 	switch {

@@ -124,6 +124,13 @@ func errorJSON(c *fiber.Ctx, err error) error {
 // upstream records what would be forwarded: the server's final step sets
 // Authorization from the identity, exactly as here.
 func (h *harness) upstream(c *fiber.Ctx) error {
+	// X-Test-Upstream-401: <token> makes the "upstream" reject that access
+	// token; the handler then does what the server does after an upstream 401.
+	if rejected := c.Get("X-Test-Upstream-401"); rejected != "" && plugins.IdentityOf(c) != nil && plugins.IdentityOf(c).AccessToken == rejected {
+		if err := h.auth.Reauthorize(c); err != nil {
+			return err
+		}
+	}
 	s := seen{Path: c.Path(), Cookie: string(c.Request().Header.Peek("Cookie")), Identity: plugins.IdentityOf(c)}
 	if id := s.Identity; id != nil && id.AccessToken != "" {
 		c.Request().Header.Set("Authorization", "Bearer "+id.AccessToken)
@@ -222,3 +229,4 @@ func mustListen(t *testing.T) net.Listener {
 	}
 	return ln
 }
+

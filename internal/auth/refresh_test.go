@@ -149,3 +149,68 @@ func TestRefreshIdPDown(t *testing.T) {
 		t.Errorf("request after the IdP came back = %d %s, want 200", r.StatusCode, readBody(t, r))
 	}
 }
+
+// TestReauthorizeAfterUpstream401: concurrent requests whose token an
+// upstream rejected cause one refresh grant; all retry with the new token.
+func TestReauthorizeAfterUpstream401(t *testing.T) {
+	op, h := startOPHarness(t, oidctest.Options{})
+	if r := h.loginAtOP(op, "/"); r.StatusCode != http.StatusFound {
+		t.Fatalf("login = %d", r.StatusCode)
+	}
+	before, err := h.sessions.Load(context.Background(), h.sessionCookie())
+	if err != nil {
+		t.Fatal(err)
+	}
+	release := op.Hold()
+	const n = 10
+	var wg sync.WaitGroup
+	for range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			req, _ := http.NewRequest(http.MethodGet, h.url+"/api/x", nil)
+			req.Header.Set("X-CSRF", "1")
+			req.Header.Set("X-Test-Upstream-401", before.AccessToken)
+			resp, err := h.client.Do(req)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				t.Errorf("retried request = %d, want 200", resp.StatusCode)
+			}
+		}()
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second) // hang guard
+	defer cancel()
+	if err := op.WaitGrants(ctx, "refresh_token", 1); err != nil {
+		t.Fatal(err)
+	}
+	release()
+	wg.Wait()
+	if got := op.Grants("refresh_token"); got != 1 {
+		t.Errorf("refresh grants after %d upstream 401s = %d, want 1", n, got)
+	}
+	after, err := h.sessions.Load(context.Background(), h.sessionCookie())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after.AccessToken == before.AccessToken {
+		t.Fatal("access token not renewed")
+	}
+	h.mu.Lock()
+	for _, hit := range h.hits {
+		if hit.Authorization != "Bearer "+after.AccessToken {
+			t.Fatal("a retried request carried the rejected token")
+		}
+	}
+	h.mu.Unlock()
+
+	// The renewed token rejected in turn: a second, sequential renewal works
+	// with the rotated refresh token.
+	r := h.do(http.MethodGet, "/api/x", nil, "X-CSRF", "1", "X-Test-Upstream-401", after.AccessToken)
+	if r.StatusCode != http.StatusOK || op.Grants("refresh_token") != 2 {
+		t.Errorf("second renewal = %d with %d grants, want 200 and 2", r.StatusCode, op.Grants("refresh_token"))
+	}
+}

@@ -126,6 +126,15 @@ func (p *Provider) VerifyAccessToken(ctx context.Context, raw, audience string) 
 	if err := checkCommon(claims, ""); err != nil {
 		return nil, err
 	}
+	// An ID token is not an access token (OpenID Connect Core §2; RFC 9068
+	// §4), yet it is signed by the same keys and its aud is client_id. The
+	// browser sees ID tokens (id_token_hint in the logout URL), so refuse
+	// anything carrying ID-token-only claims.
+	for _, c := range []string{"nonce", "at_hash", "c_hash"} {
+		if _, ok := claims[c]; ok {
+			return nil, fmt.Errorf("%w: an id token is not an access token", ErrInvalidToken)
+		}
+	}
 	return claims, nil
 }
 

@@ -105,6 +105,8 @@ func TestVerifyAccessToken(t *testing.T) {
 		{"no exp", "", iss.Sign(with(func(c jwt.MapClaims) { delete(c, "exp") })), false},
 		{"foreign ES256 key", "", oidctest.SignWith(jwt.SigningMethodES256, ec, iss.KID, iss.Claims("")), false},
 		{"alg none", "", oidctest.SignWith(jwt.SigningMethodNone, jwt.UnsafeAllowNoneSignatureType, iss.KID, iss.Claims("")), false},
+		{"an ID token (nonce)", "", iss.Sign(iss.Claims("login-nonce")), false},
+		{"an ID token (at_hash)", "", iss.Sign(with(func(c jwt.MapClaims) { c["at_hash"] = "x" })), false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -79,7 +79,9 @@ type entry struct {
 	idx   int   // position in Store.byExp
 }
 
-// New returns a Store and starts its janitor.
+// New returns a Store and starts its janitor, which runs until Close. A store
+// meant to live as long as a context can be closed with
+// context.AfterFunc(ctx, func() { s.Close() }).
 func New(opts Options) (*Store, error) {
 	if opts.MaxEntries < 0 {
 		return nil, fmt.Errorf("memory store: max entries must be >= 0, got %d", opts.MaxEntries)

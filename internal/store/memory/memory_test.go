@@ -234,55 +234,14 @@ func TestCloseStopsJanitor(t *testing.T) {
 	}
 }
 
-func benchStore(b *testing.B) *Store {
-	s, err := New(Options{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { _ = s.Close() })
-	return s
-}
-
-func BenchmarkGet(b *testing.B) {
-	s := benchStore(b)
-	ctx := b.Context()
-	value := make([]byte, 1500) // about one sealed session
-	keys := make([]string, 1000)
-	for i := range keys {
-		keys[i] = fmt.Sprintf("sess:%043d", i)
-		if err := s.Set(ctx, keys[i], value, time.Hour); err != nil {
+// BenchmarkStore runs the benchmarks every store shares (Get, Set, SetNX+Take).
+func BenchmarkStore(b *testing.B) {
+	storetest.Bench(b, func(b *testing.B) store.Store {
+		s, err := New(Options{})
+		if err != nil {
 			b.Fatal(err)
 		}
-	}
-	b.ReportAllocs()
-	b.RunParallel(func(pb *testing.PB) {
-		i := 0
-		for pb.Next() {
-			if _, err := s.Get(ctx, keys[i%len(keys)]); err != nil {
-				b.Fatal(err)
-			}
-			i++
-		}
-	})
-}
-
-func BenchmarkSet(b *testing.B) {
-	s := benchStore(b)
-	ctx := b.Context()
-	value := make([]byte, 1500)
-	keys := make([]string, 1000)
-	for i := range keys {
-		keys[i] = fmt.Sprintf("sess:%043d", i)
-	}
-	b.ReportAllocs()
-	b.RunParallel(func(pb *testing.PB) {
-		i := 0
-		for pb.Next() {
-			if err := s.Set(ctx, keys[i%len(keys)], value, time.Hour); err != nil {
-				b.Fatal(err)
-			}
-			i++
-		}
+		return s
 	})
 }
 

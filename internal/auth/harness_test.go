@@ -229,4 +229,3 @@ func mustListen(t *testing.T) net.Listener {
 	}
 	return ln
 }
-

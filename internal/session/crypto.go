@@ -29,6 +29,7 @@ const sealVersion = 1
 // HMAC states are pooled: hmac.New allocates, and Load needs three MACs.
 type keys struct {
 	cookie, store, index, seal sync.Pool // of hash.Hash
+	plain                      sync.Pool // of *[]byte, plaintext buffers for open
 }
 
 // init derives every key from secret.
@@ -44,6 +45,7 @@ func (k *keys) init(secret []byte) {
 		}
 		p.pool.New = func() any { return hmac.New(sha256.New, key) }
 	}
+	k.plain.New = func() any { return new([]byte) }
 }
 
 // mac returns HMAC-SHA256 under the pool's key of the parts, concatenated
@@ -139,10 +141,18 @@ func (m *Manager) open(id string, value []byte) (*Session, error) {
 	if err != nil {
 		return nil, err
 	}
-	plain, err := g.Open(nil, nil, value[1:], additionalData(id))
+	// decode copies what it keeps, so the plaintext can live in a pooled
+	// buffer, wiped before reuse: one allocation less per request.
+	buf := m.keys.plain.Get().(*[]byte)
+	defer func() {
+		clear((*buf)[:cap(*buf)])
+		m.keys.plain.Put(buf)
+	}()
+	plain, err := g.Open((*buf)[:0], nil, value[1:], additionalData(id))
 	if err != nil {
 		return nil, errSealed
 	}
+	*buf = plain[:0]
 	s, err := decode(plain)
 	if err != nil {
 		return nil, err

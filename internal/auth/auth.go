@@ -1,5 +1,6 @@
 // Package auth mounts the browser login endpoints (/auth/login, /auth/callback,
-// /auth/me, /auth/logout) and provides the per-route auth gate.
+// /auth/me, /auth/logout), the IdP's back-channel logout endpoint
+// (/auth/backchannel-logout) and provides the per-route auth gate.
 //
 // It is the BFF core: the browser only ever holds an opaque session cookie; the
 // tokens stay in the server-side session (internal/session) and the gate turns
@@ -180,8 +181,9 @@ func (a *Auth) Ready(ctx context.Context) error {
 // back-channel logout and diagnostics.
 func (a *Auth) Provider() *oidc.Provider { return a.rp }
 
-// Mount registers GET /auth/login, GET /auth/callback, GET /auth/me and
-// POST /auth/logout on r. Without an oidc block it registers nothing.
+// Mount registers GET /auth/login, GET /auth/callback, GET /auth/me,
+// POST /auth/logout and POST /auth/backchannel-logout on r. Without an oidc
+// block it registers nothing.
 func (a *Auth) Mount(r fiber.Router) {
 	if a.rp == nil {
 		return
@@ -190,4 +192,5 @@ func (a *Auth) Mount(r fiber.Router) {
 	r.Get(PathCallback, a.callback)
 	r.Get(PathMe, a.me)
 	r.Post(PathLogout, a.logout)
+	r.Post(PathBackChannelLogout, a.backChannelLogout)
 }

@@ -229,3 +229,8 @@ func mustListen(t *testing.T) net.Listener {
 	}
 	return ln
 }
+
+func newJar() http.CookieJar {
+	jar, _ := cookiejar.New(nil)
+	return jar
+}

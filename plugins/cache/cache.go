@@ -315,17 +315,19 @@ func (m *cacheMiddleware) writeHit(c *fiber.Ctx, e *Entry) {
 	resp := c.Response()
 	resp.SetStatusCode(e.Status)
 	h := &resp.Header
+	// Stored names are canonical (fasthttp normalised them on the way in):
+	// SetCanonical skips normalising them again.
 	for i, f := range e.Header {
 		if i > 0 && bytes.Equal(e.Header[i-1].Name, f.Name) {
 			h.AddBytesKV(f.Name, f.Value)
 		} else {
-			h.SetBytesKV(f.Name, f.Value)
+			h.SetCanonical(f.Name, f.Value)
 		}
 	}
 	resp.SetBodyRaw(e.Body) // shared, never written to
 	var buf [20]byte
-	h.SetBytesKV(hdrAge, appendSeconds(buf[:0], m.age(e)))
-	h.SetBytesKV(hdrXCache, valHit)
+	h.SetCanonical(hdrAge, appendSeconds(buf[:0], m.age(e)))
+	h.SetCanonical(hdrXCache, valHit)
 }
 
 func appendSeconds(dst []byte, d time.Duration) []byte {

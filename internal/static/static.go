@@ -41,6 +41,7 @@ import (
 	"time"
 
 	"github.com/gofiber/fiber/v2"
+	"golang.org/x/sync/singleflight"
 
 	"github.com/gatehouse-dev/gatehouse/internal/config"
 )
@@ -87,6 +88,9 @@ type Handler struct {
 	prefix string // route prefix without its trailing slash ("" for "/")
 	opts   Options
 	cache  *compCache
+	// flight makes concurrent misses for the same body compress it once
+	// (and hold one copy of the file in memory, not one per request).
+	flight singleflight.Group
 	log    *slog.Logger
 }
 
@@ -305,24 +309,46 @@ func (h *Handler) encoded(name string, f *os.File, fi fs.FileInfo, encs []encodi
 	key := cacheKey{name: name, enc: e, size: fi.Size(), mtime: fi.ModTime()}
 	data, ok := h.cache.get(key)
 	if !ok {
-		raw, err := io.ReadAll(io.LimitReader(f, fi.Size()+1))
-		if err == nil && int64(len(raw)) != fi.Size() {
-			err = errors.New("file changed while being read")
-		}
-		if err == nil {
-			data, err = compress(e, raw)
-		}
+		v, err, _ := h.flight.Do(flightKey(key), func() (any, error) {
+			if data, ok := h.cache.get(key); ok {
+				return data, nil
+			}
+			raw, err := io.ReadAll(io.LimitReader(f, fi.Size()+1))
+			if err == nil && int64(len(raw)) != fi.Size() {
+				err = errors.New("file changed while being read")
+			}
+			if err != nil {
+				return nil, err
+			}
+			data, err := compress(e, raw)
+			if err != nil {
+				return nil, err
+			}
+			h.cache.put(key, data)
+			return data, nil
+		})
 		if err != nil {
 			h.log.Warn("static: compressing file", "name", name, "err", err)
-			// The identity answer streams f: rewind what was read.
-			if _, err := f.Seek(0, io.SeekStart); err != nil {
-				return representation{}, false, fmt.Errorf("rewinding %q: %w", name, err)
-			}
-			return representation{}, false, nil
+			return h.rewind(f, name)
 		}
-		h.cache.put(key, data)
+		data = v.([]byte)
 	}
 	return representation{enc: e, etag: etag(fi, e), size: int64(len(data)), bytes: data}, true, nil
+}
+
+// rewind puts f back at its start after a failed compression, so that the
+// identity answer can stream it whole.
+func (h *Handler) rewind(f *os.File, name string) (representation, bool, error) {
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return representation{}, false, fmt.Errorf("rewinding %q: %w", name, err)
+	}
+	return representation{}, false, nil
+}
+
+// flightKey is k as a string, for singleflight.
+func flightKey(k cacheKey) string {
+	return k.enc.token() + "\x00" + strconv.FormatInt(k.size, 16) + "\x00" +
+		strconv.FormatInt(k.mtime.UnixNano(), 16) + "\x00" + k.name
 }
 
 // etag is a strong validator of one representation of one file version:

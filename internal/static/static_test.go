@@ -390,25 +390,28 @@ func TestConditional(t *testing.T) {
 
 func decode(t *testing.T, enc, body string) string {
 	t.Helper()
+	out, err := decodeBody(enc, body)
+	if err != nil {
+		t.Fatalf("decoding %s body: %v", enc, err)
+	}
+	return out
+}
+
+// decodeBody undoes a Content-Encoding; safe to call from any goroutine.
+func decodeBody(enc, body string) (string, error) {
 	switch enc {
 	case "gzip":
 		zr, err := gzip.NewReader(strings.NewReader(body))
 		if err != nil {
-			t.Fatalf("gzip body: %v", err)
+			return "", err
 		}
 		b, err := io.ReadAll(zr)
-		if err != nil {
-			t.Fatalf("gzip body: %v", err)
-		}
-		return string(b)
+		return string(b), err
 	case "br":
 		b, err := brrr.Decompress([]byte(body))
-		if err != nil {
-			t.Fatalf("brotli body: %v", err)
-		}
-		return string(b)
+		return string(b), err
 	}
-	return body
+	return body, nil
 }
 
 func TestCompression(t *testing.T) {
@@ -533,4 +536,61 @@ func appB(b *testing.B, dir string) (*fiber.App, *Handler) {
 	a := fiber.New(fiber.Config{DisableStartupMessage: true})
 	a.Use(h.Serve)
 	return a, h
+}
+
+func TestCompressionBounds(t *testing.T) {
+	a, _ := app(t, "/", site(t), Options{CompressMinSize: 100, CompressMaxSize: 2000})
+	tests := []struct{ target, wantEnc string }{
+		{"/assets/small.css", ""},       // 15 bytes < 100
+		{"/assets/style.css", ""},       // 2142 bytes > 2000
+		{"/index.html", "gzip"},         // 214 bytes: within bounds
+		{"/assets/app.3f9a1c2b.js", ""}, // 6782 bytes > 2000
+		{"/assets/pre.js", "gzip"},      // a sibling is used whatever its size
+	}
+	for _, tt := range tests {
+		r := do(t, a, "GET", tt.target, map[string]string{"Accept-Encoding": "gzip"})
+		if got := r.header.Get("Content-Encoding"); got != tt.wantEnc {
+			t.Errorf("GET %s Content-Encoding = %q, want %q", tt.target, got, tt.wantEnc)
+		}
+	}
+}
+
+// TestConcurrentCompression races many first requests for the same body:
+// each must get the whole, correct file (run with -race).
+func TestConcurrentCompression(t *testing.T) {
+	a, h := app(t, "/", site(t), Options{})
+	want := fixture(t, "assets/app.3f9a1c2b.js")
+	const n = 16
+	errs := make(chan string, n)
+	for i := 0; i < n; i++ {
+		go func() {
+			enc := []string{"gzip", "br"}[i%2]
+			req := httptest.NewRequest("GET", "/assets/app.3f9a1c2b.js", nil)
+			req.Header.Set("Accept-Encoding", enc)
+			resp, err := a.Test(req, -1)
+			if err != nil {
+				errs <- err.Error()
+				return
+			}
+			defer resp.Body.Close()
+			b, _ := io.ReadAll(resp.Body)
+			if got := resp.Header.Get("Content-Encoding"); got != enc {
+				errs <- "Content-Encoding = " + got + ", want " + enc
+				return
+			}
+			if got, err := decodeBody(enc, string(b)); err != nil || got != want {
+				errs <- enc + ": decoded body differs from the file"
+				return
+			}
+			errs <- ""
+		}()
+	}
+	for i := 0; i < n; i++ {
+		if e := <-errs; e != "" {
+			t.Error(e)
+		}
+	}
+	if got := h.cache.len(); got != 2 {
+		t.Errorf("cache entries after concurrent gzip and br requests = %d, want 2", got)
+	}
 }

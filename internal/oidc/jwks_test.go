@@ -202,3 +202,34 @@ func TestKeySetKeepsKeysWhenRefreshFails(t *testing.T) {
 		t.Errorf("KeyRead(%s) after failed refresh error = %v, want the old key kept", iss.KID, err)
 	}
 }
+
+// FuzzParseJWKS: any body either fails or yields only asymmetric signing keys.
+func FuzzParseJWKS(f *testing.F) {
+	key, err := rsa.GenerateKey(rand.Reader, 1024)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(oidctest.JWKS(map[string]*rsa.PublicKey{"k": &key.PublicKey}))
+	f.Add([]byte(`{"keys":[{"kty":"oct","k":"c2VjcmV0"},{"kty":"EC","crv":"P-256","x":"","y":""}]}`))
+	f.Add([]byte(`{"keys":[{"kty":"OKP","crv":"Ed25519","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}]}`))
+	f.Add([]byte(`{"keys":null}`))
+	f.Add([]byte(`[]`))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		keys, err := ParseJWKS(body, quietLogger())
+		if err != nil {
+			return
+		}
+		if len(keys) == 0 {
+			t.Fatal("ParseJWKS() = no keys and no error")
+		}
+		for _, k := range keys {
+			switch k.Key().(type) {
+			case []byte:
+				t.Fatalf("ParseJWKS(%q) kept a symmetric key", body)
+			}
+			if u := k.Marshal().USE; u != "" && u != "sig" {
+				t.Fatalf("ParseJWKS(%q) kept a key with use %q", body, u)
+			}
+		}
+	})
+}

@@ -231,13 +231,15 @@ func (h *handler) middleware(next fiber.Handler) fiber.Handler {
 		if !h.req.empty() {
 			h.apply(c, &c.Request().Header, &h.req, "request")
 		}
-		err := next(c)
-		// Applied on errors too: the error handler writes its JSON into this
-		// same response, and security headers belong on error pages as well.
+		if err := next(c); err != nil {
+			// The gateway's error handler writes the answer from scratch
+			// (keeping only the headers an error needs): nothing to edit.
+			return err
+		}
 		if !h.resp.empty() {
 			h.apply(c, &c.Response().Header, &h.resp, "response")
 		}
-		return err
+		return nil
 	}
 }
 

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/config"
+	_ "github.com/gatehouse-dev/gatehouse/plugins/all"
 )
 
 // upstream is a real loopback HTTP server that records what reached it.

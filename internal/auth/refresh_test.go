@@ -39,33 +39,7 @@ func refreshHarness(t *testing.T) (*oidctest.Provider, *harness, *session.Sessio
 // token replaces the old one.
 func TestRefreshSingleFlight(t *testing.T) {
 	op, h, before := refreshHarness(t)
-	release := op.Hold()
-	const n = 50
-	var wg sync.WaitGroup
-	codes := make([]int, n)
-	for i := range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			req, _ := http.NewRequest(http.MethodGet, h.url+"/api/x", nil)
-			req.Header.Set("X-CSRF", "1")
-			resp, err := h.client.Do(req)
-			if err != nil {
-				t.Error(err)
-				return
-			}
-			resp.Body.Close()
-			codes[i] = resp.StatusCode
-		}()
-	}
-	// Let the held refresh go once it has reached the OP.
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second) // hang guard
-	defer cancel()
-	if err := op.WaitGrants(ctx, "refresh_token", 1); err != nil {
-		t.Fatal(err)
-	}
-	release()
-	wg.Wait()
+	codes := h.parallelHeld(op, 50, "X-CSRF", "1")
 	for i, c := range codes {
 		if c != http.StatusOK {
 			t.Errorf("request %d = %d, want 200", i, c)
@@ -161,34 +135,12 @@ func TestReauthorizeAfterUpstream401(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	release := op.Hold()
 	const n = 10
-	var wg sync.WaitGroup
-	for range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			req, _ := http.NewRequest(http.MethodGet, h.url+"/api/x", nil)
-			req.Header.Set("X-CSRF", "1")
-			req.Header.Set("X-Test-Upstream-401", before.AccessToken)
-			resp, err := h.client.Do(req)
-			if err != nil {
-				t.Error(err)
-				return
-			}
-			resp.Body.Close()
-			if resp.StatusCode != http.StatusOK {
-				t.Errorf("retried request = %d, want 200", resp.StatusCode)
-			}
-		}()
+	for i, c := range h.parallelHeld(op, n, "X-CSRF", "1", "X-Test-Upstream-401", before.AccessToken) {
+		if c != http.StatusOK {
+			t.Errorf("retried request %d = %d, want 200", i, c)
+		}
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second) // hang guard
-	defer cancel()
-	if err := op.WaitGrants(ctx, "refresh_token", 1); err != nil {
-		t.Fatal(err)
-	}
-	release()
-	wg.Wait()
 	if got := op.Grants("refresh_token"); got != 1 {
 		t.Errorf("refresh grants after %d upstream 401s = %d, want 1", n, got)
 	}
@@ -213,4 +165,39 @@ func TestReauthorizeAfterUpstream401(t *testing.T) {
 	if r.StatusCode != http.StatusOK || op.Grants("refresh_token") != 2 {
 		t.Errorf("second renewal = %d with %d grants, want 200 and 2", r.StatusCode, op.Grants("refresh_token"))
 	}
+}
+
+// parallelHeld sends n concurrent GET /api/x with the OP's token endpoint
+// held until the first refresh grant has reached it, and returns the statuses.
+func (h *harness) parallelHeld(op *oidctest.Provider, n int, headers ...string) []int {
+	h.t.Helper()
+	release := op.Hold()
+	defer release()
+	codes := make([]int, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			req, _ := http.NewRequest(http.MethodGet, h.url+"/api/x", nil)
+			for j := 0; j+1 < len(headers); j += 2 {
+				req.Header.Set(headers[j], headers[j+1])
+			}
+			resp, err := h.client.Do(req)
+			if err != nil {
+				h.t.Error(err)
+				return
+			}
+			resp.Body.Close()
+			codes[i] = resp.StatusCode
+		}()
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second) // hang guard
+	defer cancel()
+	if err := op.WaitGrants(ctx, "refresh_token", 1); err != nil {
+		h.t.Error(err)
+	}
+	release()
+	wg.Wait()
+	return codes
 }

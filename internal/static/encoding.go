@@ -186,16 +186,15 @@ func (c *compCache) len() int {
 	return len(c.items)
 }
 
-// acceptsHTML reports whether an Accept header admits an HTML answer: it is
-// absent, or names text/html, text/* or */* with a q-value above 0.
+// acceptsHTML reports whether an Accept header names text/html with a
+// q-value above 0. Browsers list text/html explicitly on every navigation;
+// fetch() sends "*/*" by default and tools such as curl send "*/*" too, so a
+// wildcard does not count: a mistyped API path called from code gets a 404,
+// not the SPA's HTML with status 200.
 func acceptsHTML(h []byte) bool {
-	if len(bytes.TrimSpace(h)) == 0 {
-		return true
-	}
 	for part := range bytes.SplitSeq(h, []byte{','}) {
 		mt, params, _ := bytes.Cut(part, []byte{';'})
-		mt = bytes.TrimSpace(mt)
-		if !bytes.EqualFold(mt, []byte("text/html")) && !bytes.EqualFold(mt, []byte("text/*")) && string(mt) != "*/*" {
+		if !bytes.EqualFold(bytes.TrimSpace(mt), []byte("text/html")) {
 			continue
 		}
 		if q, ok := qValue(params); !ok || q > 0 {

@@ -180,11 +180,13 @@ func TestAcceptsHTML(t *testing.T) {
 		in   string
 		want bool
 	}{
-		{"", true},
+		{"", false},
 		{"text/html", true},
+		{"TEXT/HTML", true},
 		{"text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8", true},
-		{"*/*", true},
-		{"TEXT/*", true},
+		{"application/json, text/html;q=0.1", true},
+		{"*/*", false},
+		{"text/*", false},
 		{"application/json", false},
 		{"application/json, text/plain", false},
 		{"text/html;q=0", false},

@@ -8,8 +8,9 @@
 //     outside the directory; dotfiles (.env, .git/...) are never served and
 //     directories are never listed;
 //   - a miss falls back to index.html for client-side routes: a request whose
-//     last segment has no known file extension and that accepts text/html
-//     (a missing /assets/app.3f9a1c2b.js stays 404);
+//     last segment has no known file extension and whose Accept names
+//     text/html, as browser navigations do (a missing /assets/app.3f9a1c2b.js
+//     stays 404, and so does fetch("/api/typo") with its default "*/*");
 //   - Content-Type by extension from the package's own table;
 //   - Cache-Control "public, max-age=31536000, immutable" for file names with
 //     a content hash (see isHashed), "no-cache" for everything else,

@@ -151,7 +151,8 @@ func TestServeFilesAndFallback(t *testing.T) {
 		{"directory with slash serves its index", "GET", "/docs/", "", 200, docs, "text/html; charset=utf-8"},
 		{"directory without slash falls back to SPA", "GET", "/docs", "text/html", 200, index, "text/html; charset=utf-8"},
 		{"client route falls back", "GET", "/orders/42", "text/html,application/xhtml+xml,*/*;q=0.8", 200, index, "text/html; charset=utf-8"},
-		{"client route without Accept falls back", "GET", "/settings", "", 200, index, "text/html; charset=utf-8"},
+		{"client route without Accept is 404", "GET", "/settings", "", 404, "", ""},
+		{"client route for fetch's */* is 404", "GET", "/api/typo", "*/*", 404, "", ""},
 		{"client route with a dot falls back", "GET", "/users/jane.doe", "text/html", 200, index, "text/html; charset=utf-8"},
 		{"client route for json caller is 404", "GET", "/orders/42", "application/json", 404, "", ""},
 		{"html refused by q=0 is 404", "GET", "/orders/42", "text/html;q=0", 404, "", ""},
@@ -252,7 +253,7 @@ func TestPrefix(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.target, func(t *testing.T) {
-			r := do(t, a, "GET", tt.target, nil)
+			r := do(t, a, "GET", tt.target, map[string]string{"Accept": "text/html"})
 			if r.status != tt.status || (tt.body != "" && r.body != tt.body) {
 				t.Errorf("GET %s = %d %q, want %d %q", tt.target, r.status, r.body, tt.status, tt.body)
 			}
@@ -288,7 +289,7 @@ func TestHeaders(t *testing.T) {
 			"Referrer-Policy":         "strict-origin-when-cross-origin",
 			"Content-Security-Policy": DefaultCSP,
 		}},
-		{"fallback index", "/some/route", map[string]string{
+		{"fallback index", "/some/route?x=1", map[string]string{
 			"Cache-Control":           "no-cache",
 			"Content-Security-Policy": DefaultCSP,
 		}},
@@ -309,7 +310,7 @@ func TestHeaders(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			r := do(t, a, "GET", tt.target, nil)
+			r := do(t, a, "GET", tt.target, map[string]string{"Accept": "text/html"})
 			if r.status != 200 {
 				t.Fatalf("GET %s status = %d, want 200", tt.target, r.status)
 			}

@@ -127,7 +127,7 @@ func (v *Verifier) load(ctx context.Context) {
 	delay := time.Second
 	for {
 		err := v.loadOnce(ctx)
-		if err == nil {
+		if err == nil || ctx.Err() != nil {
 			return
 		}
 		v.log.WarnContext(ctx, "fetching signing keys failed; retrying", "issuer", v.cfg.Issuer, "retry_in", delay, "error", err)

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"net/http"
+	"strings"
 	"testing"
 
 	"github.com/gofiber/fiber/v2"
@@ -84,5 +85,25 @@ response:
 	id := &plugins.Identity{SessionID: "s", Subject: "alice", Claims: map[string]any{"sub": "alice"}}
 	plugintest.Bench(b, mw(func(c *fiber.Ctx) error { return nil }), id, func(fctx *fasthttp.RequestCtx) {
 		fctx.Request.Header.Set("X-Debug", "1")
+	})
+}
+
+// FuzzValidName checks that every name ValidName accepts reaches a parser
+// (net/http's, more lenient than RFC 9110 tokens) as exactly one field of
+// that name.
+func FuzzValidName(f *testing.F) {
+	for _, s := range []string{"X-User-Id", "", "X User", "x\x00", "é", "a.b~!", "(x)", "\t"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, name string) {
+		if strings.ContainsAny(name, ":\r\n") {
+			return // these split the line differently; covered by TestValidName
+		}
+		raw := "GET / HTTP/1.1\r\nHost: x\r\n" + name + ": v\r\n\r\n"
+		req, err := http.ReadRequest(bufio.NewReader(strings.NewReader(raw)))
+		parsed := err == nil && len(req.Header) == 1 && req.Header.Get(name) == "v"
+		if ValidName(name) && !parsed {
+			t.Fatalf("ValidName(%q) = true, but net/http does not parse it as one field (err %v)", name, err)
+		}
 	})
 }

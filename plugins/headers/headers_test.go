@@ -1,6 +1,8 @@
 package headers
 
 import (
+	"bytes"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -129,5 +131,28 @@ func TestResponseRewrites(t *testing.T) {
 	}
 	if got := resp.Header.Values("X-Upstream"); len(got) != 2 || got[1] != "gw" {
 		t.Errorf("X-Upstream = %q, want [yes gw]", got)
+	}
+}
+
+// TestDroppedValueLogged: a claim with a line break is reported, without
+// echoing the value (it is attacker-influenced and could forge log lines).
+func TestDroppedValueLogged(t *testing.T) {
+	var logs bytes.Buffer
+	spec := plugintest.Spec(t, "request: {set: {X-Note: \"{claim.evil}\"}}")
+	spec.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+	mw, err := New(spec)
+	if err != nil {
+		t.Fatalf("New = %v", err)
+	}
+	up := &echo{}
+	req := httptest.NewRequest(http.MethodGet, "/", nil)
+	req.Header.Set(plugintest.IdentityHeader, "alice")
+	plugintest.Do(t, plugintest.NewApp(mw, up.handler, testIdentities), req)
+	out := logs.String()
+	if !strings.Contains(out, "level=WARN") || !strings.Contains(out, "header=X-Note") || !strings.Contains(out, plugintest.RequestID) {
+		t.Errorf("log = %q, want a warning naming the header and the request id", out)
+	}
+	if strings.Contains(out, "X-Admin") {
+		t.Errorf("log = %q, want the claim value left out", out)
 	}
 }

@@ -6,6 +6,7 @@ package plugintest
 import (
 	"errors"
 	"io"
+	"log/slog"
 	"net/http"
 	"strings"
 	"sync"
@@ -43,6 +44,7 @@ func Spec(tb testing.TB, block string) plugins.Spec {
 		Route:  &config.Route{Name: "test", Prefix: "/"},
 		Config: pc,
 		Store:  "memory",
+		Logger: slog.New(slog.DiscardHandler),
 	}
 }
 

@@ -222,3 +222,29 @@ func TestCompCacheEvicts(t *testing.T) {
 		t.Errorf("cache used = %d, want <= %d", c.used, c.max)
 	}
 }
+
+// FuzzAccepted checks the Accept-Encoding parser on any header: no panic, no
+// duplicate, only codings the handler can produce, and a coding the client
+// refuses by name with q=0 is never chosen.
+func FuzzAccepted(f *testing.F) {
+	for _, s := range []string{"", "gzip", "br;q=0.5, gzip", "*;q=0", "gzip;q=0, *", "br;q=abc", ",,;;=", "BR ; Q = 1"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, h string) {
+		got := accepted([]byte(h))
+		seen := map[encoding]bool{}
+		for _, e := range got {
+			if e != gzipEnc && e != brotliEnc {
+				t.Fatalf("accepted(%q) = %v, holds %v", h, got, e)
+			}
+			if seen[e] {
+				t.Fatalf("accepted(%q) = %v, holds %v twice", h, got, e)
+			}
+			seen[e] = true
+		}
+		if strings.EqualFold(strings.ReplaceAll(h, " ", ""), "br;q=0") && len(got) != 0 {
+			t.Fatalf("accepted(%q) = %v, want nothing", h, got)
+		}
+		acceptsHTML([]byte(h)) // must not panic on any header either
+	})
+}

@@ -87,17 +87,21 @@ type limiterMiddleware struct {
 	route  string
 }
 
-// New validates the block and builds the middleware with a Memory limiter
-// whose janitor ends with spec.Ctx.
+// New validates the block and builds the middleware on the backend
+// spec.Store names (NewLimiter): memory, whose janitor ends with spec.Ctx, or
+// Redis.
 func New(spec plugins.Spec) (plugins.Middleware, error) {
 	cfg, err := parse(spec)
 	if err != nil {
 		return nil, err
 	}
 	pol := Policy{Rate: cfg.Rate, Per: cfg.Per.D(), Burst: cfg.Burst}
-	// The memory backend counts per replica; the Redis backend (selected by
-	// spec.Store) shares the buckets between replicas.
-	lim := NewMemory(spec.Ctx, pol, MemoryOptions{MaxKeys: cfg.MaxKeys})
+	// The memory backend counts per replica; the Redis backend (when
+	// spec.Store is a redis URL) shares the buckets between replicas.
+	lim, err := NewLimiter(spec, pol, cfg.MaxKeys)
+	if err != nil {
+		return nil, spec.Config.ErrorAt("", "%v", err)
+	}
 	return newMiddleware(spec, cfg, lim), nil
 }
 

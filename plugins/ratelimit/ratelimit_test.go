@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -185,5 +186,13 @@ func TestBackendErrorFailsOpen(t *testing.T) {
 	resp, _ := plugintest.Do(t, app, httptest.NewRequest(http.MethodGet, "/", nil))
 	if resp.StatusCode != http.StatusOK || hits != 1 {
 		t.Errorf("backend down: status %d, upstream hits %d, want 200 and 1", resp.StatusCode, hits)
+	}
+}
+
+func TestNewUnsupportedStore(t *testing.T) {
+	spec := plugintest.Spec(t, "rate: 1")
+	spec.Store = "memcached://127.0.0.1:11211"
+	if _, err := New(spec); err == nil || !strings.Contains(err.Error(), "unsupported store") || !strings.HasPrefix(err.Error(), "routes.yaml:1:1:") {
+		t.Errorf("New(store %q) = %v, want a positioned unsupported-store error", spec.Store, err)
 	}
 }

@@ -3,6 +3,7 @@ package server
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sort"
@@ -12,6 +13,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"github.com/valyala/fasthttp"
 
+	"github.com/gatehouse-dev/gatehouse/internal/auth"
 	"github.com/gatehouse-dev/gatehouse/internal/config"
 	"github.com/gatehouse-dev/gatehouse/internal/proxy"
 	"github.com/gatehouse-dev/gatehouse/internal/route"
@@ -136,7 +138,7 @@ func (s *Server) buildRoutes() error {
 				continue
 			}
 			rh.proxy = px
-			terminal = forward(px)
+			terminal = forward(px, s.auth)
 		default:
 			problems = append(problems, config.Error{File: s.cfg.File, Line: r.Pos.Line, Col: r.Pos.Col,
 				Msg: fmt.Sprintf("route %q: static routes are not supported yet", r.Name)})
@@ -157,13 +159,61 @@ func (s *Server) buildRoutes() error {
 // Authorization (from the auth gate's identity) is set here, after every
 // plugin ran, so no plugin can forge or remove it; on routes without an
 // identity the client's Authorization passes through untouched.
-func forward(px *proxy.Proxy) fiber.Handler {
+//
+// When the upstream rejects a session's token with 401 although the gateway
+// believed it valid (revoked, or the upstream's clock is ahead), the token is
+// renewed once and the request retried once — only for idempotent requests
+// without a body, which can be replayed safely (issue 4, item 2).
+func forward(px *proxy.Proxy, reauth reauthorizer) fiber.Handler {
 	return func(c *fiber.Ctx) error {
-		if id := plugins.IdentityOf(c); id != nil && id.AccessToken != "" {
-			c.Request().Header.Set(fiber.HeaderAuthorization, "Bearer "+id.AccessToken)
+		id := plugins.IdentityOf(c)
+		if id == nil || id.AccessToken == "" {
+			return px.Forward(c)
 		}
+		c.Request().Header.Set(fiber.HeaderAuthorization, "Bearer "+id.AccessToken)
+		if id.SessionID == "" || !replayable(c) {
+			return px.Forward(c)
+		}
+		// Keep the response headers set so far (request id, rate-limit
+		// fields) to restore them if the first answer is thrown away.
+		saved := headerPool.Get().(*fasthttp.ResponseHeader)
+		defer headerPool.Put(saved)
+		c.Response().Header.CopyTo(saved)
+		if err := px.Forward(c); err != nil || c.Response().StatusCode() != fiber.StatusUnauthorized {
+			return err
+		}
+		if err := reauth.Reauthorize(c); err != nil {
+			if errors.Is(err, auth.ErrCannotReauthorize) {
+				return nil // keep the upstream's 401
+			}
+			return err
+		}
+		c.Response().Reset() // closes the first response's body stream
+		saved.CopyTo(&c.Response().Header)
+		c.Request().Header.Set(fiber.HeaderAuthorization, "Bearer "+plugins.IdentityOf(c).AccessToken)
 		return px.Forward(c)
 	}
+}
+
+// reauthorizer renews a session's access token; *auth.Auth is one.
+type reauthorizer interface {
+	Reauthorize(c *fiber.Ctx) error
+}
+
+var headerPool = sync.Pool{New: func() any { return new(fasthttp.ResponseHeader) }}
+
+// replayable reports a request that may be sent twice: an idempotent method
+// (RFC 9110 §9.2.2) and no body at all.
+func replayable(c *fiber.Ctx) bool {
+	switch c.Method() {
+	case fiber.MethodGet, fiber.MethodHead, fiber.MethodOptions, fiber.MethodPut, fiber.MethodDelete:
+	default:
+		return false
+	}
+	// fasthttp reports -2 for a request with neither Content-Length nor
+	// Transfer-Encoding, which has no body (RFC 9112 §6.3); -1 is chunked.
+	cl := c.Request().Header.ContentLength()
+	return cl == 0 || cl == -2
 }
 
 // buildPlugins instantiates the route's plugins (its own block, else the

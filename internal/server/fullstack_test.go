@@ -1,0 +1,279 @@
+package server
+
+import (
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gatehouse-dev/gatehouse/internal/config"
+	"github.com/gatehouse-dev/gatehouse/internal/oidc/oidctest"
+)
+
+// recorder is an upstream that records each request's headers and can be
+// told to reject a given bearer token once with 401.
+type recorder struct {
+	*httptest.Server
+	mu       sync.Mutex
+	seen     []http.Header
+	rejectOn string
+}
+
+func newRecorder(t *testing.T) *recorder {
+	r := &recorder{}
+	r.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		r.mu.Lock()
+		r.seen = append(r.seen, req.Header.Clone())
+		reject := r.rejectOn != "" && req.Header.Get("Authorization") == "Bearer "+r.rejectOn
+		if reject {
+			r.rejectOn = ""
+		}
+		r.mu.Unlock()
+		w.Header().Set("Server", "secret-upstream/1.0")
+		if reject {
+			w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
+			w.WriteHeader(http.StatusUnauthorized)
+			io.WriteString(w, `{"error":"token revoked"}`)
+			return
+		}
+		io.WriteString(w, `{"ok":true}`)
+	}))
+	t.Cleanup(r.Close)
+	return r
+}
+
+func (r *recorder) last() (http.Header, int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.seen) == 0 {
+		return nil, 0
+	}
+	return r.seen[len(r.seen)-1], len(r.seen)
+}
+
+// browser is a cookie-keeping client that does not follow redirects, so the
+// test sees every hop.
+type browser struct {
+	t      *testing.T
+	client *http.Client
+	base   string
+	seen   []string // every response body and Set-Cookie the page could read
+}
+
+func (b *browser) do(method, path string, headers ...string) *http.Response {
+	b.t.Helper()
+	target := path
+	if strings.HasPrefix(path, "/") {
+		target = b.base + path
+	}
+	req, err := http.NewRequest(method, target, nil)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Set(headers[i], headers[i+1])
+	}
+	resp, err := b.client.Do(req)
+	if err != nil {
+		b.t.Fatalf("%s %s: %v", method, path, err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	resp.Body = io.NopCloser(strings.NewReader(string(body)))
+	if strings.HasPrefix(target, b.base) {
+		b.seen = append(b.seen, string(body))
+		b.seen = append(b.seen, resp.Header.Values("Set-Cookie")...)
+	}
+	return resp
+}
+
+func bodyOf(resp *http.Response) string {
+	b, _ := io.ReadAll(resp.Body)
+	return string(b)
+}
+
+func TestFullStackSessionFlow(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	public := "http://" + ln.Addr().String()
+	op := oidctest.Start(t, oidctest.Options{
+		RedirectURIs:           []string{public + "/auth/callback"},
+		PostLogoutRedirectURIs: []string{public + "/"},
+	})
+	api := newRecorder(t)
+	env := map[string]string{"PUBLIC": public, "ISSUER": op.Issuer, "SECRET": op.ClientSecret, "API": api.URL}
+	data, err := os.ReadFile("testdata/fullstack.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Parse("fullstack.yaml", data, config.WithLookupEnv(func(k string) (string, bool) {
+		v, ok := env[k]
+		return v, ok
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := New(cfg, Options{Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = srv.Serve(ln) }()
+	t.Cleanup(func() { _ = srv.Shutdown(t.Context()) })
+
+	jar, _ := cookiejar.New(nil)
+	b := &browser{t: t, base: public, client: &http.Client{Jar: jar, Timeout: 20 * time.Second,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
+
+	// Discovery runs in the background: wait until the gateway is ready.
+	deadline := time.Now().Add(15 * time.Second)
+	for b.do("GET", "/readyz").StatusCode != 200 {
+		if time.Now().After(deadline) {
+			t.Fatal("gateway never became ready")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+
+	// Without a session: 401 JSON, never a redirect, nothing forwarded.
+	if resp := b.do("GET", "/api/orders", "X-CSRF", "1"); resp.StatusCode != 401 {
+		t.Fatalf("GET /api/orders without a session = %d, want 401", resp.StatusCode)
+	}
+
+	// Login: gateway → OP → login form → callback → session cookie.
+	resp := b.do("GET", "/auth/login?returnTo=/orders/7")
+	if resp.StatusCode != 302 {
+		t.Fatalf("GET /auth/login = %d %s, want 302", resp.StatusCode, bodyOf(resp))
+	}
+	callback, err := op.Login(t.Context(), b.client, resp.Header.Get("Location"))
+	if err != nil {
+		t.Fatalf("OP login: %v", err)
+	}
+	resp = b.do("GET", callback)
+	if resp.StatusCode != 302 || resp.Header.Get("Location") != "/orders/7" {
+		t.Fatalf("callback = %d to %q (%s), want 302 to /orders/7", resp.StatusCode, resp.Header.Get("Location"), bodyOf(resp))
+	}
+	var sessionCookie *http.Cookie
+	for _, c := range resp.Cookies() {
+		if c.Name == "gatehouse" {
+			sessionCookie = c
+		}
+	}
+	if sessionCookie == nil || !sessionCookie.HttpOnly || sessionCookie.SameSite != http.SameSiteLaxMode || sessionCookie.Path != "/" {
+		t.Fatalf("session cookie = %+v, want HttpOnly, SameSite=Lax, Path=/", sessionCookie)
+	}
+
+	// CSRF: a cookie-authenticated call without the custom header is refused.
+	before := len(api.seen)
+	if resp := b.do("GET", "/api/orders"); resp.StatusCode != 403 {
+		t.Errorf("GET /api/orders without X-CSRF = %d, want 403", resp.StatusCode)
+	}
+	// A cross-site preflight is never granted.
+	resp = b.do("OPTIONS", "/api/orders", "Origin", "https://evil.example", "Access-Control-Request-Method", "DELETE",
+		"Access-Control-Request-Headers", "x-csrf")
+	if resp.StatusCode < 400 || resp.Header.Get("Access-Control-Allow-Origin") != "" {
+		t.Errorf("cross-site preflight = %d with ACAO %q, want a refusal without CORS permission",
+			resp.StatusCode, resp.Header.Get("Access-Control-Allow-Origin"))
+	}
+	// An unsafe request from a foreign origin is refused even with the header.
+	if resp := b.do("POST", "/api/orders", "X-CSRF", "1", "Origin", "https://evil.example"); resp.StatusCode != 403 {
+		t.Errorf("cross-origin POST = %d, want 403", resp.StatusCode)
+	}
+	if _, n := api.last(); n != before {
+		t.Fatalf("refused requests reached the upstream (%d → %d)", before, n)
+	}
+
+	// The forwarded request: the gateway's token, the gateway's identity
+	// header, no session cookie, no spoofed values.
+	resp = b.do("GET", "/api/orders", "X-CSRF", "1", "Authorization", "Bearer forged", "X-User-Id", "mallory",
+		"X-Debug", "1", "Cookie", "theme=dark")
+	if resp.StatusCode != 200 {
+		t.Fatalf("GET /api/orders = %d %s, want 200", resp.StatusCode, bodyOf(resp))
+	}
+	if resp.Header.Get("Server") != "" {
+		t.Errorf("response Server header %q not removed by the headers plugin", resp.Header.Get("Server"))
+	}
+	h, _ := api.last()
+	token := strings.TrimPrefix(h.Get("Authorization"), "Bearer ")
+	if token == "" || token == "forged" || strings.Count(token, ".") != 2 {
+		t.Fatalf("upstream Authorization = %q, want the session's JWT access token", h.Get("Authorization"))
+	}
+	if got := h.Get("X-User-Id"); got != op.User.Subject {
+		t.Errorf("upstream X-User-Id = %q, want %q (the claim, never the client's value)", got, op.User.Subject)
+	}
+	if h.Get("X-Debug") != "" {
+		t.Error("X-Debug reached the upstream")
+	}
+	if c := h.Get("Cookie"); strings.Contains(c, "gatehouse=") || !strings.Contains(c, "theme=dark") {
+		t.Errorf("upstream Cookie = %q, want theme=dark without the session cookie", c)
+	}
+
+	// An upstream that rejects the token: one refresh, one retry, the client
+	// never notices.
+	api.mu.Lock()
+	api.rejectOn = token
+	api.mu.Unlock()
+	grants := op.Grants("refresh_token")
+	resp = b.do("GET", "/api/orders", "X-CSRF", "1")
+	if resp.StatusCode != 200 {
+		t.Fatalf("GET after upstream 401 = %d %s, want 200 after one refresh and retry", resp.StatusCode, bodyOf(resp))
+	}
+	if got := op.Grants("refresh_token") - grants; got != 1 {
+		t.Errorf("refresh grants after upstream 401 = %d, want 1", got)
+	}
+	h, _ = api.last()
+	newToken := strings.TrimPrefix(h.Get("Authorization"), "Bearer ")
+	if newToken == token {
+		t.Error("retry was sent with the rejected token")
+	}
+
+	// /auth/me: the user, never a token.
+	resp = b.do("GET", "/auth/me", "X-CSRF", "1")
+	var me struct {
+		UserID           string         `json:"userId"`
+		Profile          map[string]any `json:"profile"`
+		SessionExpiresIn int            `json:"sessionExpiresIn"`
+	}
+	if err := json.Unmarshal([]byte(bodyOf(resp)), &me); err != nil || me.UserID != op.User.Subject || me.SessionExpiresIn <= 0 {
+		t.Fatalf("GET /auth/me = %d %+v (%v)", resp.StatusCode, me, err)
+	}
+
+	// Logout: session gone server-side, the old cookie is worthless.
+	resp = b.do("POST", "/auth/logout", "X-CSRF", "1")
+	if resp.StatusCode != 200 {
+		t.Fatalf("POST /auth/logout = %d %s", resp.StatusCode, bodyOf(resp))
+	}
+	var out struct {
+		LogoutURL string `json:"logoutUrl"`
+	}
+	_ = json.Unmarshal([]byte(bodyOf(resp)), &out)
+	if u, err := url.Parse(out.LogoutURL); err != nil || !strings.HasPrefix(out.LogoutURL, op.Issuer) ||
+		u.Query().Get("post_logout_redirect_uri") != public+"/" {
+		t.Errorf("logoutUrl = %q, want the OP's end-session URL with post_logout_redirect_uri", out.LogoutURL)
+	}
+	replay := &http.Client{Timeout: 10 * time.Second}
+	req, _ := http.NewRequest("GET", public+"/api/orders", nil)
+	req.Header.Set("X-CSRF", "1")
+	req.AddCookie(sessionCookie)
+	if resp, err := replay.Do(req); err != nil || resp.StatusCode != 401 {
+		t.Errorf("replaying the logged-out cookie = %v %v, want 401", resp.StatusCode, err)
+	}
+
+	// Nothing the browser could read ever held a token: the first access
+	// token, the refreshed one, or any JWT at all outside the logout URL
+	// (whose id_token_hint the OP asks for by design).
+	for _, s := range b.seen {
+		if strings.Contains(s, token) || strings.Contains(s, newToken) {
+			t.Fatalf("an access token reached the browser in %.200q", s)
+		}
+	}
+}

@@ -212,6 +212,8 @@ func rawRequest(t testing.TB, gwURL, raw string) string {
 		t.Fatalf("dial gateway: %v", err)
 	}
 	defer conn.Close()
+	// A safety net against a hung gateway, not a timing assertion.
+	_ = conn.SetDeadline(time.Now().Add(30 * time.Second))
 	if _, err := io.WriteString(conn, raw); err != nil {
 		t.Fatalf("write: %v", err)
 	}

@@ -297,8 +297,14 @@ func (p *Proxy) prepareRequest(c *fiber.Ctx, req *fasthttp.Request) *limitedBody
 	if id := requestID(c); id != "" {
 		req.Header.Set(fiber.HeaderXRequestID, id)
 	}
+	n := in.Header.ContentLength() // -1: chunked
+	if n == 0 {
+		// No body. Under StreamRequestBody fasthttp gives even these a
+		// (empty) stream; sending none keeps the request retryable on a
+		// stale pooled connection.
+		return nil
+	}
 	if in.IsBodyStream() {
-		n := in.Header.ContentLength()
 		lb := p.acquireLimitedBody(in.BodyStream(), p.opts.MaxBody)
 		req.SetBodyStream(lb, n)
 		return lb

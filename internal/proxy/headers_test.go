@@ -1,0 +1,111 @@
+package proxy
+
+import (
+	"bufio"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+)
+
+// rawUpstream answers every request on its connections with the literal
+// response resp and sends the request head it read on got.
+func rawUpstream(t *testing.T, resp string) (addr string, got <-chan http.Header) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("listen: %v", err)
+	}
+	t.Cleanup(func() { _ = ln.Close() })
+	ch := make(chan http.Header, 10)
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				br := bufio.NewReader(c)
+				for {
+					req, err := http.ReadRequest(br)
+					if err != nil {
+						return
+					}
+					_, _ = io.Copy(io.Discard, req.Body)
+					h := req.Header.Clone()
+					// net/http moves these out of Header; put them back for the checks.
+					if len(req.TransferEncoding) > 0 {
+						h.Set("Transfer-Encoding", strings.Join(req.TransferEncoding, ", "))
+					}
+					if req.Close {
+						h.Set("Connection", "close")
+					}
+					ch <- h
+					if _, err := io.WriteString(c, resp); err != nil {
+						return
+					}
+				}
+			}()
+		}
+	}()
+	return ln.Addr().String(), ch
+}
+
+func TestHopByHopRequestHeaders(t *testing.T) {
+	addr, got := rawUpstream(t, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+	gw := newGateway(t, route1("r", "/", "http://"+addr), Options{})
+	raw := "GET /x HTTP/1.1\r\nHost: gw\r\n" +
+		"Connection: keep-alive, X-Secret, x-other\r\n" +
+		"X-Secret: s\r\nX-Other: o\r\nX-Kept: k\r\n" +
+		"Keep-Alive: timeout=5\r\nTE: trailers\r\nTrailer: X-T\r\nUpgrade: websocket\r\n" +
+		"Proxy-Connection: keep-alive\r\nProxy-Authorization: Basic Zm9vOmJhcg==\r\n" +
+		"Proxy-Authenticate: Basic\r\n\r\n"
+	resp := rawRequest(t, gw.url, raw)
+	if !strings.HasPrefix(resp, "200") {
+		t.Fatalf("response = %q, want 200", resp)
+	}
+	h := <-got
+	for _, name := range []string{
+		"Connection", "X-Secret", "X-Other", "Keep-Alive", "Te", "Trailer", "Upgrade",
+		"Proxy-Connection", "Proxy-Authorization", "Proxy-Authenticate", "Transfer-Encoding",
+	} {
+		if v := h.Values(name); len(v) > 0 {
+			t.Errorf("upstream got %s: %q, want it removed", name, v)
+		}
+	}
+	if h.Get("X-Kept") != "k" {
+		t.Errorf("upstream X-Kept = %q, want %q", h.Get("X-Kept"), "k")
+	}
+}
+
+func TestHopByHopResponseHeaders(t *testing.T) {
+	addr, _ := rawUpstream(t, "HTTP/1.1 200 OK\r\n"+
+		"Connection: X-Internal\r\nX-Internal: secret\r\nX-Kept: k\r\n"+
+		"Keep-Alive: timeout=5\r\nProxy-Authenticate: Basic\r\nUpgrade: h2c\r\n"+
+		"Proxy-Connection: keep-alive\r\nTrailer: X-T\r\n"+
+		"Content-Length: 2\r\n\r\nok")
+	gw := newGateway(t, route1("r", "/", "http://"+addr), Options{})
+	resp, body := get(t, gw.url+"/")
+	if resp.StatusCode != http.StatusOK || string(body) != "ok" {
+		t.Fatalf("GET / = %d %q, want 200 ok", resp.StatusCode, body)
+	}
+	for _, name := range []string{"X-Internal", "Keep-Alive", "Proxy-Authenticate", "Upgrade", "Proxy-Connection", "Trailer"} {
+		if v := resp.Header.Values(name); len(v) > 0 {
+			t.Errorf("client got %s: %q, want it removed", name, v)
+		}
+	}
+	if resp.Header.Get("X-Kept") != "k" {
+		t.Errorf("client X-Kept = %q, want %q", resp.Header.Get("X-Kept"), "k")
+	}
+}
+
+func TestClientConnectionCloseNotForwarded(t *testing.T) {
+	addr, got := rawUpstream(t, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+	gw := newGateway(t, route1("r", "/", "http://"+addr), Options{})
+	rawRequest(t, gw.url, "GET / HTTP/1.1\r\nHost: gw\r\nConnection: close\r\n\r\n")
+	if h := <-got; h.Get("Connection") != "" {
+		t.Errorf("upstream Connection = %q, want none (the upstream connection is kept alive)", h.Get("Connection"))
+	}
+}

@@ -1,0 +1,137 @@
+package proxy
+
+import (
+	"net/http"
+	"sync"
+	"testing"
+	"time"
+)
+
+// fakeClock is a settable clock for ejection tests.
+type fakeClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *fakeClock) now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *fakeClock) advance(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+func TestEjectionAndFailover(t *testing.T) {
+	up := newRecorder(t, "alive")
+	dead := "http://" + deadAddr(t)
+	var mu sync.Mutex
+	failures := 0
+	gw := newGateway(t, route1("r", "/", dead, up.srv.URL), Options{
+		EjectFor: 10 * time.Second,
+		OnUpstreamError: func(target string, status int) {
+			mu.Lock()
+			failures++
+			mu.Unlock()
+		},
+	})
+	clock := &fakeClock{t: time.Unix(1_000_000, 0)}
+	gw.proxy.now = clock.now
+	failuresNow := func() int {
+		mu.Lock()
+		defer mu.Unlock()
+		return failures
+	}
+
+	// Every request succeeds: a refused connection fails over to the next
+	// target, and the dead one is tried only once while ejected.
+	for i := range 6 {
+		if resp, body := get(t, gw.url+"/"); resp.StatusCode != http.StatusOK {
+			t.Fatalf("request %d: GET / = %d %s, want 200", i, resp.StatusCode, body)
+		}
+	}
+	if got := failuresNow(); got != 1 {
+		t.Errorf("after 6 requests the dead target was tried %d times, want 1 (ejected after the first)", got)
+	}
+	deadT := gw.proxy.targets[0]
+	if got := time.Duration(deadT.ejectedUntil.Load() - clock.now().UnixNano()); got != 10*time.Second {
+		t.Errorf("first ejection lasts %v, want 10s", got)
+	}
+
+	// After the ejection it is tried again, fails again, and is ejected twice as long.
+	clock.advance(11 * time.Second)
+	for range 2 {
+		get(t, gw.url+"/")
+	}
+	if got := failuresNow(); got != 2 {
+		t.Errorf("after the ejection ended the dead target was tried %d times in all, want 2", got)
+	}
+	if got := time.Duration(deadT.ejectedUntil.Load() - clock.now().UnixNano()); got != 20*time.Second {
+		t.Errorf("second ejection lasts %v, want 20s (doubled)", got)
+	}
+	if n := len(up.requests()); n != 8 {
+		t.Errorf("alive target got %d requests, want 8", n)
+	}
+}
+
+func TestEjectDoublesUpToMax(t *testing.T) {
+	var tg target
+	now := time.Unix(0, 0)
+	want := []time.Duration{time.Second, 2 * time.Second, 4 * time.Second, 5 * time.Second, 5 * time.Second}
+	for i, w := range want {
+		tg.eject(now, time.Second, 5*time.Second)
+		if got := time.Duration(tg.ejectedUntil.Load() - now.UnixNano()); got != w {
+			t.Errorf("eject #%d lasts %v, want %v", i+1, got, w)
+		}
+	}
+	tg.succeeded()
+	tg.eject(now, time.Second, 5*time.Second)
+	if got := time.Duration(tg.ejectedUntil.Load() - now.UnixNano()); got != time.Second {
+		t.Errorf("eject after a success lasts %v, want 1s (streak reset)", got)
+	}
+}
+
+func TestPickAllEjectedTriesLeastRecentlyFailed(t *testing.T) {
+	clock := &fakeClock{t: time.Unix(1_000_000, 0)}
+	p := &Proxy{now: clock.now}
+	for range 3 {
+		p.targets = append(p.targets, &target{})
+	}
+	base := clock.now()
+	// Target 1 failed longest ago; all are still ejected.
+	for i, ago := range []time.Duration{2 * time.Second, 5 * time.Second, time.Second} {
+		p.targets[i].eject(base.Add(-ago), time.Minute, time.Hour)
+	}
+	for i := range 3 {
+		if got := p.pick(); got != p.targets[1] {
+			t.Errorf("pick #%d with all ejected = target %d, want target 1", i, indexOf(p.targets, got))
+		}
+	}
+	// Once target 2's ejection ends it is preferred.
+	p.targets[2].succeeded()
+	if got := p.pick(); got != p.targets[2] {
+		t.Errorf("pick() = target %d, want target 2 (the only one not ejected)", indexOf(p.targets, got))
+	}
+}
+
+func indexOf(ts []*target, t *target) int {
+	for i := range ts {
+		if ts[i] == t {
+			return i
+		}
+	}
+	return -1
+}
+
+func TestAllTargetsDeadIs502(t *testing.T) {
+	gw := newGateway(t, route1("r", "/", "http://"+deadAddr(t), "http://"+deadAddr(t)), Options{})
+	for range 3 {
+		resp, body := get(t, gw.url+"/")
+		if resp.StatusCode != http.StatusBadGateway || errorBody(t, body) != "upstream unavailable" {
+			t.Errorf("GET / = %d %s, want 502 upstream unavailable", resp.StatusCode, body)
+		}
+	}
+}

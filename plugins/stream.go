@@ -14,9 +14,9 @@ import (
 // with NewBodyStream; a plugin that finds one (Response.BodyStream()) may
 // read a prefix and call Restream.
 //
-// fasthttp closes a BodyStream with CloseWithError; it then closes the
-// wrapped reader as fasthttp would have closed it itself (Close and/or
-// CloseWithError), unless the stream was detached.
+// fasthttp closes a BodyStream with CloseWithError; it passes the error on to
+// the wrapped reader's CloseWithError (or calls its Close), unless the stream
+// was detached.
 type BodyStream struct {
 	prefix   []byte
 	r        io.Reader
@@ -44,16 +44,16 @@ func (s *BodyStream) CloseWithError(err error) error {
 		return nil
 	}
 	s.detached = true // close once
-	var cerr error
-	if c, ok := s.r.(io.Closer); ok {
-		cerr = c.Close()
-	}
+	// Prefer CloseWithError: it tells the upstream body whether the client
+	// got everything (keep the connection) or not (drop it rather than
+	// drain the rest).
 	if c, ok := s.r.(fasthttp.ReadCloserWithError); ok {
-		if e := c.CloseWithError(err); cerr == nil {
-			cerr = e
-		}
+		return c.CloseWithError(err)
 	}
-	return cerr
+	if c, ok := s.r.(io.Closer); ok {
+		return c.Close()
+	}
+	return nil
 }
 
 // Restream puts a partly read stream back as resp's body: the bytes already

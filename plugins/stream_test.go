@@ -39,8 +39,8 @@ func TestRestream(t *testing.T) {
 	if got := string(resp.Body()); got != "hello, streamed world" {
 		t.Errorf("body after Restream = %q, want %q", got, "hello, streamed world")
 	}
-	if src.closes != 1 || len(src.closeErr) != 1 || src.closeErr[0] != nil {
-		t.Errorf("after reading to the end: Close %d, CloseWithError %v; want 1 and [nil]", src.closes, src.closeErr)
+	if src.closes != 0 || len(src.closeErr) != 1 || src.closeErr[0] != nil {
+		t.Errorf("after reading to the end: Close %d, CloseWithError %v; want 0 and [nil]", src.closes, src.closeErr)
 	}
 }
 
@@ -50,7 +50,20 @@ func TestBodyStreamCloseOnce(t *testing.T) {
 	cause := errors.New("client gone")
 	bs.CloseWithError(cause)
 	bs.CloseWithError(nil)
-	if src.closes != 1 || len(src.closeErr) != 1 || src.closeErr[0] != cause {
-		t.Errorf("closed twice: Close %d, CloseWithError %v; want 1 and [%v]", src.closes, src.closeErr, cause)
+	if src.closes != 0 || len(src.closeErr) != 1 || src.closeErr[0] != cause {
+		t.Errorf("closed twice: Close %d, CloseWithError %v; want 0 and [%v] (the cause passed on, once)", src.closes, src.closeErr, cause)
+	}
+	plain := &plainCloser{Reader: strings.NewReader("x")}
+	NewBodyStream(plain).CloseWithError(nil)
+	if plain.closes != 1 {
+		t.Errorf("a reader with only Close: closed %d times, want 1", plain.closes)
 	}
 }
+
+// plainCloser has Close only.
+type plainCloser struct {
+	io.Reader
+	closes int
+}
+
+func (r *plainCloser) Close() error { r.closes++; return nil }

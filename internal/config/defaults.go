@@ -104,7 +104,9 @@ func applyDefaults(cfg *Config) {
 		setDefault(&r.Timeout, Duration(defaultRouteTimeout))
 		if r.Auth == "" {
 			r.Auth = AuthSession
-			if cfg.OIDC == nil {
+			// A static route serves the SPA itself, to top-level navigations
+			// that cannot carry the CSRF header: it is public.
+			if cfg.OIDC == nil || r.Static != "" {
 				r.Auth = AuthNone
 			}
 		}

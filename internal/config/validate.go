@@ -281,6 +281,11 @@ func (v *validator) routes() {
 			if v.cfg.OIDC == nil {
 				rerr(&r.Auth, "auth %s needs an oidc block", r.Auth)
 			}
+			if r.Static != "" {
+				// Page loads are top-level navigations: they cannot send the
+				// CSRF header a session route demands, nor a bearer token.
+				rerr(&r.Auth, "a static route is served without authentication: use auth: none (the APIs it calls are the protected part)")
+			}
 		case AuthNone:
 		default:
 			rerr(&r.Auth, "auth must be session, bearer, any or none, got %q", r.Auth)

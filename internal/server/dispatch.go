@@ -17,6 +17,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/config"
 	"github.com/gatehouse-dev/gatehouse/internal/proxy"
 	"github.com/gatehouse-dev/gatehouse/internal/route"
+	"github.com/gatehouse-dev/gatehouse/internal/static"
 	"github.com/gatehouse-dev/gatehouse/plugins"
 )
 
@@ -140,9 +141,13 @@ func (s *Server) buildRoutes() error {
 			rh.proxy = px
 			terminal = forward(px, s.auth)
 		default:
-			problems = append(problems, config.Error{File: s.cfg.File, Line: r.Pos.Line, Col: r.Pos.Col,
-				Msg: fmt.Sprintf("route %q: static routes are not supported yet", r.Name)})
-			continue
+			st, err := static.New(r, static.Options{})
+			if err != nil {
+				problems = appendPrefixed(problems, s.cfg.File, fmt.Sprintf("route %q: ", r.Name), err)
+				continue
+			}
+			rh.static = st
+			terminal = st.Serve
 		}
 		h := terminal
 		for j := len(mws) - 1; j >= 0; j-- {

@@ -28,6 +28,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/proxy"
 	"github.com/gatehouse-dev/gatehouse/internal/route"
 	"github.com/gatehouse-dev/gatehouse/internal/session"
+	"github.com/gatehouse-dev/gatehouse/internal/static"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
 )
 
@@ -68,6 +69,7 @@ type routeHandler struct {
 	methods methodSet
 	handler fiber.Handler
 	proxy   *proxy.Proxy
+	static  *static.Handler
 }
 
 // New builds a Server from a validated config. Plugin configs are checked here
@@ -186,6 +188,9 @@ func (s *Server) closeAll() {
 	for _, r := range s.routes {
 		if r.proxy != nil {
 			r.proxy.Close()
+		}
+		if r.static != nil {
+			_ = r.static.Close()
 		}
 	}
 	for _, st := range []store.Store{s.store, s.authStore} {

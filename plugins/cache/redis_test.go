@@ -1,0 +1,404 @@
+package cache
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	redisstore "github.com/gatehouse-dev/gatehouse/internal/store/redis"
+	"github.com/gatehouse-dev/gatehouse/internal/store/redistest"
+	"github.com/gatehouse-dev/gatehouse/plugins/plugintest"
+)
+
+// sampleEntries are entries of every shape the plugin stores.
+func sampleEntries() map[string]*Entry {
+	now := time.Unix(1_800_000_000, 123456789)
+	return map[string]*Entry{
+		"full": {
+			Status: 200,
+			Header: []Field{
+				{Name: []byte("Content-Type"), Value: []byte("application/json")},
+				{Name: []byte("Set-Cookie-Free"), Value: []byte("")},
+				{Name: []byte("X-Many"), Value: []byte("a")},
+				{Name: []byte("X-Many"), Value: []byte("b")},
+			},
+			Body:       []byte(`{"users":[1,2,3]}`),
+			Stored:     now,
+			Expires:    now.Add(30 * time.Second),
+			InitialAge: 7 * time.Second,
+			Path:       "/api/users",
+			Vary:       []string{"Accept-Language"},
+		},
+		"vary marker": {Path: "/api/users", Vary: []string{"Accept", "Accept-Encoding"}, Stored: now, Expires: now.Add(time.Minute)},
+		"empty body":  {Status: 204, Body: []byte{}, Stored: now, Expires: now.Add(time.Second), Path: "/"},
+		"binary body": {Status: 200, Body: []byte{0, 1, 2, 0xff, 0xfe}, Stored: now, Expires: now.Add(time.Hour), Path: "/bin"},
+	}
+}
+
+// entryDiff describes how got differs from want ("" when equal): times
+// compared as instants, nil and empty slices alike.
+func entryDiff(want, got *Entry) string {
+	switch {
+	case want.Status != got.Status:
+		return fmt.Sprintf("Status %d, want %d", got.Status, want.Status)
+	case !want.Stored.Equal(got.Stored) || !want.Expires.Equal(got.Expires):
+		return fmt.Sprintf("Stored, Expires %v, %v, want %v, %v", got.Stored, got.Expires, want.Stored, want.Expires)
+	case want.InitialAge != got.InitialAge:
+		return fmt.Sprintf("InitialAge %s, want %s", got.InitialAge, want.InitialAge)
+	case want.Path != got.Path:
+		return fmt.Sprintf("Path %q, want %q", got.Path, want.Path)
+	case !slices.Equal(want.Vary, got.Vary):
+		return fmt.Sprintf("Vary %q, want %q", got.Vary, want.Vary)
+	case !bytes.Equal(want.Body, got.Body):
+		return fmt.Sprintf("Body %q, want %q", got.Body, want.Body)
+	case !slices.EqualFunc(want.Header, got.Header, func(a, b Field) bool {
+		return bytes.Equal(a.Name, b.Name) && bytes.Equal(a.Value, b.Value)
+	}):
+		return fmt.Sprintf("Header %q, want %q", got.Header, want.Header)
+	}
+	return ""
+}
+
+func TestEntryCodecRoundTrip(t *testing.T) {
+	for name, e := range sampleEntries() {
+		t.Run(name, func(t *testing.T) {
+			got, err := decodeEntry(encodeEntry(e))
+			if err != nil {
+				t.Fatalf("decodeEntry(encodeEntry(e)) = %v", err)
+			}
+			if diff := entryDiff(e, got); diff != "" {
+				t.Errorf("round trip: %s", diff)
+			}
+		})
+	}
+}
+
+func TestEntryCodecRejects(t *testing.T) {
+	good := encodeEntry(sampleEntries()["full"])
+	for _, tc := range []struct {
+		name string
+		in   []byte
+	}{
+		{"empty", nil},
+		{"other version", append([]byte{2}, good[1:]...)},
+		{"truncated", good[:len(good)-1]},
+		{"trailing bytes", append(bytes.Clone(good), 0)},
+		{"huge header count", []byte{entryVersion, 200, 1, 0, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0x0f}},
+		{"length past the end", []byte{entryVersion, 200, 1, 0, 0, 0, 10, 'a'}},
+		{"status out of range", []byte{entryVersion, 0xe8, 0x07, 0, 0, 0, 0, 0, 0, 0}},
+		{"bad varint", []byte{entryVersion, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if e, err := decodeEntry(tc.in); err == nil {
+				t.Errorf("decodeEntry(%x) = %+v, nil, want an error", tc.in, e)
+			}
+		})
+	}
+}
+
+// FuzzDecodeEntry: no input panics the decoder, and whatever decodes
+// survives a re-encoding unchanged.
+func FuzzDecodeEntry(f *testing.F) {
+	for _, e := range sampleEntries() {
+		f.Add(encodeEntry(e))
+	}
+	f.Add([]byte{})
+	f.Add([]byte{entryVersion})
+	f.Fuzz(func(t *testing.T, in []byte) {
+		e, err := decodeEntry(in)
+		if err != nil {
+			return
+		}
+		again, err := decodeEntry(encodeEntry(e))
+		if err != nil {
+			t.Fatalf("decodeEntry(encodeEntry(decoded)) = %v", err)
+		}
+		if diff := entryDiff(e, again); diff != "" {
+			t.Fatalf("re-encoding changed the entry: %s", diff)
+		}
+	})
+}
+
+// newRedisBackend opens a Redis backend for route "test" with its own client.
+func newRedisBackend(t *testing.T, url string, block string) (*Redis, Config) {
+	t.Helper()
+	spec := plugintest.Spec(t, block)
+	spec.Store = url
+	cfg, err := parse(spec)
+	if err != nil {
+		t.Fatalf("parse(%q) = %v", block, err)
+	}
+	b, err := NewBackend(spec, cfg)
+	if err != nil {
+		t.Fatalf("NewBackend(%q) = %v", redisstore.Redact(url), err)
+	}
+	r, ok := b.(*Redis)
+	if !ok {
+		t.Fatalf("NewBackend(%q) = %T, want *Redis", redisstore.Redact(url), b)
+	}
+	return r, cfg
+}
+
+func freshEntry(path, body string, ttl time.Duration) *Entry {
+	now := time.Now()
+	return &Entry{Status: 200, Body: []byte(body), Stored: now, Expires: now.Add(ttl), Path: path,
+		Header: []Field{{Name: []byte("Content-Type"), Value: []byte("text/plain")}}}
+}
+
+// TestRedisTwoInstancesShareEntries: what one replica stores the other
+// finds, and an invalidation on either removes it for both.
+func TestRedisTwoInstancesShareEntries(t *testing.T) {
+	srv := redistest.New(t)
+	a, _ := newRedisBackend(t, srv.URL(0), "ttl: 1m")
+	b, _ := newRedisBackend(t, srv.URL(0), "ttl: 1m")
+	ctx := t.Context()
+	users, usersQ, orders := freshEntry("/api/users", "u", time.Minute), freshEntry("/api/users", "u?q", time.Minute), freshEntry("/api/orders", "o", time.Minute)
+	for key, e := range map[string]*Entry{"k-users": users, "k-users-q": usersQ, "k-orders": orders} {
+		if err := a.Set(ctx, key, e); err != nil {
+			t.Fatalf("a.Set(%q) = %v", key, err)
+		}
+	}
+	got, ok, err := b.Get(ctx, "k-users")
+	if err != nil || !ok {
+		t.Fatalf("b.Get(k-users) = %v, %v, want the entry a stored", ok, err)
+	}
+	if diff := entryDiff(users, got); diff != "" {
+		t.Errorf("b.Get(k-users): %s", diff)
+	}
+	if err := b.DeletePath(ctx, "/api/users"); err != nil {
+		t.Fatalf("b.DeletePath = %v", err)
+	}
+	for _, tc := range []struct {
+		key  string
+		want bool
+	}{{"k-users", false}, {"k-users-q", false}, {"k-orders", true}} {
+		if _, ok, err := a.Get(ctx, tc.key); ok != tc.want || err != nil {
+			t.Errorf("a.Get(%q) after DeletePath(/api/users) = %v, %v, want %v, nil", tc.key, ok, err, tc.want)
+		}
+	}
+	if err := a.DeletePath(ctx, "/never/cached"); err != nil {
+		t.Errorf("DeletePath(uncached path) = %v, want nil", err)
+	}
+}
+
+// TestRedisReplicasThroughThePlugin runs two replicas' cache middleware on
+// one Redis: a miss on one is a hit on the other; a POST on the other
+// invalidates for both.
+func TestRedisReplicasThroughThePlugin(t *testing.T) {
+	srv := redistest.New(t)
+	var upstream atomic.Int64
+	replica := func() *fiber.App {
+		spec := plugintest.Spec(t, "ttl: 1m")
+		spec.Store = srv.URL(0)
+		cfg, err := parse(spec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := NewBackend(spec, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return plugintest.NewApp(newCache(spec, cfg, b, time.Now).middleware, func(c *fiber.Ctx) error {
+			return c.SendString(fmt.Sprint("response ", upstream.Add(1)))
+		}, identities)
+	}
+	apps := []*fiber.App{replica(), replica()}
+	do := func(app int, method, identity string) (string, string) {
+		req := httptest.NewRequest(method, "/api/users?page=1", nil)
+		req.Header.Set(plugintest.IdentityHeader, identity)
+		resp, body := plugintest.Do(t, apps[app], req)
+		return resp.Header.Get("X-Cache"), body
+	}
+	for i, step := range []struct {
+		app              int
+		method, identity string
+		wantX, wantBody  string
+	}{
+		{0, http.MethodGet, "alice", "MISS", "response 1"},
+		{1, http.MethodGet, "alice", "HIT", "response 1"},
+		{1, http.MethodGet, "bob", "MISS", "response 2"}, // private: per session
+		{0, http.MethodGet, "bob", "HIT", "response 2"},
+		{1, http.MethodPost, "alice", "", "response 3"},
+		{0, http.MethodGet, "alice", "MISS", "response 4"},
+		{0, http.MethodGet, "bob", "MISS", "response 5"},
+		{1, http.MethodGet, "alice", "HIT", "response 4"},
+	} {
+		x, body := do(step.app, step.method, step.identity)
+		if x != step.wantX || body != step.wantBody {
+			t.Errorf("step %d: %s by %s on replica %d = X-Cache %q, %q; want %q, %q",
+				i+1, step.method, step.identity, step.app, x, body, step.wantX, step.wantBody)
+		}
+	}
+}
+
+func TestRedisSizeAndTTL(t *testing.T) {
+	srv := redistest.New(t)
+	r, cfg := newRedisBackend(t, srv.URL(0), "ttl: 1m\nmax_bytes: 1MB\nmax_entry_bytes: 1KB")
+	raw, err := redisstore.NewClient(srv.URL(0), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	ctx := t.Context()
+	if r.maxEntry != int(cfg.MaxEntryBytes)+headerAllowance {
+		t.Errorf("maxEntry = %d, want max_entry_bytes + %d", r.maxEntry, headerAllowance)
+	}
+	big := freshEntry("/big", strings.Repeat("x", r.maxEntry), time.Minute)
+	stale := freshEntry("/stale", "old", -time.Second)
+	for key, e := range map[string]*Entry{"big": big, "stale": stale} {
+		if err := r.Set(ctx, key, e); err != nil {
+			t.Fatalf("Set(%s) = %v", key, err)
+		}
+		if _, ok, _ := r.Get(ctx, key); ok {
+			t.Errorf("Set(%s) stored the entry, want it refused", key)
+		}
+	}
+	if err := r.Set(ctx, "ok", freshEntry("/ok", "fine", 30*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if ttl := raw.PTTL(ctx, r.entryKey("ok")).Val(); ttl <= 0 || ttl > 30*time.Second {
+		t.Errorf("PTTL(entry with 30s left) = %s, want in (0, 30s]", ttl)
+	}
+	if ttl := raw.PTTL(ctx, r.indexKey("/ok")).Val(); ttl <= 0 || ttl > 30*time.Second {
+		t.Errorf("PTTL(its path index) = %s, want in (0, 30s]", ttl)
+	}
+	// No session id, path or body text appears in Redis keys.
+	for _, k := range raw.Keys(ctx, "*").Val() {
+		if strings.Contains(k, "/ok") || !strings.HasPrefix(k, DefaultRedisPrefix+"test:") {
+			t.Errorf("key %q: want %stest:<e|p>:<base64>, without the path", k, DefaultRedisPrefix)
+		}
+	}
+}
+
+// TestRedisIndexPruned: expired members leave a path's index on the next
+// write, so a hot path's index holds only live entries.
+func TestRedisIndexPruned(t *testing.T) {
+	srv := redistest.New(t)
+	r, _ := newRedisBackend(t, srv.URL(0), "ttl: 1m")
+	raw, err := redisstore.NewClient(srv.URL(0), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	ctx := t.Context()
+	for i := range 5 {
+		if err := r.Set(ctx, fmt.Sprint("short", i), freshEntry("/hot", "v", 20*time.Millisecond)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	end := time.Now().Add(10 * time.Second)
+	for raw.Exists(ctx, r.entryKey("short4")).Val() != 0 {
+		if time.Now().After(end) {
+			t.Fatal("entry with a 20ms TTL still present after 10s")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if err := r.Set(ctx, "long", freshEntry("/hot", "v", time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if got := raw.ZCard(ctx, r.indexKey("/hot")).Val(); got != 1 {
+		t.Errorf("index size after 5 expired and 1 live entry = %d, want 1", got)
+	}
+}
+
+func TestRedisDownThenBack(t *testing.T) {
+	srv := redistest.New(t)
+	r, _ := newRedisBackend(t, srv.URL(0), "ttl: 1m")
+	ctx := t.Context()
+	srv.Stop()
+	if _, _, err := r.Get(ctx, "k"); err == nil {
+		t.Errorf("Get(Redis down) = nil error, want an error")
+	}
+	if err := r.Set(ctx, "k", freshEntry("/p", "v", time.Minute)); err == nil {
+		t.Errorf("Set(Redis down) = nil error, want an error")
+	}
+	if err := r.DeletePath(ctx, "/p"); err == nil {
+		t.Errorf("DeletePath(Redis down) = nil error, want an error")
+	}
+	srv.Start()
+	end := time.Now().Add(15 * time.Second)
+	for {
+		err := r.Set(ctx, "k", freshEntry("/p", "v", time.Minute))
+		if err == nil {
+			break
+		}
+		if time.Now().After(end) {
+			t.Fatalf("Set still failing 15s after Redis restarted: %v", err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if _, ok, err := r.Get(ctx, "k"); !ok || err != nil {
+		t.Errorf("Get after restart = %v, %v, want a hit", ok, err)
+	}
+}
+
+func TestRedisCorruptEntryIsAnError(t *testing.T) {
+	srv := redistest.New(t)
+	r, _ := newRedisBackend(t, srv.URL(0), "ttl: 1m")
+	if err := r.rdb.Set(t.Context(), r.entryKey("k"), "garbage", time.Minute).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if e, ok, err := r.Get(t.Context(), "k"); ok || err == nil {
+		t.Errorf("Get(corrupt entry) = %+v, %v, %v, want a miss with an error", e, ok, err)
+	}
+}
+
+func TestNewBackend(t *testing.T) {
+	for _, tc := range []struct {
+		name, store, want, wantErr string
+	}{
+		{"default", "", "*cache.Memory", ""},
+		{"memory", "memory", "*cache.Memory", ""},
+		{"redis", "redis://127.0.0.1:6379/0", "*cache.Redis", ""},
+		{"bad redis URL", "redis://:hunter2@127.0.0.1:6379?bogus=1", "", "unexpected option"},
+		{"unknown store", "memcached://:hunter2@h", "", "unsupported store"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			spec := plugintest.Spec(t, "ttl: 1m")
+			spec.Store = tc.store
+			cfg, err := parse(spec)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, err := NewBackend(spec, cfg)
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) || strings.Contains(err.Error(), "hunter2") {
+					t.Fatalf("NewBackend(%q) = %v, want an error containing %q without the password", tc.store, err, tc.wantErr)
+				}
+				return
+			}
+			if got := fmt.Sprintf("%T", b); err != nil || got != tc.want {
+				t.Errorf("NewBackend(%q) = %s, %v, want %s", tc.store, got, err, tc.want)
+			}
+		})
+	}
+}
+
+func BenchmarkRedisGet(b *testing.B) {
+	srv := redistest.New(b)
+	rdb, err := redisstore.NewClient(srv.URL(0), nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer rdb.Close()
+	r := NewRedis(rdb, "bench", RedisOptions{})
+	ctx := context.Background()
+	if err := r.Set(ctx, "k", freshEntry("/p", strings.Repeat("b", 4096), time.Hour)); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, ok, err := r.Get(ctx, "k"); !ok || err != nil {
+			b.Fatal(ok, err)
+		}
+	}
+}

@@ -1,12 +1,14 @@
 package server
 
 import (
+	"context"
 	"fmt"
 	"strings"
 
 	"github.com/gatehouse-dev/gatehouse/internal/config"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
 	"github.com/gatehouse-dev/gatehouse/internal/store/memory"
+	redisstore "github.com/gatehouse-dev/gatehouse/internal/store/redis"
 )
 
 // maxLoginStates bounds the login attempts in flight (state, nonce, PKCE
@@ -31,7 +33,20 @@ func openStores(cfg *config.Config) (sessions, auth store.Store, err error) {
 		}
 		return sessions, auth, nil
 	case strings.HasPrefix(cfg.Session.Store, "redis://"), strings.HasPrefix(cfg.Session.Store, "rediss://"):
-		return nil, nil, fmt.Errorf("session.store: the redis store is not available in this build yet")
+		// One Redis for every replica; login states under a prefix of their
+		// own. New pings: a wrong address or password fails at startup.
+		ctx, cancel := context.WithTimeout(context.Background(), redisstore.DefaultOpTimeout)
+		defer cancel()
+		sessions, err = redisstore.New(ctx, cfg.Session.Store, redisstore.Options{})
+		if err != nil {
+			return nil, nil, fmt.Errorf("session.store: %w", err)
+		}
+		auth, err = redisstore.New(ctx, cfg.Session.Store, redisstore.Options{Prefix: redisstore.DefaultPrefix + "auth:"})
+		if err != nil {
+			_ = sessions.Close()
+			return nil, nil, fmt.Errorf("session.store: %w", err)
+		}
+		return sessions, auth, nil
 	}
 	return nil, nil, fmt.Errorf("session.store: unsupported store %q", cfg.Session.Store)
 }

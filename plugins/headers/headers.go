@@ -222,7 +222,7 @@ func canonical(name string) string {
 // headerEditor is the part of fasthttp's request and response headers the plugin uses.
 type headerEditor interface {
 	DelBytes(key []byte)
-	SetBytesKV(key, value []byte)
+	SetCanonical(key, value []byte)
 	AddBytesKV(key, value []byte)
 }
 
@@ -282,7 +282,7 @@ func (h *handler) apply(c *fiber.Ctx, hdr headerEditor, s *side, where string) {
 	for i := range s.set {
 		o := &s.set[i]
 		if v, ok := render(o); ok {
-			hdr.SetBytesKV(o.name, v)
+			hdr.SetCanonical(o.name, v) // o.name is canonical: skip normalising it per request
 		} else {
 			// The value the gateway owns cannot be produced: remove the
 			// client's copy rather than forward it (anti-spoofing).

@@ -69,8 +69,10 @@ func isStaleConn(err error) bool {
 }
 
 // ejects reports whether err says the target itself is down: it refused the
-// connection, could not be reached, or dropped it. Timeouts do not eject: a
-// slow answer is the route's problem, not a dead target's.
+// connection, could not be reached, or reset it. A clean close does not
+// eject (it is what a pooled connection the upstream dropped while idle
+// looks like), nor does a timeout: a slow answer is the route's problem, not
+// a dead target's.
 func ejects(err error) bool {
-	return isDialError(err) || isStaleConn(err)
+	return isDialError(err) || errors.Is(err, syscall.ECONNRESET)
 }

@@ -13,44 +13,30 @@ import (
 // response resp and sends the request head it read on got.
 func rawUpstream(t *testing.T, resp string) (addr string, got <-chan http.Header) {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("listen: %v", err)
-	}
-	t.Cleanup(func() { _ = ln.Close() })
 	ch := make(chan http.Header, 10)
-	go func() {
+	addr = serveTCP(t, func(c net.Conn) {
+		br := bufio.NewReader(c)
 		for {
-			c, err := ln.Accept()
+			req, err := http.ReadRequest(br)
 			if err != nil {
 				return
 			}
-			go func() {
-				defer c.Close()
-				br := bufio.NewReader(c)
-				for {
-					req, err := http.ReadRequest(br)
-					if err != nil {
-						return
-					}
-					_, _ = io.Copy(io.Discard, req.Body)
-					h := req.Header.Clone()
-					// net/http moves these out of Header; put them back for the checks.
-					if len(req.TransferEncoding) > 0 {
-						h.Set("Transfer-Encoding", strings.Join(req.TransferEncoding, ", "))
-					}
-					if req.Close {
-						h.Set("Connection", "close")
-					}
-					ch <- h
-					if _, err := io.WriteString(c, resp); err != nil {
-						return
-					}
-				}
-			}()
+			_, _ = io.Copy(io.Discard, req.Body)
+			h := req.Header.Clone()
+			// net/http moves these out of Header; put them back for the checks.
+			if len(req.TransferEncoding) > 0 {
+				h.Set("Transfer-Encoding", strings.Join(req.TransferEncoding, ", "))
+			}
+			if req.Close {
+				h.Set("Connection", "close")
+			}
+			ch <- h
+			if _, err := io.WriteString(c, resp); err != nil {
+				return
+			}
 		}
-	}()
-	return ln.Addr().String(), ch
+	})
+	return addr, ch
 }
 
 func TestHopByHopRequestHeaders(t *testing.T) {
@@ -107,5 +93,23 @@ func TestClientConnectionCloseNotForwarded(t *testing.T) {
 	rawRequest(t, gw.url, "GET / HTTP/1.1\r\nHost: gw\r\nConnection: close\r\n\r\n")
 	if h := <-got; h.Get("Connection") != "" {
 		t.Errorf("upstream Connection = %q, want none (the upstream connection is kept alive)", h.Get("Connection"))
+	}
+}
+
+// TestStaleKeepAliveRetried: an upstream that closes each connection after
+// one response without saying so leaves a dead connection in the pool; the
+// next GET fails on it and must be retried once on a fresh connection.
+func TestStaleKeepAliveRetried(t *testing.T) {
+	addr := serveTCP(t, func(c net.Conn) {
+		if _, err := http.ReadRequest(bufio.NewReader(c)); err != nil {
+			return
+		}
+		_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+	})
+	gw := newGateway(t, route1("r", "/", "http://"+addr), Options{})
+	for i := range 3 {
+		if resp, body := get(t, gw.url+"/"); resp.StatusCode != http.StatusOK {
+			t.Fatalf("GET #%d = %d %s, want 200 (stale pooled connection retried)", i, resp.StatusCode, body)
+		}
 	}
 }

@@ -91,12 +91,24 @@ func newApp(p *Proxy) *fiber.App {
 		DisableStartupMessage: true,
 		ErrorHandler:          jsonErrors,
 	})
+	var bufs sync.Pool // *[]byte, as the server keeps them
 	app.Use(func(c *fiber.Ctx) error {
-		path, ok := route.Normalize(nil, c.Request().URI().PathOriginal())
+		bp, _ := bufs.Get().(*[]byte)
+		if bp == nil {
+			bp = new([]byte)
+		}
+		defer bufs.Put(bp)
+		path, ok := route.Normalize(*bp, c.Request().URI().PathOriginal())
+		*bp = path
 		if !ok {
 			return fiber.NewError(fiber.StatusBadRequest, "bad path")
 		}
 		c.Request().URI().SetPathBytes(path)
+		if id := c.Get("X-Test-Gateway-Header"); id != "" {
+			// A header the gateway sets before forwarding (request id middleware).
+			c.Set("X-Request-Id", id)
+			c.Cookie(&fiber.Cookie{Name: "gw", Value: "1"})
+		}
 		if id := c.Get("X-Test-Locals-Id"); id != "" {
 			c.Locals("requestid", id)
 		}
@@ -240,9 +252,9 @@ func newHandlerUpstream(t testing.TB, h http.HandlerFunc) string {
 	return srv.URL
 }
 
-// closingUpstream accepts connections and closes each at once, without a
-// byte of response; it returns its address.
-func closingUpstream(t testing.TB) string {
+// serveTCP accepts loopback connections and runs handle on each in its own
+// goroutine, closing the connection afterwards; it returns the address.
+func serveTCP(t testing.TB, handle func(net.Conn)) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -255,8 +267,18 @@ func closingUpstream(t testing.TB) string {
 			if err != nil {
 				return
 			}
-			_ = c.Close()
+			go func() {
+				defer c.Close()
+				handle(c)
+			}()
 		}
 	}()
 	return ln.Addr().String()
+}
+
+// closingUpstream accepts connections and closes each at once, without a
+// byte of response; it returns its address.
+func closingUpstream(t testing.TB) string {
+	t.Helper()
+	return serveTCP(t, func(net.Conn) {})
 }

@@ -70,6 +70,11 @@ const (
 	DefaultMaxConns    = 1024
 	// DefaultMaxResponseHeaderBytes bounds the upstream's response headers.
 	DefaultMaxResponseHeaderBytes = 16 << 10
+	// MaxIdleConnDuration closes pooled upstream connections idle this long.
+	// It is below the 5s keep-alive timeout of Node.js servers, so that the
+	// gateway, not the upstream, closes an idle connection: a POST sent on a
+	// connection the upstream has just closed cannot be retried safely.
+	MaxIdleConnDuration = 4 * time.Second
 )
 
 // Options configures a Proxy. Zero fields take the stated defaults.
@@ -217,6 +222,7 @@ func (p *Proxy) newTarget(raw string) (*target, error) {
 		Dial:                     dial.dial,
 		MaxConns:                 p.opts.MaxConnsPerTarget,
 		MaxConnWaitTimeout:       p.timeout,
+		MaxIdleConnDuration:      MaxIdleConnDuration,
 		ReadBufferSize:           DefaultMaxResponseHeaderBytes,
 		NoDefaultUserAgentHeader: true,
 		// The path is already canonical (package route): send it as is.
@@ -293,6 +299,10 @@ func (p *Proxy) prepareRequest(c *fiber.Ctx, req *fasthttp.Request) *limitedBody
 	in.Header.CopyTo(&req.Header)
 	removeHopByHop(&req.Header)
 	req.Header.ResetConnectionClose()
+	// The client's expectation was met by the gateway's server (it answered
+	// 100 Continue before the body was read); the fasthttp client cannot
+	// wait for an interim response, so the upstream must not be asked.
+	req.Header.Del(fiber.HeaderExpect)
 	p.setForwarded(c, &req.Header)
 	if id := requestID(c); id != "" {
 		req.Header.Set(fiber.HeaderXRequestID, id)

@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"encoding/json"
+	"io"
 	"net/http"
 	"net/netip"
 	"strings"
@@ -385,5 +386,97 @@ func TestNewErrors(t *testing.T) {
 				t.Errorf("New(%v) error = %v, want it to contain %q", tt.upstreams, err, tt.want)
 			}
 		})
+	}
+}
+
+func TestGatewayResponseHeadersKept(t *testing.T) {
+	up := newHandlerUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Request-Id", "from-upstream")
+		w.Header().Add("Set-Cookie", "up=1")
+		w.Header().Set("X-Upstream", "u")
+	})
+	gw := newGateway(t, route1("r", "/", up), Options{})
+	req, _ := http.NewRequest(http.MethodGet, gw.url+"/", nil)
+	req.Header.Set("X-Test-Gateway-Header", "from-gateway")
+	resp, _ := do(t, req)
+	checks := []struct{ name, got, want string }{
+		{"X-Request-Id", strings.Join(resp.Header.Values("X-Request-Id"), ","), "from-gateway"},
+		{"X-Upstream", resp.Header.Get("X-Upstream"), "u"},
+		{"Set-Cookie", strings.Join(resp.Header.Values("Set-Cookie"), " | "), "up=1 | gw=1; path=/; SameSite=Lax"},
+	}
+	for _, c := range checks {
+		if c.got != c.want {
+			t.Errorf("response %s = %q, want %q", c.name, c.got, c.want)
+		}
+	}
+}
+
+// TestStreamOutlivesRouteTimeout: the route timeout bounds the wait for the
+// first response byte only; a response whose bytes keep coming may take
+// longer (fasthttp's own absolute deadline would cut it).
+func TestStreamOutlivesRouteTimeout(t *testing.T) {
+	const timeout = time.Second
+	up := newHandlerUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.WriteString(w, "first,")
+		w.(http.Flusher).Flush()
+		// The pause is the point of the test: the stream must survive
+		// silence longer than the route timeout (but under IdleTimeout).
+		time.Sleep(timeout + timeout/2)
+		_, _ = io.WriteString(w, "second")
+	})
+	r := route1("r", "/", up)
+	r.Timeout = config.Duration(timeout)
+	gw := newGateway(t, r, Options{IdleTimeout: time.Minute})
+	resp, body := get(t, gw.url+"/")
+	if resp.StatusCode != http.StatusOK || string(body) != "first,second" {
+		t.Errorf("GET / = %d %q, want 200 %q", resp.StatusCode, body, "first,second")
+	}
+}
+
+// TestIdleUpstreamIsCut: an upstream that stops sending in the middle of a
+// body is cut off after IdleTimeout; the client sees a truncated response
+// and the upstream connection is closed.
+func TestIdleUpstreamIsCut(t *testing.T) {
+	closed := make(chan struct{})
+	up := newHandlerUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", "100")
+		_, _ = io.WriteString(w, "partial")
+		w.(http.Flusher).Flush()
+		<-r.Context().Done() // the gateway closed the connection
+		close(closed)
+	})
+	gw := newGateway(t, route1("r", "/", up), Options{IdleTimeout: 100 * time.Millisecond})
+	// The response head may or may not have reached the client before the
+	// cut (fasthttp buffers it with the first body bytes); either way the
+	// client must see an error, not a complete response.
+	resp, err := http.Get(gw.url + "/")
+	if err == nil {
+		body, rerr := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if rerr == nil {
+			t.Errorf("GET / = %d %q, complete; want a truncated response", resp.StatusCode, body)
+		}
+	}
+	<-closed
+}
+
+func TestExpectContinueNotForwarded(t *testing.T) {
+	up := newRecorder(t, "u")
+	gw := newGateway(t, route1("r", "/", up.srv.URL), Options{})
+	client := &http.Client{Transport: &http.Transport{ExpectContinueTimeout: time.Minute}}
+	defer client.CloseIdleConnections()
+	req, _ := http.NewRequest(http.MethodPost, gw.url+"/", strings.NewReader("payload"))
+	req.Header.Set("Expect", "100-continue")
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatalf("POST with Expect: %v", err)
+	}
+	resp.Body.Close()
+	got := up.last(t)
+	if resp.StatusCode != http.StatusOK || string(got.body) != "payload" {
+		t.Fatalf("POST with Expect = %d, upstream body %q; want 200 %q", resp.StatusCode, got.body, "payload")
+	}
+	if e := got.header.Get("Expect"); e != "" {
+		t.Errorf("upstream Expect = %q, want none", e)
 	}
 }

@@ -29,3 +29,17 @@ func IdentityOf(c *fiber.Ctx) *Identity {
 	id, _ := c.Locals(identityKey{}).(*Identity)
 	return id
 }
+
+// ClientIPKey is the fiber.Ctx Locals key under which the server keeps the
+// client address resolved through server.trusted_proxies (a string).
+const ClientIPKey = "gatehouse.clientip"
+
+// ClientIP returns the request's client address: the one resolved through
+// the trusted proxies when there are any, else the connection's peer. Use it
+// instead of c.IP(), which knows nothing of trusted proxies.
+func ClientIP(c *fiber.Ctx) string {
+	if ip, ok := c.Locals(ClientIPKey).(string); ok {
+		return ip
+	}
+	return c.IP()
+}

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"os/signal"
 	"strings"
@@ -25,6 +26,8 @@ const usage = `gatehouse: a Backend-for-Frontend gateway
 Usage:
   gatehouse [-config FILE] [-log-level LEVEL]    run the gateway
   gatehouse validate [-config FILE]              check FILE; print FILE:LINE:COL: message per problem
+  gatehouse healthcheck [-url URL]               exit 0 when URL answers 200 (container health checks;
+                                                 the image has no shell or curl)
 
 Flags:
 `
@@ -45,6 +48,7 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	}
 	configPath := fs.String("config", "routes.yaml", "the routes.yaml to load")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
+	healthURL := fs.String("url", "http://127.0.0.1:8080/readyz", "healthcheck: the URL to probe")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -59,6 +63,8 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	switch cmd {
 	case "validate":
 		return validate(*configPath, stdout, stderr)
+	case "healthcheck":
+		return healthcheck(*healthURL, stderr)
 	case "run":
 		var level slog.Level
 		if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
@@ -142,5 +148,22 @@ func run(path string, logger *slog.Logger, stderr io.Writer) int {
 		return 1
 	}
 	logger.Info("stopped", "took", time.Since(start).String())
+	return 0
+}
+
+// healthcheck probes url once with a short timeout: exit 0 on 200, else 1.
+func healthcheck(url string, stderr io.Writer) int {
+	client := &http.Client{Timeout: 3 * time.Second}
+	resp, err := client.Get(url)
+	if err != nil {
+		fmt.Fprintf(stderr, "gatehouse: healthcheck: %v\n", err)
+		return 1
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	if resp.StatusCode != http.StatusOK {
+		fmt.Fprintf(stderr, "gatehouse: healthcheck: %s answered %d\n", url, resp.StatusCode)
+		return 1
+	}
 	return 0
 }

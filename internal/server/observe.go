@@ -1,13 +1,17 @@
 package server
 
 import (
+	"bytes"
 	"crypto/rand"
 	"encoding/hex"
 	"log/slog"
+	"net/netip"
 	"strconv"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
+
+	"github.com/gatehouse-dev/gatehouse/plugins"
 )
 
 // localsRequestID is the fiber.Ctx Locals key under which the request id is
@@ -64,6 +68,7 @@ func (s *Server) observe(c *fiber.Ctx) error {
 		id = newRequestID()
 	}
 	c.Locals(localsRequestID, id)
+	s.resolveClientIP(c)
 	c.Request().Header.Set(fiber.HeaderXRequestID, id)
 	c.Set(fiber.HeaderXRequestID, id)
 
@@ -117,13 +122,29 @@ var statusLabels = func() (l [500]string) {
 	return l
 }()
 
-// localsClientIP caches the resolved client address (see internal/clientip).
-const localsClientIP = "gatehouse.clientip"
+// clientIPOf returns the request's client address (see resolveClientIP).
+func clientIPOf(c *fiber.Ctx) string { return plugins.ClientIP(c) }
 
-// clientIPOf returns the request's client address, resolving it once.
-func clientIPOf(c *fiber.Ctx) string {
-	if ip, ok := c.Locals(localsClientIP).(string); ok {
-		return ip
+// resolveClientIP records the client address behind trusted proxies for
+// logs, plugins and the auth endpoints. Without trusted proxies the peer is
+// the client and nothing needs recording (plugins.ClientIP falls back to it).
+func (s *Server) resolveClientIP(c *fiber.Ctx) {
+	if !s.clientIP.Any() {
+		return
 	}
-	return c.IP()
+	peer, ok := netip.AddrFromSlice(c.Context().RemoteIP())
+	if !ok {
+		return
+	}
+	// Every X-Forwarded-For line counts: they form one list (RFC 9110 §5.3).
+	var xff []byte
+	switch lines := c.Request().Header.PeekAll(fiber.HeaderXForwardedFor); len(lines) {
+	case 0:
+	case 1:
+		xff = lines[0]
+	default:
+		xff = bytes.Join(lines, []byte(","))
+	}
+	ip := s.clientIP.Resolve(peer, xff)
+	c.Locals(plugins.ClientIPKey, ip.String())
 }

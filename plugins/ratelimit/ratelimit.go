@@ -21,6 +21,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"net/netip"
 	"strconv"
 	"strings"
 	"time"
@@ -50,8 +51,9 @@ type Config struct {
 	// Key is what gets its own bucket: "session" (default: the session, else
 	// the bearer token's subject, else the client IP), "ip", "header:NAME"
 	// (falls back to the IP when absent) or "claim:NAME" (falls back to the IP
-	// when the request has no such claim). A header key is only as good as
-	// whoever sets the header: clients choose their own header values.
+	// when the request has no such claim). IPv6 clients are counted by /64.
+	// A header key is only as good as whoever sets the header: clients
+	// choose their own header values.
 	Key string `yaml:"key"`
 	// MaxKeys bounds the buckets the memory backend keeps. Default 100000.
 	MaxKeys int `yaml:"max_keys"`
@@ -220,7 +222,19 @@ func (m *limiterMiddleware) key(c *fiber.Ctx) string {
 			}
 		}
 	}
-	return "i:" + c.IP()
+	return "i:" + clientNet(plugins.ClientIP(c))
+}
+
+// clientNet returns the client's address, or for IPv6 its /64: a single
+// IPv6 host usually holds a whole /64 and could otherwise take a fresh bucket
+// per address.
+func clientNet(ip string) string {
+	a, err := netip.ParseAddr(ip)
+	if err != nil || !a.Is6() || a.Is4In6() {
+		return ip
+	}
+	p, _ := a.Prefix(64)
+	return p.String()
 }
 
 func (m *limiterMiddleware) middleware(next fiber.Handler) fiber.Handler {

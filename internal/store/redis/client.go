@@ -38,7 +38,8 @@ const (
 // does not connect: the first command does. The store uses it, and so do the
 // plugins' Redis backends.
 //
-// Supported URLs (the go-redis URL formats, chosen by their parameters):
+// Supported URLs (the go-redis URL formats, chosen by their parameters; the
+// tests run the store contract through each against real redis-servers):
 //
 //   - single node: redis://[user:password@]host:port/db — rediss:// for TLS
 //     (certificates verified against the system roots unless tlsConfig is

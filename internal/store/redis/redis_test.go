@@ -64,6 +64,25 @@ func TestContractCluster(t *testing.T) {
 	})
 }
 
+// TestContractSentinel runs the suite through a Sentinel: the failover
+// client asks it for the master's address, then talks to the master.
+func TestContractSentinel(t *testing.T) {
+	master := redistest.New(t)
+	sentinel := redistest.NewSentinel(t, master, "mymaster")
+	url := "redis://" + sentinel.Addr() + "/2?master_name=mymaster"
+	storetest.Run(t, func(t *testing.T) store.Store {
+		return newStore(t, url, Options{Prefix: t.Name() + ":"})
+	})
+	// The data went to the master's database 2.
+	s := newStore(t, url, Options{})
+	if err := s.Set(t.Context(), "via-sentinel", []byte("v"), time.Hour); err != nil {
+		t.Fatalf("Set = %v", err)
+	}
+	if got := raw(t, master, 2).Get(t.Context(), "gatehouse:via-sentinel").Val(); got != "v" {
+		t.Errorf("master db 2: GET gatehouse:via-sentinel = %q, want %q", got, "v")
+	}
+}
+
 func TestContractTLS(t *testing.T) {
 	srv := redistest.NewTLS(t)
 	storetest.Run(t, func(t *testing.T) store.Store {

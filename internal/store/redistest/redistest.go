@@ -55,6 +55,8 @@ type Server struct {
 	port int
 	args []string
 
+	// sentinelConf is the config file of a Sentinel ("" for a data server).
+	sentinelConf string
 	// tls is the client configuration trusting the server's certificate,
 	// nil for a plain-text server.
 	tls *tls.Config
@@ -113,6 +115,21 @@ func NewTLS(t testing.TB, opts ...Option) *Server {
 		t.Fatalf("redistest: generating a TLS certificate: %v", err)
 	}
 	s.tls = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	return s.run()
+}
+
+// NewSentinel starts a Redis Sentinel on a free 127.0.0.1 port monitoring
+// master under the name masterName (quorum 1), and waits until it answers
+// PING. Connect through it with a redis:// URL carrying master_name.
+func NewSentinel(t testing.TB, master *Server, masterName string) *Server {
+	t.Helper()
+	s := &Server{t: t, bin: Lookup(t), dir: t.TempDir()}
+	s.sentinelConf = filepath.Join(s.dir, "sentinel.conf")
+	conf := fmt.Sprintf("sentinel monitor %s 127.0.0.1 %d 1\nsentinel down-after-milliseconds %s 5000\n",
+		masterName, master.port, masterName)
+	if err := os.WriteFile(s.sentinelConf, []byte(conf), 0o600); err != nil {
+		t.Fatalf("redistest: writing the Sentinel config: %v", err)
+	}
 	return s.run()
 }
 
@@ -265,15 +282,20 @@ func (s *Server) start() error {
 			"--tls-auth-clients", "no",
 		}
 	}
-	args = append(append(args,
+	common := []string{
 		"--bind", "127.0.0.1",
-		"--save", "",
-		"--appendonly", "no",
 		"--dir", s.dir,
 		"--logfile", logPath,
 		"--daemonize", "no",
 		"--protected-mode", "yes",
-	), s.args...)
+	}
+	if s.sentinelConf != "" {
+		// Sentinel mode: the config file (which Sentinel rewrites) comes first.
+		args = append([]string{s.sentinelConf, "--sentinel"}, args...)
+	} else {
+		common = append(common, "--save", "", "--appendonly", "no")
+	}
+	args = append(append(args, common...), s.args...)
 	cmd := exec.Command(s.bin, args...)
 	if err := cmd.Start(); err != nil {
 		return err

@@ -123,3 +123,14 @@ func TestTLS(t *testing.T) {
 		t.Errorf("ping over TLS after restart = %v, want nil", err)
 	}
 }
+
+func TestSentinel(t *testing.T) {
+	master := New(t)
+	s := NewSentinel(t, master, "mymaster")
+	if got := rawCommand(t, s.Addr(), "SENTINEL get-master-addr-by-name mymaster"); got != "*2" {
+		t.Fatalf("SENTINEL get-master-addr-by-name = %q, want a 2-element array", got)
+	}
+	if err := ping(s.Addr(), nil); err != nil {
+		t.Errorf("ping(sentinel) = %v, want nil", err)
+	}
+}

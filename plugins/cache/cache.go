@@ -347,8 +347,10 @@ func appendSeconds(dst []byte, d time.Duration) []byte {
 	return append(dst, tmp[i:]...)
 }
 
-// scope is the part of the key that separates callers: the session (or the
-// bearer token's subject) on a private cache, nothing on a public one.
+// scope is the part of the key that separates callers on a private cache:
+// the session, or for a bearer token the token itself (hashed into the key
+// with the rest) — two tokens of one subject may carry different scopes, and
+// the upstream may answer them differently. Nothing on a public cache.
 func (m *cacheMiddleware) scope(c *fiber.Ctx) (string, bool) {
 	if m.public {
 		return "public", true
@@ -359,6 +361,8 @@ func (m *cacheMiddleware) scope(c *fiber.Ctx) (string, bool) {
 		return "", false
 	case id.SessionID != "":
 		return "s:" + id.SessionID, true
+	case id.AccessToken != "":
+		return "t:" + id.AccessToken, true
 	case id.Subject != "":
 		return "u:" + id.Subject, true
 	}

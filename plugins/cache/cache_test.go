@@ -17,9 +17,10 @@ import (
 )
 
 var identities = map[string]*plugins.Identity{
-	"alice":  {SessionID: "sess-alice", Subject: "alice"},
-	"bob":    {SessionID: "sess-bob", Subject: "bob"},
-	"bearer": {Subject: "svc"},
+	"alice":   {SessionID: "sess-alice", Subject: "alice"},
+	"bob":     {SessionID: "sess-bob", Subject: "bob"},
+	"bearer":  {Subject: "svc", AccessToken: "token-with-scope-read"},
+	"bearer2": {Subject: "svc", AccessToken: "token-with-scope-admin"},
 }
 
 // harness is a route with a cache on a fake clock in front of an upstream
@@ -154,10 +155,12 @@ func TestCacheRules(t *testing.T) {
 			{target: "/a", identity: "bob", wantBody: "response 2", wantXCache: "MISS", wantHits: 2},
 			{target: "/a", identity: "bob", wantBody: "response 2", wantXCache: "HIT", wantHits: 2},
 		}},
-		{name: "bearer keyed by subject", block: "ttl: 30s", steps: []step{
+		{name: "bearer keyed by token", block: "ttl: 30s", steps: []step{
 			{target: "/a", identity: "bearer", wantHits: 1},
 			{target: "/a", identity: "bearer", wantXCache: "HIT", wantHits: 1},
-			{target: "/a", identity: "alice", wantXCache: "MISS", wantHits: 2},
+			// Same subject, another token (maybe other scopes): its own entry.
+			{target: "/a", identity: "bearer2", wantXCache: "MISS", wantHits: 2},
+			{target: "/a", identity: "alice", wantXCache: "MISS", wantHits: 3},
 		}},
 		{name: "private cache skips anonymous requests", block: "ttl: 30s", steps: []step{
 			{target: "/a", wantXCache: "MISS", wantHits: 1},

@@ -166,6 +166,22 @@ type Route struct {
 	Auth AuthMode `yaml:"auth"`
 	// Audience is the aud a bearer token must carry on this route. Default oidc.client_id.
 	Audience string `yaml:"audience"`
+	// RequiredScopes must all be granted to a bearer token: each must be in
+	// its "scope" claim (space-separated) or its "scp" claim (a list, or a
+	// space-separated string). Otherwise 403 with WWW-Authenticate: Bearer
+	// error="insufficient_scope" (RFC 6750 §3.1). Only with auth bearer or
+	// any, and checked on bearer tokens only: a session (the browser app on
+	// an auth: any route) carries no scopes; restrict sessions with
+	// RequiredClaims. Each must be an RFC 6749 scope-token.
+	RequiredScopes []string `yaml:"required_scopes"`
+	// RequiredClaims maps a claim name to the value the caller's claim must
+	// have: equal to it (a string, or a number or boolean written as in
+	// JSON), or, when the claim is a list, one of its elements. All must
+	// match. Checked on the bearer token's claims, and on a session's ID
+	// token claims (auth session, and any with a cookie); otherwise 403
+	// (bearer: WWW-Authenticate error="insufficient_scope"). Not with auth
+	// none. Names and values must not be empty.
+	RequiredClaims map[string]string `yaml:"required_claims"`
 	// Plugins maps plugin names to their config; the run order is each
 	// plugin's phase. After loading it also holds the defaults.plugins
 	// entries the route did not override (with Where naming this route).

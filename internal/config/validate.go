@@ -290,6 +290,39 @@ func (v *validator) routes() {
 		default:
 			rerr(&r.Auth, "auth must be session, bearer, any or none, got %q", r.Auth)
 		}
+		v.routeRequirements(r, rerr)
+	}
+}
+
+// routeRequirements checks required_scopes and required_claims.
+func (v *validator) routeRequirements(r *Route, rerr func(field any, format string, args ...any)) {
+	if len(r.RequiredScopes) > 0 && r.Auth != AuthBearer && r.Auth != AuthAny {
+		rerr(&r.RequiredScopes, "required_scopes needs auth: bearer or any (sessions carry no scopes; use required_claims), got auth %s", r.Auth)
+	}
+	for j := range r.RequiredScopes {
+		if !isScopeToken(r.RequiredScopes[j]) {
+			rerr(&r.RequiredScopes[j], "required_scopes: %q is not a valid scope", r.RequiredScopes[j])
+		}
+	}
+	if len(r.RequiredClaims) == 0 {
+		return
+	}
+	if r.Auth == AuthNone {
+		rerr(&r.RequiredClaims, "required_claims needs an authenticated route (auth session, bearer or any), got auth none")
+	}
+	names := make([]string, 0, len(r.RequiredClaims))
+	for name := range r.RequiredClaims {
+		names = append(names, name)
+	}
+	slices.Sort(names) // stable messages
+	for _, name := range names {
+		switch {
+		case strings.TrimSpace(name) == "":
+			rerr(&r.RequiredClaims, "required_claims: a claim name must not be empty")
+		case r.RequiredClaims[name] == "":
+			// Most likely an unset ${VAR:-}: an empty requirement is a mistake.
+			rerr(&r.RequiredClaims, "required_claims: %q needs a non-empty string value", name)
+		}
 	}
 }
 

@@ -19,6 +19,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -66,6 +67,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"CancelledContext", testCancelledContext},
 		{"Ping", testPing},
 		{"Closed", testClosed},
+		{"KeyShapes", testKeyShapes},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -536,5 +538,39 @@ func testClosed(t *testing.T, s store.Store) {
 	}
 	if err := s.Ping(ctx); err == nil {
 		t.Errorf("Ping after Close = nil, want an error")
+	}
+}
+
+// testKeyShapes: keys are opaque strings; none is special (Redis glob and
+// hash-tag characters, separators, binary, long), and distinct keys never
+// alias.
+func testKeyShapes(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	shapes := []string{
+		"",
+		"with space",
+		"glob*?[x]",
+		"hash{tag}",
+		"a:b:c",
+		"ключ",
+		"nul\x00byte",
+		"\xff\xfe not utf-8",
+		strings.Repeat("k", 4096),
+	}
+	for i, shape := range shapes {
+		mustSet(t, s, key(t, shape), []byte{byte(i)}, long)
+	}
+	for i, shape := range shapes {
+		k := key(t, shape)
+		wantValue(t, s, k, []byte{byte(i)})
+		if ok, err := s.CompareAndSwap(ctx, k, []byte{byte(i)}, []byte{byte(i), 1}, long); !ok || err != nil {
+			t.Fatalf("CompareAndSwap(%q) = %v, %v, want true, nil", shape, ok, err)
+		}
+		if got, err := s.Take(ctx, k); err != nil || !bytes.Equal(got, []byte{byte(i), 1}) {
+			t.Fatalf("Take(%q) = %q, %v, want %q, nil", shape, got, err, []byte{byte(i), 1})
+		}
+	}
+	for _, shape := range shapes {
+		wantAbsent(t, s, key(t, shape))
 	}
 }

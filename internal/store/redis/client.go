@@ -53,7 +53,9 @@ const (
 //
 // Every go-redis query parameter is accepted (dial_timeout, read_timeout,
 // write_timeout, pool_timeout, pool_size, max_retries, ...); unknown ones are
-// errors. A timeout set to zero or a negative value (which go-redis reads as
+// errors. skip_verify=true turns off certificate verification on rediss://:
+// for development only, it lets anyone on the path read the sessions. A
+// timeout set to zero or a negative value (which go-redis reads as
 // "no timeout") is refused: it could hang requests. The password never
 // appears in an error.
 func NewClient(rawURL string, tlsConfig *tls.Config) (redis.UniversalClient, error) {

@@ -90,14 +90,19 @@ type cacheMiddleware struct {
 	gens [256]atomic.Uint64
 }
 
-// New validates the block and builds the middleware on a Memory backend.
+// New validates the block and builds the middleware on the backend
+// spec.Store names (NewBackend).
 func New(spec plugins.Spec) (plugins.Middleware, error) {
 	cfg, err := parse(spec)
 	if err != nil {
 		return nil, err
 	}
-	// The Redis issue selects a shared backend from spec.Store here.
-	return newCache(spec, cfg, NewMemory(int64(cfg.MaxBytes), nil), time.Now).middleware, nil
+	// Memory per replica, or Redis (shared) when spec.Store is a redis URL.
+	b, err := NewBackend(spec, cfg)
+	if err != nil {
+		return nil, spec.Config.ErrorAt("", "%v", err)
+	}
+	return newCache(spec, cfg, b, time.Now).middleware, nil
 }
 
 // parse decodes and validates the block, applying the defaults.

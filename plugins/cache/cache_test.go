@@ -328,3 +328,11 @@ func TestCacheRules(t *testing.T) {
 		})
 	}
 }
+
+func TestNewUnsupportedStore(t *testing.T) {
+	spec := plugintest.Spec(t, "ttl: 1s")
+	spec.Store = "memcached://127.0.0.1:11211"
+	if _, err := New(spec); err == nil || !strings.Contains(err.Error(), "unsupported store") || !strings.HasPrefix(err.Error(), "routes.yaml:1:1:") {
+		t.Errorf("New(store %q) = %v, want a positioned unsupported-store error", spec.Store, err)
+	}
+}

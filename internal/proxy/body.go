@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"context"
 	"errors"
 	"io"
 
@@ -61,18 +62,22 @@ func (lb *limitedBody) Read(b []byte) (int, error) {
 // it. Closing it (fasthttp does, once the body is written or the client has
 // gone) closes the upstream body — returning the connection to its pool when
 // the body was read to the end, closing it otherwise — and releases the
-// upstream response.
+// upstream response. An upstream failure in the middle of the body (reset,
+// idle timeout) can no longer change the status the client got; it is logged
+// and counted.
 type responseBody struct {
-	p    *Proxy
-	resp *fasthttp.Response
+	p     *Proxy
+	t     *target
+	reqID string
+	resp  *fasthttp.Response
 }
 
-func (p *Proxy) acquireResponseBody(resp *fasthttp.Response) *responseBody {
+func (p *Proxy) acquireResponseBody(resp *fasthttp.Response, t *target, reqID string) *responseBody {
 	rb, _ := p.respBods.Get().(*responseBody)
 	if rb == nil {
 		rb = &responseBody{p: p}
 	}
-	rb.resp = resp
+	rb.resp, rb.t, rb.reqID = resp, t, reqID
 	return rb
 }
 
@@ -81,7 +86,11 @@ func (rb *responseBody) Read(b []byte) (int, error) {
 	if rb.resp == nil {
 		return 0, io.ErrClosedPipe
 	}
-	return rb.resp.BodyStream().Read(b)
+	n, err := rb.resp.BodyStream().Read(b)
+	if err != nil && err != io.EOF {
+		rb.p.report(context.Background(), rb.t, rb.reqID, "upstream response body failed", err)
+	}
+	return n, err
 }
 
 // CloseWithError implements fasthttp.ReadCloserWithError: err is the error
@@ -91,7 +100,7 @@ func (rb *responseBody) CloseWithError(err error) error {
 	if resp == nil {
 		return nil
 	}
-	rb.resp = nil
+	rb.resp, rb.t, rb.reqID = nil, nil, ""
 	if s, ok := resp.BodyStream().(fasthttp.ReadCloserWithError); ok {
 		_ = s.CloseWithError(err)
 	}

@@ -68,9 +68,9 @@ func (p *Proxy) setForwarded(c *fiber.Ctx, h *fasthttp.RequestHeader) {
 		if prior := h.PeekAll(fiber.HeaderXForwardedFor); len(prior) > 0 {
 			xff := bytes.Join(prior, []byte(", "))
 			xff = append(append(xff, ", "...), ip...)
-			h.SetBytesV(fiber.HeaderXForwardedFor, xff)
+			replaceHeader(h, fiber.HeaderXForwardedFor, xff)
 		} else {
-			h.SetBytesV(fiber.HeaderXForwardedFor, ip)
+			replaceHeader(h, fiber.HeaderXForwardedFor, ip)
 		}
 		if len(h.Peek(fiber.HeaderXForwardedProto)) == 0 {
 			h.Set(fiber.HeaderXForwardedProto, proto)
@@ -82,9 +82,18 @@ func (p *Proxy) setForwarded(c *fiber.Ctx, h *fasthttp.RequestHeader) {
 	}
 	h.Del(fiber.HeaderForwarded)
 	h.Del("X-Real-Ip")
-	h.SetBytesV(fiber.HeaderXForwardedFor, ip)
+	replaceHeader(h, fiber.HeaderXForwardedFor, ip)
+	h.Del(fiber.HeaderXForwardedProto)
 	h.Set(fiber.HeaderXForwardedProto, proto)
-	h.SetBytesV(fiber.HeaderXForwardedHost, ctx.Request.Header.Host())
+	replaceHeader(h, fiber.HeaderXForwardedHost, ctx.Request.Header.Host())
+}
+
+// replaceHeader sets key to value, removing every line the client sent
+// under key: fasthttp's Set replaces only the first of repeated lines, and a
+// second "X-Forwarded-For" would reach the upstream.
+func replaceHeader(h *fasthttp.RequestHeader, key string, value []byte) {
+	h.Del(key)
+	h.SetBytesV(key, value)
 }
 
 // trusted reports whether the direct peer is one of Options.TrustedProxies.

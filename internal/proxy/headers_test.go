@@ -39,20 +39,26 @@ func rawUpstream(t *testing.T, resp string) (addr string, got <-chan http.Header
 	return addr, ch
 }
 
-func TestHopByHopRequestHeaders(t *testing.T) {
+// forwardRaw sends the raw request through a gateway to a raw upstream and
+// returns the request header the upstream received.
+func forwardRaw(t *testing.T, opts Options, raw string) http.Header {
+	t.Helper()
 	addr, got := rawUpstream(t, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
-	gw := newGateway(t, route1("r", "/", "http://"+addr), Options{})
+	gw := newGateway(t, route1("r", "/", "http://"+addr), opts)
+	if resp := rawRequest(t, gw.url, raw); !strings.HasPrefix(resp, "200") {
+		t.Fatalf("response = %q, want 200", resp)
+	}
+	return <-got
+}
+
+func TestHopByHopRequestHeaders(t *testing.T) {
 	raw := "GET /x HTTP/1.1\r\nHost: gw\r\n" +
 		"Connection: keep-alive, X-Secret, x-other\r\n" +
 		"X-Secret: s\r\nX-Other: o\r\nX-Kept: k\r\n" +
 		"Keep-Alive: timeout=5\r\nTE: trailers\r\nTrailer: X-T\r\nUpgrade: websocket\r\n" +
 		"Proxy-Connection: keep-alive\r\nProxy-Authorization: Basic Zm9vOmJhcg==\r\n" +
 		"Proxy-Authenticate: Basic\r\n\r\n"
-	resp := rawRequest(t, gw.url, raw)
-	if !strings.HasPrefix(resp, "200") {
-		t.Fatalf("response = %q, want 200", resp)
-	}
-	h := <-got
+	h := forwardRaw(t, Options{}, raw)
 	for _, name := range []string{
 		"Connection", "X-Secret", "X-Other", "Keep-Alive", "Te", "Trailer", "Upgrade",
 		"Proxy-Connection", "Proxy-Authorization", "Proxy-Authenticate", "Transfer-Encoding",
@@ -88,10 +94,8 @@ func TestHopByHopResponseHeaders(t *testing.T) {
 }
 
 func TestClientConnectionCloseNotForwarded(t *testing.T) {
-	addr, got := rawUpstream(t, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
-	gw := newGateway(t, route1("r", "/", "http://"+addr), Options{})
-	rawRequest(t, gw.url, "GET / HTTP/1.1\r\nHost: gw\r\nConnection: close\r\n\r\n")
-	if h := <-got; h.Get("Connection") != "" {
+	h := forwardRaw(t, Options{}, "GET / HTTP/1.1\r\nHost: gw\r\nConnection: close\r\n\r\n")
+	if h.Get("Connection") != "" {
 		t.Errorf("upstream Connection = %q, want none (the upstream connection is kept alive)", h.Get("Connection"))
 	}
 }
@@ -110,6 +114,28 @@ func TestStaleKeepAliveRetried(t *testing.T) {
 	for i := range 3 {
 		if resp, body := get(t, gw.url+"/"); resp.StatusCode != http.StatusOK {
 			t.Fatalf("GET #%d = %d %s, want 200 (stale pooled connection retried)", i, resp.StatusCode, body)
+		}
+	}
+}
+
+// TestDuplicateForwardedHeadersReplaced: a client repeating a header line
+// must not slip a second value past the replacement.
+func TestDuplicateForwardedHeadersReplaced(t *testing.T) {
+	raw := "GET / HTTP/1.1\r\nHost: gw\r\n" +
+		"X-Forwarded-For: 6.6.6.6\r\nX-Forwarded-For: 7.7.7.7\r\n" +
+		"X-Forwarded-Proto: https\r\nX-Forwarded-Proto: https\r\n" +
+		"X-Forwarded-Host: a.example\r\nX-Forwarded-Host: b.example\r\n" +
+		"X-Request-Id: one\r\nX-Request-Id: two\r\n\r\n"
+	h := forwardRaw(t, Options{}, raw)
+	want := map[string]string{
+		"X-Forwarded-For":   "127.0.0.1",
+		"X-Forwarded-Proto": "http",
+		"X-Forwarded-Host":  "gw",
+		"X-Request-Id":      "one",
+	}
+	for k, w := range want {
+		if v := strings.Join(h.Values(k), ", "); v != w {
+			t.Errorf("upstream %s = %q, want %q", k, v, w)
 		}
 	}
 }

@@ -287,7 +287,7 @@ func (p *Proxy) Forward(c *fiber.Ctx) error {
 	}
 	t.succeeded()
 	fasthttp.ReleaseRequest(req)
-	p.writeResponse(c, resp)
+	p.writeResponse(c, t, resp)
 	return nil
 }
 
@@ -305,6 +305,7 @@ func (p *Proxy) prepareRequest(c *fiber.Ctx, req *fasthttp.Request) *limitedBody
 	req.Header.Del(fiber.HeaderExpect)
 	p.setForwarded(c, &req.Header)
 	if id := requestID(c); id != "" {
+		req.Header.Del(fiber.HeaderXRequestID) // all lines, see replaceHeader
 		req.Header.Set(fiber.HeaderXRequestID, id)
 	}
 	n := in.Header.ContentLength() // -1: chunked
@@ -351,7 +352,7 @@ func (p *Proxy) setURI(req *fasthttp.Request, in *fasthttp.Request, t *target) {
 
 // writeResponse copies resp's status and end-to-end headers to c and hands
 // its body over as a stream that releases resp when it is closed.
-func (p *Proxy) writeResponse(c *fiber.Ctx, resp *fasthttp.Response) {
+func (p *Proxy) writeResponse(c *fiber.Ctx, t *target, resp *fasthttp.Response) {
 	out := c.Response()
 	p.copyResponseHeader(&out.Header, &resp.Header)
 	stream := resp.BodyStream()
@@ -372,7 +373,7 @@ func (p *Proxy) writeResponse(c *fiber.Ctx, resp *fasthttp.Response) {
 		out.ImmediateHeaderFlush = true
 		n = -1
 	}
-	out.SetBodyStream(p.acquireResponseBody(resp), n)
+	out.SetBodyStream(p.acquireResponseBody(resp, t, requestID(c)), n)
 }
 
 // copyResponseHeader replaces out with the upstream's end-to-end headers and
@@ -388,19 +389,32 @@ func (p *Proxy) copyResponseHeader(out, up *fasthttp.ResponseHeader) {
 	up.CopyTo(out)
 	removeHopByHop(out)
 	out.ResetConnectionClose()
+	// Two passes: first remove every upstream line of a name the gateway
+	// set, then add the gateway's lines (all of them, if it set several).
+	for k := range saved.All() {
+		if gatewayWins(k) {
+			out.DelBytes(k)
+		}
+	}
 	for k, v := range saved.All() {
-		switch string(k) {
-		case fiber.HeaderContentLength, fiber.HeaderContentType, fiber.HeaderContentEncoding,
-			fiber.HeaderServer, fiber.HeaderDate, fiber.HeaderConnection:
-			// Describe the body or the connection: the upstream's stand.
-		case fiber.HeaderSetCookie:
+		if gatewayWins(k) || string(k) == fiber.HeaderSetCookie {
 			out.AddBytesKV(k, v)
-		default:
-			out.SetBytesKV(k, v)
 		}
 	}
 	saved.Reset()
 	p.respHeaders.Put(saved)
+}
+
+// gatewayWins reports whether a response header the gateway set before
+// forwarding replaces the upstream's. Headers that describe the body or the
+// connection are the upstream's; cookies from both are kept.
+func gatewayWins(name []byte) bool {
+	switch string(name) {
+	case fiber.HeaderContentLength, fiber.HeaderContentType, fiber.HeaderContentEncoding,
+		fiber.HeaderServer, fiber.HeaderDate, fiber.HeaderConnection, fiber.HeaderSetCookie:
+		return false
+	}
+	return true
 }
 
 // Check reports whether at least one target accepts a TCP connection within
@@ -430,13 +444,19 @@ func (p *Proxy) Close() {
 // failed ejects t when err says it is unreachable, logs the cause and
 // reports it to the metrics hook.
 func (p *Proxy) failed(c *fiber.Ctx, t *target, err error) {
+	p.report(c.UserContext(), t, requestID(c), "upstream request failed", err)
+}
+
+// report ejects t when err says it is unreachable, logs err with msg and
+// passes it to the metrics hook.
+func (p *Proxy) report(ctx context.Context, t *target, reqID, msg string, err error) {
 	status := statusOf(err)
 	if ejects(err) {
 		t.eject(p.now(), p.opts.EjectFor, p.opts.MaxEjectFor)
 	}
-	p.log.LogAttrs(c.UserContext(), slog.LevelWarn, "upstream request failed",
+	p.log.LogAttrs(ctx, slog.LevelWarn, msg,
 		slog.String("upstream", t.url),
-		slog.String("request_id", requestID(c)),
+		slog.String("request_id", reqID),
 		slog.Int("status", status),
 		slog.String("error", err.Error()),
 	)

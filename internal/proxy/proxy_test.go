@@ -392,6 +392,7 @@ func TestNewErrors(t *testing.T) {
 func TestGatewayResponseHeadersKept(t *testing.T) {
 	up := newHandlerUpstream(t, func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("X-Request-Id", "from-upstream")
+		w.Header().Add("X-Request-Id", "again-from-upstream")
 		w.Header().Add("Set-Cookie", "up=1")
 		w.Header().Set("X-Upstream", "u")
 	})
@@ -458,6 +459,10 @@ func TestIdleUpstreamIsCut(t *testing.T) {
 		}
 	}
 	<-closed
+	// The failure is logged before the gateway drops the client connection.
+	if logs := gw.logs.String(); !strings.Contains(logs, "upstream response body failed") || !strings.Contains(logs, "status=504") {
+		t.Errorf("log = %q, want the mid-body timeout logged with status=504", logs)
+	}
 }
 
 func TestExpectContinueNotForwarded(t *testing.T) {

@@ -66,11 +66,13 @@ var (
 )
 
 // skipStored are response fields never stored: hop-by-hop fields (RFC 9110
-// §7.6.1), framing the server recomputes, and the fields the cache writes.
+// §7.6.1), framing the server recomputes, the fields the cache writes, and
+// X-Request-Id, which the gateway sets per request before the chain runs (a
+// hit must carry its own, not the one of the request that filled the entry).
 var skipStored = map[string]bool{
 	"Connection": true, "Keep-Alive": true, "Proxy-Connection": true, "Te": true,
 	"Trailer": true, "Transfer-Encoding": true, "Upgrade": true,
-	"Content-Length": true, "Age": true, "X-Cache": true,
+	"Content-Length": true, "Age": true, "X-Cache": true, "X-Request-Id": true,
 }
 
 // cacheMiddleware is the compiled plugin for one route.

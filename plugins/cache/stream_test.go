@@ -172,3 +172,25 @@ func TestMemoryLRU(t *testing.T) {
 		t.Errorf("path index still holds %d paths, want 0", len(m.byPath))
 	}
 }
+
+// TestHitKeepsItsRequestID: the gateway sets X-Request-Id on the response
+// before the chain; a hit must not replay the id of the request that filled
+// the entry.
+func TestHitKeepsItsRequestID(t *testing.T) {
+	h := newHarness(t, "ttl: 30s")
+	app := plugintest.NewApp(func(next fiber.Handler) fiber.Handler {
+		inner := h.mw.middleware(next)
+		return func(c *fiber.Ctx) error {
+			c.Set("X-Request-Id", c.Get("X-Test-Rid"))
+			return inner(c)
+		}
+	}, func(c *fiber.Ctx) error { return c.SendString("ok") }, identities)
+	for _, rid := range []string{"first", "second"} {
+		req := withIdentity(http.MethodGet, "/a", "alice")
+		req.Header.Set("X-Test-Rid", rid)
+		resp, _ := plugintest.Do(t, app, req)
+		if got := resp.Header.Values("X-Request-Id"); len(got) != 1 || got[0] != rid {
+			t.Errorf("X-Cache %s: X-Request-Id = %q, want [%s]", resp.Header.Get("X-Cache"), got, rid)
+		}
+	}
+}

@@ -1,16 +1,16 @@
-// Package oidctest runs a real OpenID Provider (github.com/zitadel/oidc/v3's
-// op package) in-process on a loopback port, for tests of the relying party
-// and of the whole gateway. It has one client, one user and a login form that
-// tests post programmatically (Provider.Login), and it counts the token
-// endpoint's grants by type so tests can assert single-flight refreshes.
+// Package oidctest runs a real OpenID Provider — internal/devop, built on
+// github.com/zitadel/oidc/v3's op package — in-process on a loopback port,
+// for tests of the relying party and of the whole gateway. It has one
+// client, one user and a login form that tests post programmatically
+// (Provider.Login), and it counts the token endpoint's grants by type so
+// tests can assert single-flight refreshes. Issuer holds a scriptable fake
+// issuer for the negative tests a real OP cannot stage.
 package oidctest
 
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
 	"fmt"
-	"html/template"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -18,47 +18,27 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
-	"github.com/zitadel/oidc/v3/pkg/oidc"
-	"github.com/zitadel/oidc/v3/pkg/op"
+	"github.com/gatehouse-dev/gatehouse/internal/devop"
 )
 
 // User is the OP's one test user.
-type User struct {
-	Subject, Username, Password, Email, Name string
-}
+type User = devop.User
 
-// Options configure Start; zero values take the documented defaults.
-type Options struct {
-	// ClientID defaults to "gatehouse".
-	ClientID string
-	// ClientSecret defaults to "gatehouse-secret"; Public true makes a public client (no secret, PKCE only).
-	ClientSecret string
-	Public       bool
-	// PostAuth true makes the client authenticate with client_secret_post instead of basic.
-	PostAuth bool
-	// RedirectURIs and PostLogoutRedirectURIs are registered for the client;
-	// more can be added with SetRedirectURIs after Start.
-	RedirectURIs, PostLogoutRedirectURIs []string
-	// AccessTokenTTL defaults to 5m; IDTokenTTL to 5m; RefreshTokenTTL to 1h.
-	AccessTokenTTL, IDTokenTTL, RefreshTokenTTL time.Duration
-	// User defaults to alice (sub "alice-sub", password "wonderland").
-	User User
-}
+// Options configure Start; zero values take the documented defaults (see
+// devop.Options: client "gatehouse" with secret "gatehouse-secret", user
+// alice / wonderland with subject "alice-sub", 5m access and ID tokens, 1h
+// refresh tokens).
+type Options = devop.Options
 
-// Provider is a running OP.
+// Provider is a running OP: the development OP (whose fields Issuer,
+// User, ClientID, ClientSecret and methods SetRedirectURIs, RotateKeys,
+// SetAccessTokenTTL, DropRefreshTokens are promoted) behind a test server
+// that counts grants and can hold or fail token requests.
 type Provider struct {
-	// Issuer is the OP's issuer URL (http://127.0.0.1:port).
-	Issuer string
-	// Server is the underlying test server.
+	*devop.Provider
+	// Server is the underlying test server; the issuer is its URL.
 	Server *httptest.Server
-	// User is the test user.
-	User User
-	// ClientID and ClientSecret are the registered client's credentials.
-	ClientID, ClientSecret string
-
-	st *storage
 
 	mu          sync.Mutex
 	grants      map[string]int
@@ -80,93 +60,19 @@ func Start(t testing.TB, opts Options) *Provider {
 }
 
 func start(o Options) (*Provider, error) {
-	if o.ClientID == "" {
-		o.ClientID = "gatehouse"
-	}
-	if o.ClientSecret == "" && !o.Public {
-		o.ClientSecret = "gatehouse-secret"
-	}
-	if o.Public {
-		o.ClientSecret = ""
-	}
-	if o.AccessTokenTTL == 0 {
-		o.AccessTokenTTL = 5 * time.Minute
-	}
-	if o.IDTokenTTL == 0 {
-		o.IDTokenTTL = 5 * time.Minute
-	}
-	if o.RefreshTokenTTL == 0 {
-		o.RefreshTokenTTL = time.Hour
-	}
-	if o.User == (User{}) {
-		o.User = User{Subject: "alice-sub", Username: "alice", Password: "wonderland", Email: "alice@example.test", Name: "Alice Liddell"}
-	}
-	key, err := newSigningKey("key-1")
+	// The issuer must be known before the OP is built: take the listener's
+	// address first, start serving after.
+	srv := httptest.NewUnstartedServer(nil)
+	dp, err := devop.New("http://"+srv.Listener.Addr().String(), o)
 	if err != nil {
+		srv.Close()
 		return nil, err
 	}
-	authMethod := oidc.AuthMethodBasic
-	switch {
-	case o.Public:
-		authMethod = oidc.AuthMethodNone
-	case o.PostAuth:
-		authMethod = oidc.AuthMethodPost
-	}
-	st := &storage{
-		client: &client{
-			id: o.ClientID, secret: o.ClientSecret, authMethod: authMethod,
-			redirectURIs: o.RedirectURIs, postLogoutURIs: o.PostLogoutRedirectURIs, idTokenTTL: o.IDTokenTTL,
-		},
-		user: o.User, accessTTL: o.AccessTokenTTL, refreshTTL: o.RefreshTokenTTL,
-		authRequests: map[string]*authRequest{}, codes: map[string]string{},
-		accessTokens: map[string]*token{}, refreshTokens: map[string]*token{},
-		keys: []*signingKey{key},
-	}
-	p := &Provider{User: o.User, ClientID: o.ClientID, ClientSecret: o.ClientSecret, st: st, grants: map[string]int{}, changed: make(chan struct{})}
-	mux := http.NewServeMux()
-	p.Server = httptest.NewServer(p.intercept(mux))
-	p.Issuer = p.Server.URL
-	st.client.loginURL = p.Issuer + "/login?authRequestID="
-
-	provider, err := op.NewProvider(&op.Config{
-		CryptoKey:                sha256.Sum256([]byte("oidctest")),
-		DefaultLogoutRedirectURI: "/logged-out",
-		CodeMethodS256:           true,
-		AuthMethodPost:           true,
-		GrantTypeRefreshToken:    true,
-	}, st, op.StaticIssuer(p.Issuer), op.WithAllowInsecure())
-	if err != nil {
-		p.Server.Close()
-		return nil, fmt.Errorf("creating op: %w", err)
-	}
-	callback := op.AuthCallbackURL(provider)
-	issuer := op.NewIssuerInterceptor(provider.IssuerFromRequest)
-	mux.HandleFunc("GET /login", func(w http.ResponseWriter, r *http.Request) {
-		_ = loginPage.Execute(w, map[string]string{"ID": r.FormValue("authRequestID")})
-	})
-	mux.HandleFunc("POST /login", issuer.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		id := r.FormValue("id")
-		if err := st.checkLogin(id, r.FormValue("username"), r.FormValue("password")); err != nil {
-			w.WriteHeader(http.StatusUnauthorized)
-			_ = loginPage.Execute(w, map[string]string{"ID": id, "Error": err.Error()})
-			return
-		}
-		http.Redirect(w, r, callback(r.Context(), id), http.StatusFound)
-	}))
-	mux.HandleFunc("GET /logged-out", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "signed out") })
-	mux.Handle("/", provider)
+	p := &Provider{Provider: dp, Server: srv, grants: map[string]int{}, changed: make(chan struct{})}
+	srv.Config.Handler = p.intercept(dp.Handler())
+	srv.Start()
 	return p, nil
 }
-
-var loginPage = template.Must(template.New("login").Parse(`<!doctype html>
-<title>oidctest login</title>
-<form method="post" action="/login">
-<input type="hidden" name="id" value="{{.ID}}">
-<label>Username <input name="username"></label>
-<label>Password <input name="password" type="password"></label>
-<button type="submit">Log in</button>
-{{if .Error}}<p role="alert">{{.Error}}</p>{{end}}
-</form>`))
 
 // intercept counts grants and revocations and applies Hold / SetDown.
 func (p *Provider) intercept(next http.Handler) http.Handler {
@@ -263,31 +169,6 @@ func (p *Provider) SetDown(down bool) {
 	p.mu.Unlock()
 }
 
-// SetRedirectURIs replaces the client's registered redirect and post-logout redirect URIs.
-func (p *Provider) SetRedirectURIs(redirect, postLogout []string) {
-	p.st.mu.Lock()
-	defer p.st.mu.Unlock()
-	p.st.client.redirectURIs = redirect
-	p.st.client.postLogoutURIs = postLogout
-}
-
-// RotateKeys publishes a new signing key, signs with it from now on and,
-// when dropOld, withdraws every older key from the JWKS.
-func (p *Provider) RotateKeys(newKID string, dropOld bool) error {
-	k, err := newSigningKey(newKID)
-	if err != nil {
-		return err
-	}
-	p.st.mu.Lock()
-	defer p.st.mu.Unlock()
-	if dropOld {
-		p.st.keys = []*signingKey{k}
-	} else {
-		p.st.keys = append([]*signingKey{k}, p.st.keys...)
-	}
-	return nil
-}
-
 // Login drives the OP's side of a login: it GETs authorizeURL (the RP's
 // redirect target), posts the user's credentials to the login form and
 // follows the OP's redirects until one leaves the OP. It returns that URL: the
@@ -345,54 +226,4 @@ func (p *Provider) follow(ctx context.Context, c *http.Client, method, target st
 		method, target, form = http.MethodGet, next.String(), nil
 	}
 	return "", fmt.Errorf("too many redirects from %s", target)
-}
-
-// client implements op.Client.
-type client struct {
-	id, secret     string
-	authMethod     oidc.AuthMethod
-	redirectURIs   []string
-	postLogoutURIs []string
-	loginURL       string
-	idTokenTTL     time.Duration
-}
-
-func (c *client) GetID() string                       { return c.id }
-func (c *client) RedirectURIs() []string              { return c.redirectURIs }
-func (c *client) PostLogoutRedirectURIs() []string    { return c.postLogoutURIs }
-func (c *client) ApplicationType() op.ApplicationType { return op.ApplicationTypeWeb }
-func (c *client) AuthMethod() oidc.AuthMethod         { return c.authMethod }
-func (c *client) ResponseTypes() []oidc.ResponseType {
-	return []oidc.ResponseType{oidc.ResponseTypeCode}
-}
-func (c *client) GrantTypes() []oidc.GrantType {
-	return []oidc.GrantType{oidc.GrantTypeCode, oidc.GrantTypeRefreshToken}
-}
-func (c *client) LoginURL(id string) string            { return c.loginURL + url.QueryEscape(id) }
-func (c *client) AccessTokenType() op.AccessTokenType  { return op.AccessTokenTypeJWT }
-func (c *client) IDTokenLifetime() time.Duration       { return c.idTokenTTL }
-func (c *client) DevMode() bool                        { return true }
-func (c *client) IsScopeAllowed(string) bool           { return false }
-func (c *client) IDTokenUserinfoClaimsAssertion() bool { return true }
-func (c *client) ClockSkew() time.Duration             { return 0 }
-func (c *client) RestrictAdditionalIdTokenScopes() func([]string) []string {
-	return func(s []string) []string { return s }
-}
-func (c *client) RestrictAdditionalAccessTokenScopes() func([]string) []string {
-	return func(s []string) []string { return s }
-}
-
-// SetAccessTokenTTL changes the lifetime of access tokens issued from now on.
-func (p *Provider) SetAccessTokenTTL(d time.Duration) {
-	p.st.mu.Lock()
-	defer p.st.mu.Unlock()
-	p.st.accessTTL = d
-}
-
-// DropRefreshTokens invalidates every refresh token issued so far (as an IdP
-// does when the user's session ends there): their next use gets invalid_grant.
-func (p *Provider) DropRefreshTokens() {
-	p.st.mu.Lock()
-	defer p.st.mu.Unlock()
-	clear(p.st.refreshTokens)
 }

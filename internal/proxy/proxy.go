@@ -6,14 +6,31 @@
 // growing period (passive health checking).
 //
 // The server calls Forward after it has normalised the path (see package
-// route) and written the canonical path into c.Request().URI() — Forward sends
-// exactly that path, under the upstream URL's base path, with the client's
-// query string byte for byte.
+// route) and written the canonical path into the request with
+// c.Request().URI().SetPathBytes(canonical) — Forward sends exactly
+// PathOriginal(), under the upstream URL's base path (minus the route prefix
+// with strip_prefix), with the client's query string byte for byte.
+//
+// # Headers
+//
+// Hop-by-hop headers (RFC 9110 §7.6.1) are removed in both directions, and
+// Expect is not passed on. X-Forwarded-For, -Proto and -Host are believed and
+// extended only from Options.TrustedProxies; from other peers they are
+// replaced, and Forwarded and X-Real-Ip dropped. X-Request-Id carries
+// c.Locals("requestid") (or the client's header). Every replaced header has
+// all its lines removed first: fasthttp's Set replaces only the first of
+// repeated lines. Response headers the gateway set before Forward (a request
+// id, a refreshed session cookie) replace the upstream's of the same name;
+// cookies from both are kept. Redirects are passed to the client, not
+// followed.
 //
 // # Bodies
 //
 // Request and response bodies are streamed, never buffered whole: the Fiber
-// app must run with StreamRequestBody, and the upstream response is handed to
+// app must run with StreamRequestBody (fasthttp then reads at most 8 KiB of a
+// body before the handler runs, whatever BodyLimit says; Options.MaxBody is
+// enforced here: by Content-Length before the upstream is contacted, and
+// while a chunked body streams), and the upstream response is handed to
 // the client with SetBodyStream, so a 100 MB download costs a few buffers.
 // Responses of unknown length (chunked, server-sent events) are flushed to the
 // client chunk by chunk as they arrive. The upstream connection goes back to
@@ -35,9 +52,14 @@
 //
 // Forward returns fiber errors with short messages for the server's error
 // handler: 502 "upstream unavailable" (refused, reset, DNS, no free
-// connection), 504 "upstream timeout", 413 "request body too large". The
-// cause is logged with slog together with the route, the target and the
-// request id; it never reaches the client.
+// connection), 504 "upstream timeout", 413 "request body too large", and 400
+// "request body incomplete" when the client's body fails mid-way. The cause
+// is logged with slog together with the route, the target and the request
+// id; it never reaches the client. A failure after the response has started
+// (the upstream resets or goes silent mid-body) truncates the client's
+// response and is logged and counted the same way. A target that refuses a
+// connection (or cannot be resolved) is skipped and the next one tried, for
+// any method, since it never saw the request.
 package proxy
 
 import (

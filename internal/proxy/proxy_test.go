@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/netip"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -215,14 +216,19 @@ func errorBody(t *testing.T, body []byte) string {
 }
 
 func TestRefusedIs502(t *testing.T) {
-	var statuses []int
+	var (
+		mu       sync.Mutex
+		statuses []int
+	)
 	dead := "http://" + deadAddr(t)
 	gw := newGateway(t, route1("users", "/", dead), Options{
 		OnUpstreamError: func(target string, status int) {
 			if target != dead {
 				t.Errorf("OnUpstreamError target = %q, want %q", target, dead)
 			}
+			mu.Lock()
 			statuses = append(statuses, status)
+			mu.Unlock()
 		},
 	})
 	req, _ := http.NewRequest(http.MethodGet, gw.url+"/x", nil)
@@ -243,6 +249,8 @@ func TestRefusedIs502(t *testing.T) {
 			t.Errorf("log %q does not contain %q", logs, want)
 		}
 	}
+	mu.Lock()
+	defer mu.Unlock()
 	if len(statuses) != 1 || statuses[0] != http.StatusBadGateway {
 		t.Errorf("OnUpstreamError statuses = %v, want [502]", statuses)
 	}
@@ -483,5 +491,46 @@ func TestExpectContinueNotForwarded(t *testing.T) {
 	}
 	if e := got.header.Get("Expect"); e != "" {
 		t.Errorf("upstream Expect = %q, want none", e)
+	}
+}
+
+func TestHeadAndNoContent(t *testing.T) {
+	up := newHandlerUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/none" {
+			w.WriteHeader(http.StatusNoContent)
+			return
+		}
+		w.Header().Set("Content-Length", "5")
+		w.Header().Set("ETag", `"v1"`)
+		if r.Method != http.MethodHead {
+			_, _ = io.WriteString(w, "hello")
+		}
+	})
+	gw := newGateway(t, route1("r", "/", up), Options{})
+	tests := []struct {
+		name, method, path string
+		status             int
+		length             int64
+		body               string
+	}{
+		{"GET", http.MethodGet, "/", 200, 5, "hello"},
+		{"HEAD keeps the length", http.MethodHead, "/", 200, 5, ""},
+		{"204", http.MethodGet, "/none", 204, 0, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			req, _ := http.NewRequest(tt.method, gw.url+tt.path, nil)
+			resp, body := do(t, req)
+			if resp.StatusCode != tt.status || resp.ContentLength != tt.length || string(body) != tt.body {
+				t.Errorf("%s %s = %d, length %d, %q; want %d, length %d, %q",
+					tt.method, tt.path, resp.StatusCode, resp.ContentLength, body, tt.status, tt.length, tt.body)
+			}
+			if cl := resp.Header.Get("Content-Length"); tt.status == 204 && cl != "" {
+				t.Errorf("%s %s Content-Length = %q, want none on a 204 (RFC 9110 §8.6)", tt.method, tt.path, cl)
+			}
+			if tt.status == 200 && resp.Header.Get("ETag") != `"v1"` {
+				t.Errorf("%s %s ETag = %q, want %q", tt.method, tt.path, resp.Header.Get("ETag"), `"v1"`)
+			}
+		})
 	}
 }

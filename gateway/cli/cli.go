@@ -19,6 +19,7 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/internal/config"
 	"github.com/gatehouse-dev/gatehouse/internal/server"
+	redisstore "github.com/gatehouse-dev/gatehouse/internal/store/redis"
 )
 
 const usage = `gatehouse: a Backend-for-Frontend gateway
@@ -72,6 +73,7 @@ func Main(args []string, stdout, stderr io.Writer) int {
 			return 2
 		}
 		logger := slog.New(slog.NewJSONHandler(stdout, &slog.HandlerOptions{Level: level}))
+		redisstore.SetLogger(logger) // go-redis's own messages as JSON log lines too
 		return run(*configPath, logger, stderr)
 	default:
 		fmt.Fprintf(stderr, "gatehouse: unknown command %q\n", cmd)

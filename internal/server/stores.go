@@ -48,5 +48,6 @@ func openStores(cfg *config.Config) (sessions, auth store.Store, err error) {
 		}
 		return sessions, auth, nil
 	}
-	return nil, nil, fmt.Errorf("session.store: unsupported store %q", cfg.Session.Store)
+	// Never echo the URL: it may hold a password.
+	return nil, nil, fmt.Errorf("session.store: unsupported store (want memory, redis:// or rediss://)")
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"syscall"
 
 	"github.com/valyala/fasthttp"
 )
@@ -88,7 +89,9 @@ func (rb *responseBody) Read(b []byte) (int, error) {
 	}
 	n, err := rb.resp.BodyStream().Read(b)
 	if err != nil && err != io.EOF {
-		rb.p.report(context.Background(), rb.t, rb.reqID, "upstream response body failed", err)
+		// The response had started: only a reset says the target is down.
+		rb.p.report(context.Background(), rb.t, rb.reqID, "upstream response body failed", err,
+			errors.Is(err, syscall.ECONNRESET))
 	}
 	return n, err
 }

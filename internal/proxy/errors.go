@@ -68,11 +68,13 @@ func isStaleConn(err error) bool {
 		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
 }
 
-// ejects reports whether err says the target itself is down: it refused the
-// connection, could not be reached, or reset it. A clean close does not
-// eject (it is what a pooled connection the upstream dropped while idle
-// looks like), nor does a timeout: a slow answer is the route's problem, not
-// a dead target's.
-func ejects(err error) bool {
-	return isDialError(err) || errors.Is(err, syscall.ECONNRESET)
+// ejects reports whether the failure err of req says the target itself is
+// down: it refused the connection or could not be reached, or it dropped an
+// idempotent request — which fasthttp had already retried, so it was not
+// just one stale pooled connection. A single dropped POST does not eject
+// (an upstream closing an idle keep-alive connection looks just like that),
+// nor does a timeout: a slow answer is the route's problem, not a dead
+// target's.
+func ejects(err error, req *fasthttp.Request) bool {
+	return isDialError(err) || isStaleConn(err) && isIdempotent(req)
 }

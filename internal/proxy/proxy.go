@@ -64,6 +64,7 @@ package proxy
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -122,6 +123,10 @@ type Options struct {
 	// them all busy waits up to the route timeout, then fails with 502.
 	// Default 1024.
 	MaxConnsPerTarget int
+	// TLSConfig is used for https upstreams, e.g. to trust a private CA.
+	// Default nil: the system roots, certificates verified, ServerName taken
+	// from the upstream URL.
+	TLSConfig *tls.Config
 	// Logger receives upstream failures. Default slog.Default().
 	Logger *slog.Logger
 	// OnUpstreamError, when set, is called once for every failed upstream
@@ -241,6 +246,7 @@ func (p *Proxy) newTarget(raw string) (*target, error) {
 	t.client = &fasthttp.HostClient{
 		Addr:                     addr,
 		IsTLS:                    u.Scheme == "https",
+		TLSConfig:                p.opts.TLSConfig,
 		Dial:                     dial.dial,
 		MaxConns:                 p.opts.MaxConnsPerTarget,
 		MaxConnWaitTimeout:       p.timeout,
@@ -287,7 +293,7 @@ func (p *Proxy) Forward(c *fiber.Ctx) error {
 		if err == nil || !isDialError(err) {
 			break
 		}
-		p.failed(c, t, err)
+		p.failed(c, t, req, err)
 	}
 	var clientErr error
 	if body != nil {
@@ -295,15 +301,15 @@ func (p *Proxy) Forward(c *fiber.Ctx) error {
 		p.releaseLimitedBody(body)
 	}
 	if err != nil {
+		if clientErr == nil && !isDialError(err) {
+			p.failed(c, t, req, err)
+		}
 		fasthttp.ReleaseRequest(req)
 		fasthttp.ReleaseResponse(resp)
 		if clientErr != nil {
 			// The client's body failed (too large, or the client went
 			// away): not the upstream's fault.
 			return clientError(clientErr)
-		}
-		if !isDialError(err) {
-			p.failed(c, t, err)
 		}
 		return statusError(err)
 	}
@@ -463,17 +469,17 @@ func (p *Proxy) Close() {
 	}
 }
 
-// failed ejects t when err says it is unreachable, logs the cause and
-// reports it to the metrics hook.
-func (p *Proxy) failed(c *fiber.Ctx, t *target, err error) {
-	p.report(c.UserContext(), t, requestID(c), "upstream request failed", err)
+// failed ejects t when the failure err of req says it is down, logs the
+// cause and reports it to the metrics hook.
+func (p *Proxy) failed(c *fiber.Ctx, t *target, req *fasthttp.Request, err error) {
+	p.report(c.UserContext(), t, requestID(c), "upstream request failed", err, ejects(err, req))
 }
 
-// report ejects t when err says it is unreachable, logs err with msg and
-// passes it to the metrics hook.
-func (p *Proxy) report(ctx context.Context, t *target, reqID, msg string, err error) {
+// report ejects t if eject is set, logs err with msg and passes it to the
+// metrics hook.
+func (p *Proxy) report(ctx context.Context, t *target, reqID, msg string, err error, eject bool) {
 	status := statusOf(err)
-	if ejects(err) {
+	if eject {
 		t.eject(p.now(), p.opts.EjectFor, p.opts.MaxEjectFor)
 	}
 	p.log.LogAttrs(ctx, slog.LevelWarn, msg,

@@ -1,7 +1,15 @@
 package proxy
 
 import (
+	"bufio"
+	"crypto/tls"
+	"crypto/x509"
+	"io"
+	"log"
+	"net"
 	"net/http"
+	"net/http/httptest"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -134,4 +142,69 @@ func TestAllTargetsDeadIs502(t *testing.T) {
 			t.Errorf("GET / = %d %s, want 502 upstream unavailable", resp.StatusCode, body)
 		}
 	}
+}
+
+// TestDroppedRequestEjects: a target that accepts connections and drops
+// them unanswered (a crashing process) is ejected after an idempotent
+// request — which fasthttp retried once — but not after a single POST,
+// which is what an idle keep-alive connection closed by the upstream looks
+// like too.
+func TestDroppedRequestEjects(t *testing.T) {
+	tests := []struct {
+		name   string
+		method string
+		linger bool // Close sends RST instead of FIN
+		eject  bool
+	}{
+		{"GET closed", http.MethodGet, false, true},
+		{"GET reset", http.MethodGet, true, true},
+		{"POST closed", http.MethodPost, false, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			addr := serveTCP(t, func(c net.Conn) {
+				if _, err := http.ReadRequest(bufio.NewReader(c)); err != nil {
+					return
+				}
+				if tt.linger {
+					_ = c.(*net.TCPConn).SetLinger(0)
+				}
+			})
+			gw := newGateway(t, route1("r", "/", "http://"+addr), Options{})
+			req, _ := http.NewRequest(tt.method, gw.url+"/", strings.NewReader("x"))
+			resp, body := do(t, req)
+			if resp.StatusCode != http.StatusBadGateway || errorBody(t, body) != "upstream unavailable" {
+				t.Errorf("%s / = %d %s, want 502 upstream unavailable", tt.method, resp.StatusCode, body)
+			}
+			if got := gw.proxy.targets[0].ejectedUntil.Load() != 0; got != tt.eject {
+				t.Errorf("%s / dropped: target ejected = %v, want %v", tt.method, got, tt.eject)
+			}
+		})
+	}
+}
+
+func TestHTTPSUpstream(t *testing.T) {
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.WriteString(w, "secure "+r.URL.Path)
+	}))
+	srv.Config.ErrorLog = log.New(io.Discard, "", 0) // the refused handshake is expected
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+	roots := x509.NewCertPool()
+	roots.AddCert(srv.Certificate())
+
+	t.Run("trusted CA", func(t *testing.T) {
+		gw := newGateway(t, route1("r", "/", srv.URL), Options{TLSConfig: &tls.Config{RootCAs: roots}})
+		resp, body := get(t, gw.url+"/x")
+		if resp.StatusCode != http.StatusOK || string(body) != "secure /x" {
+			t.Errorf("GET /x = %d %q, want 200 %q", resp.StatusCode, body, "secure /x")
+		}
+	})
+	t.Run("unknown CA is refused", func(t *testing.T) {
+		gw := newGateway(t, route1("r", "/", srv.URL), Options{})
+		resp, body := get(t, gw.url+"/x")
+		if resp.StatusCode != http.StatusBadGateway {
+			t.Errorf("GET /x with an untrusted certificate = %d %s, want 502", resp.StatusCode, body)
+		}
+	})
 }

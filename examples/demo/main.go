@@ -1,0 +1,117 @@
+// Command demo runs the whole example on one machine with nothing but Go:
+// a development OpenID Provider, the two example services and gatehouse with
+// the shipped routes.yaml, then prints where to go and whom to log in as.
+//
+//	go run ./examples/demo            # from the repository root
+//	open http://127.0.0.1:8080        # log in as alice / wonderland
+//
+// Ctrl-C stops everything. The OP (internal/devop) keeps users, sessions and
+// keys in memory: every run starts afresh. See docs/quickstart.md.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/gatehouse-dev/gatehouse/examples/demo/stack"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// run starts the demo and serves until ctx ends; it returns the exit code.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fl := flag.NewFlagSet("demo", flag.ContinueOnError)
+	fl.SetOutput(stderr)
+	configPath := fl.String("config", "routes.yaml", "the gatehouse config to run; its oidc.issuer must be ${OIDC_ISSUER}")
+	listen := fl.String("listen", stack.DefaultGatewayAddr, "gatehouse's address (the URL to open)")
+	issuerAddr := fl.String("issuer-addr", stack.DefaultIssuerAddr, "the development OpenID Provider's address")
+	profileAddr := fl.String("profile-addr", stack.DefaultProfileAddr, "the profile service's address")
+	ordersAddr := fl.String("orders-addr", stack.DefaultOrdersAddr, "the orders service's address")
+	logLevel := fl.String("log-level", "warn", "log level: debug, info (access logs), warn or error")
+	if err := fl.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if fl.NArg() > 0 {
+		fmt.Fprintf(stderr, "demo: unexpected argument %q\n", fl.Arg(0))
+		return 2
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
+		fmt.Fprintf(stderr, "demo: -log-level %q: want debug, info, warn or error\n", *logLevel)
+		return 2
+	}
+	if _, err := os.Stat(*configPath); errors.Is(err, fs.ErrNotExist) {
+		fmt.Fprintf(stderr, "demo: %s not found: run from the repository root (go run ./examples/demo) or pass -config\n", *configPath)
+		return 2
+	}
+
+	// Until everything is up, only errors: the gateway's "not ready yet"
+	// while its IdP discovery runs is expected at start-up.
+	var lv slog.LevelVar
+	lv.Set(max(level, slog.LevelError))
+	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: &lv}))
+	s, err := stack.Start(ctx, stack.Options{
+		Config:      *configPath,
+		GatewayAddr: *listen, IssuerAddr: *issuerAddr, ProfileAddr: *profileAddr, OrdersAddr: *ordersAddr,
+		// SESSION_SECRET and the like still come from the environment; the
+		// addresses and the issuer are the demo's own (stack.Vars).
+		LookupEnv: os.LookupEnv,
+		Logger:    logger,
+	})
+	if err != nil {
+		fmt.Fprintf(stderr, "demo: %v\n", err)
+		return 1
+	}
+	readyCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	err = s.WaitReady(readyCtx)
+	cancel()
+	lv.Set(level)
+	if err != nil {
+		fmt.Fprintf(stderr, "demo: %v\n", err)
+		if ctx.Err() == nil {
+			fmt.Fprintf(stderr, "demo: %s/readyz says what is missing\n", s.URL)
+		}
+	} else {
+		banner(stdout, s, *configPath)
+	}
+	if err := s.Wait(); err != nil {
+		fmt.Fprintf(stderr, "demo: %v\n", err)
+		return 1
+	}
+	fmt.Fprintln(stdout, "demo: stopped")
+	return 0
+}
+
+func banner(w io.Writer, s *stack.Stack, configPath string) {
+	u := s.OP.User
+	fmt.Fprintf(w, `
+  gatehouse demo is running
+
+    Open        %s
+    Log in as   %s / %s
+
+    gatehouse         %-28s config: %s
+    OpenID Provider   %-28s development OP, in memory
+    profile service   %-28s /api/profile, /api/catalog
+    orders service    %-28s /api/orders, /api/status
+
+  Press Ctrl-C to stop.
+
+`, s.URL, u.Username, u.Password, s.URL, configPath, s.Issuer, s.ProfileURL, s.OrdersURL)
+}

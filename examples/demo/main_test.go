@@ -1,0 +1,112 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"net/http"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// notifyingBuffer is a concurrency-safe buffer that signals when its
+// contents first contain a marker.
+type notifyingBuffer struct {
+	mu     sync.Mutex
+	buf    bytes.Buffer
+	marker string
+	seen   chan struct{}
+	once   sync.Once
+}
+
+func (b *notifyingBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	n, err := b.buf.Write(p)
+	if b.marker != "" && strings.Contains(b.buf.String(), b.marker) {
+		b.once.Do(func() { close(b.seen) })
+	}
+	return n, err
+}
+
+func (b *notifyingBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+func TestUsageErrors(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"unknown flag", []string{"-nope"}, "flag provided but not defined"},
+		{"argument", []string{"extra"}, `unexpected argument "extra"`},
+		{"log level", []string{"-log-level", "loud"}, `-log-level "loud"`},
+		{"no config here", []string{"-config", "testdata/missing.yaml"}, "run from the repository root"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			if code := run(t.Context(), tc.args, &stdout, &stderr); code != 2 {
+				t.Errorf("run(%q) = %d, want 2", tc.args, code)
+			}
+			if !strings.Contains(stderr.String(), tc.want) {
+				t.Errorf("run(%q) stderr = %q, want it to mention %q", tc.args, stderr.String(), tc.want)
+			}
+		})
+	}
+}
+
+var openLine = regexp.MustCompile(`Open\s+(http://127\.0\.0\.1:\d+)\n`)
+
+func TestRunPrintsTheURLAndCredentialsAndStopsCleanly(t *testing.T) {
+	stdout := &notifyingBuffer{marker: "Press Ctrl-C to stop.", seen: make(chan struct{})}
+	var stderr notifyingBuffer
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan int, 1)
+	go func() {
+		done <- run(ctx, []string{"-config", "../../routes.yaml", "-listen", "127.0.0.1:0", "-issuer-addr", "127.0.0.1:0",
+			"-profile-addr", "127.0.0.1:0", "-orders-addr", "127.0.0.1:0"}, stdout, &stderr)
+	}()
+	select {
+	case <-stdout.seen:
+	case code := <-done:
+		t.Fatalf("run returned %d before printing the banner; stderr:\n%s", code, stderr.String())
+	case <-time.After(60 * time.Second):
+		t.Fatalf("no banner after 60s; stdout:\n%s\nstderr:\n%s", stdout.String(), stderr.String())
+	}
+	out := stdout.String()
+	if !strings.Contains(out, "alice / wonderland") {
+		t.Errorf("banner = %q, want the test user's credentials", out)
+	}
+	m := openLine.FindStringSubmatch(out)
+	if m == nil {
+		t.Fatalf("banner = %q, want an Open line with the URL", out)
+	}
+	// The URL it prints is the gateway, ready: the SPA and readiness answer.
+	resp, err := http.Get(m[1] + "/readyz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("GET %s/readyz = %d, want 200 once the banner is out", m[1], resp.StatusCode)
+	}
+
+	cancel() // Ctrl-C
+	select {
+	case code := <-done:
+		if code != 0 {
+			t.Errorf("run after Ctrl-C = %d, want 0; stderr:\n%s", code, stderr.String())
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("run did not return within 30s of Ctrl-C")
+	}
+	if !strings.Contains(stdout.String(), "demo: stopped") {
+		t.Errorf("stdout = %q, want it to end with demo: stopped", stdout.String())
+	}
+}

@@ -57,9 +57,6 @@ const (
 // loginTTL bounds how long a started login may take (state, nonce, verifier and login cookie).
 const loginTTL = 10 * time.Minute
 
-// refreshTimeout bounds one refresh as seen by the requests waiting on it.
-const refreshTimeout = 15 * time.Second
-
 // Auth holds the relying party, the session manager and the settings the
 // endpoints and the gate need. Build it with New.
 type Auth struct {
@@ -77,6 +74,9 @@ type Auth struct {
 	errorPage  string // oidc.error_redirect ("" = JSON errors)
 	flight     singleflight.Group
 	retry      retryBackoff
+	// onLockBusy, when set (tests), is called each time a refresh finds the
+	// session's refresh lock held by another replica.
+	onLockBusy func()
 }
 
 // New builds the Auth for cfg and starts OIDC discovery in the background

@@ -32,6 +32,9 @@ var errSessionEnded = errors.New("session ended by the identity provider")
 //   - any: session when the session cookie is present, else bearer.
 //   - none: no identity.
 //
+// Then the route's required_scopes and required_claims are enforced (403;
+// see requirements).
+//
 // A CORS preflight to a cookie route is refused (403) without any
 // Access-Control-Allow-* header. In every mode the session cookie is removed
 // from the forwarded Cookie header (other cookies are kept): the upstream
@@ -43,6 +46,7 @@ func (a *Auth) Gate(route *config.Route) func(next fiber.Handler) fiber.Handler 
 		mode = config.AuthSession
 	}
 	audience := route.Audience
+	req := newRequirements(route)
 	return func(next fiber.Handler) fiber.Handler {
 		return func(c *fiber.Ctx) error {
 			if mode == config.AuthNone {
@@ -53,15 +57,20 @@ func (a *Auth) Gate(route *config.Route) func(next fiber.Handler) fiber.Handler 
 				return fiber.NewError(fiber.StatusUnauthorized, msgAuthRequired)
 			}
 			var err error
-			switch {
-			case mode == config.AuthBearer,
-				mode == config.AuthAny && a.sessions.CookieValue(c) == "" && !isPreflight(c):
+			bearer := mode == config.AuthBearer ||
+				mode == config.AuthAny && a.sessions.CookieValue(c) == "" && !isPreflight(c)
+			if bearer {
 				err = a.bearerAuth(c, audience)
-			default:
+			} else {
 				err = a.sessionAuth(c)
 			}
 			if err != nil {
 				return err
+			}
+			if !req.empty() {
+				if err := a.checkRequirements(c, &req, plugins.IdentityOf(c).Claims, bearer); err != nil {
+					return err
+				}
 			}
 			return next(c)
 		}
@@ -255,7 +264,9 @@ func (a *Auth) refreshShared(c *fiber.Ctx, s *session.Session, cookie, rejected 
 		c.Cookie(a.sessions.ClearCookie())
 		return nil, fiber.NewError(fiber.StatusUnauthorized, msgSessionExpired)
 	case res.err != nil:
-		a.retry.failed(s.ID, a.now())
+		if !errors.Is(res.err, errRefreshBusy) {
+			a.retry.failed(s.ID, a.now())
+		}
 		if a.now().Before(s.AccessExpiresAt) {
 			return s, nil // still valid: serve, the next request retries
 		}
@@ -271,17 +282,32 @@ type singleflightResult struct {
 }
 
 // refresh reloads the session (another flight may have refreshed it already),
-// runs the refresh_token grant and saves the rotated tokens. A non-empty
+// takes the session's refresh lock in the shared store (another replica may
+// be refreshing it: then its new token is used), runs the refresh_token grant
+// and saves the rotated tokens before releasing the lock. A non-empty
 // rejected forces the grant unless the stored token is no longer that one.
 func (a *Auth) refresh(ctx context.Context, cookie, rejected string) (*session.Session, error) {
 	s, err := a.sessions.Load(ctx, cookie)
 	if err != nil {
 		return nil, err
 	}
-	if rejected == "" && !a.needsRefresh(s) || rejected != "" && s.AccessToken != rejected {
+	if a.renewed(s, rejected) {
 		return s, nil // renewed meanwhile
 	}
-	toks, err := a.rp.Refresh(ctx, s.RefreshToken, s.Subject)
+	lock, s, err := a.lockRefresh(ctx, cookie, s.ID, rejected)
+	if err != nil {
+		return nil, err
+	}
+	if lock == nil || a.renewed(s, rejected) {
+		if lock != nil {
+			a.unlock(ctx, lock)
+		}
+		return s, nil // another replica renewed it
+	}
+	defer a.unlock(ctx, lock)
+	gctx, cancel := context.WithTimeout(ctx, refreshGrantTimeout)
+	defer cancel()
+	toks, err := a.rp.Refresh(gctx, s.RefreshToken, s.Subject)
 	switch {
 	case errors.Is(err, oidc.ErrInvalidGrant), errors.Is(err, oidc.ErrInvalidToken):
 		a.log.InfoContext(ctx, "auth: refresh refused; ending session", "sub", s.Subject, "error", err)

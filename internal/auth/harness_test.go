@@ -18,6 +18,7 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/internal/config"
 	"github.com/gatehouse-dev/gatehouse/internal/session"
+	"github.com/gatehouse-dev/gatehouse/internal/store"
 	"github.com/gatehouse-dev/gatehouse/internal/store/memory"
 	"github.com/gatehouse-dev/gatehouse/plugins"
 )
@@ -36,7 +37,7 @@ type harness struct {
 	t        testing.TB
 	auth     *Auth
 	sessions *session.Manager
-	store    *memory.Store
+	store    store.Store
 	url      string
 	client   *http.Client // cookie jar, no automatic redirects
 
@@ -51,6 +52,9 @@ type harnessOpts struct {
 	errorPage    string
 	margin       time.Duration
 	listener     net.Listener
+	// store, when set, is shared with other harnesses (replicas); default a
+	// fresh memory store.
+	store store.Store
 }
 
 func newHarness(t testing.TB, o harnessOpts) *harness {
@@ -77,13 +81,27 @@ func newHarness(t testing.TB, o harnessOpts) *harness {
 			{Name: "public", Prefix: "/public", Auth: config.AuthNone},
 			{Name: "bearer", Prefix: "/bearer", Auth: config.AuthBearer},
 			{Name: "any", Prefix: "/any", Auth: config.AuthAny},
+			{
+				Name: "scoped", Prefix: "/scoped", Auth: config.AuthBearer,
+				RequiredScopes: []string{"orders:read", "orders:write"},
+				RequiredClaims: map[string]string{"tenant": "acme", "roles": "admin"},
+			},
+			{
+				Name: "any-scoped", Prefix: "/any-scoped", Auth: config.AuthAny,
+				RequiredScopes: []string{"orders:read"}, RequiredClaims: map[string]string{"tenant": "acme"},
+			},
+			{Name: "admin", Prefix: "/admin", Auth: config.AuthSession, RequiredClaims: map[string]string{"roles": "admin"}},
 		},
 	}
-	st, err := memory.New(memory.Options{})
-	if err != nil {
-		t.Fatal(err)
+	st := o.store
+	if st == nil {
+		m, err := memory.New(memory.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = m.Close() })
+		st = m
 	}
-	t.Cleanup(func() { _ = st.Close() })
 	sm, err := session.NewManager(cfg.Session, pub, st, session.WithLogger(quietLogger()))
 	if err != nil {
 		t.Fatal(err)

@@ -173,31 +173,43 @@ func (h *harness) parallelHeld(op *oidctest.Provider, n int, headers ...string) 
 	h.t.Helper()
 	release := op.Hold()
 	defer release()
-	codes := make([]int, n)
-	var wg sync.WaitGroup
-	for i := range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			req, _ := http.NewRequest(http.MethodGet, h.url+"/api/x", nil)
-			for j := 0; j+1 < len(headers); j += 2 {
-				req.Header.Set(headers[j], headers[j+1])
-			}
-			resp, err := h.client.Do(req)
-			if err != nil {
-				h.t.Error(err)
-				return
-			}
-			resp.Body.Close()
-			codes[i] = resp.StatusCode
-		}()
+	targets := make([]string, n)
+	for i := range targets {
+		targets[i] = h.url + "/api/x"
 	}
+	wait := getAll(h.t, h.client, targets, headers...)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second) // hang guard
 	defer cancel()
 	if err := op.WaitGrants(ctx, "refresh_token", 1); err != nil {
 		h.t.Error(err)
 	}
 	release()
-	wg.Wait()
-	return codes
+	return wait()
+}
+
+// getAll sends a GET to every target at once with the headers (name, value
+// pairs); wait blocks until all have answered and returns their statuses (0
+// for a transport error, which is reported).
+func getAll(t testing.TB, c *http.Client, targets []string, headers ...string) (wait func() []int) {
+	codes := make([]int, len(targets))
+	var wg sync.WaitGroup
+	for i, target := range targets {
+		wg.Go(func() {
+			req, _ := http.NewRequest(http.MethodGet, target, nil)
+			for j := 0; j+1 < len(headers); j += 2 {
+				req.Header.Set(headers[j], headers[j+1])
+			}
+			resp, err := c.Do(req)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			resp.Body.Close()
+			codes[i] = resp.StatusCode
+		})
+	}
+	return func() []int {
+		wg.Wait()
+		return codes
+	}
 }

@@ -74,6 +74,7 @@ type Auth struct {
 	errorPage  string // oidc.error_redirect ("" = JSON errors)
 	flight     singleflight.Group
 	retry      retryBackoff
+	logins     loginLimiter
 	// onLockBusy, when set (tests), is called each time a refresh finds the
 	// session's refresh lock held by another replica.
 	onLockBusy func()

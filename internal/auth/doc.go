@@ -2,7 +2,11 @@ package auth
 
 // The login flow, as implemented here (for the README and operators):
 //
-//  1. GET /auth/login?returnTo=/path — 503 {"error":"identity provider
+//  1. GET /auth/login?returnTo=/path — 429 {"error":"too many login
+//     attempts"} with Retry-After beyond 10 logins a minute (bursts of 20)
+//     from one client address (behind server.trusted_proxies, the resolved
+//     one; IPv6 per /64): each login stores a state, and one client must
+//     not fill the store. 503 {"error":"identity provider
 //     unavailable"} until discovery of oidc.issuer has succeeded (retried in
 //     the background with exponential backoff, 500ms doubling to 30s; /readyz
 //     reports why). Otherwise: a 256-bit state, a 256-bit nonce and a PKCE
@@ -51,8 +55,16 @@ package auth
 // one refresh per session at a time (single flight), the rotated refresh token
 // saved; invalid_grant ends the session (401 "session expired"); an IdP outage
 // keeps a still-valid token in use and backs off per session (1s..30s), then
-// 503. auth: bearer validates "Authorization: Bearer <JWT>" (allowlisted
+// 503. Across replicas sharing session.store (Redis), a per-session lock in
+// the store (10s TTL; the grant is bounded to 8s so it ends under the lock)
+// lets one replica refresh; the others poll (5ms doubling to 200ms, at most
+// 12s), re-read the session and use the new token, or after the bound serve
+// the still-valid token or answer 503. auth: bearer validates "Authorization: Bearer <JWT>" (allowlisted
 // algorithm, iss, aud = route audience or client_id, exp/iat required, nbf,
 // leeway; ID tokens refused) → 401 with WWW-Authenticate. auth: any is session
 // when the cookie is present, else bearer. Every mode removes the session
-// cookie from the forwarded Cookie header.
+// cookie from the forwarded Cookie header. A route's required_scopes (bearer
+// tokens only: "scope" or "scp" claim) and required_claims (bearer token or
+// session ID token claims; equality, or membership in a list claim) → 403,
+// for bearer callers with WWW-Authenticate: Bearer error="insufficient_scope"
+// (and scope="..." when a scope was missing); see requirements.go.

@@ -114,6 +114,13 @@ func newHarness(t testing.TB, o harnessOpts) *harness {
 	}
 	h := &harness{t: t, auth: a, sessions: sm, store: st, url: pub}
 	app := fiber.New(fiber.Config{DisableStartupMessage: true, ErrorHandler: errorJSON})
+	app.Use(func(c *fiber.Ctx) error {
+		// Stands in for the server's trusted-proxy resolution.
+		if ip := c.Get("X-Test-Client-IP"); ip != "" {
+			c.Locals(plugins.ClientIPKey, ip)
+		}
+		return c.Next()
+	})
 	a.Mount(app)
 	for i := range cfg.Routes {
 		r := &cfg.Routes[i]

@@ -121,7 +121,11 @@ func newGCM(key []byte) (cipher.AEAD, error) {
 }
 
 // login starts the authorization-code flow: GET /auth/login?returnTo=/path.
+// A client that starts too many logins gets 429 (limitLogin).
 func (a *Auth) login(c *fiber.Ctx) error {
+	if err := a.limitLogin(c); err != nil {
+		return err
+	}
 	if err := a.rp.Ready(); err != nil {
 		return fiber.NewError(fiber.StatusServiceUnavailable, msgIdPUnavailable)
 	}

@@ -112,5 +112,7 @@ func (rb *responseBody) CloseWithError(err error) error {
 	return nil
 }
 
-// Close implements io.Closer.
-func (rb *responseBody) Close() error { return rb.CloseWithError(nil) }
+// responseBody deliberately has no Close method: fasthttp calls Close before
+// CloseWithError on a stream that has both, and a Close meaning "finished"
+// would tell the upstream body the client got everything after a client
+// disconnect, draining the rest of a large body instead of dropping it.

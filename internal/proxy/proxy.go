@@ -81,6 +81,7 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/internal/config"
 	"github.com/gatehouse-dev/gatehouse/internal/route"
+	"github.com/gatehouse-dev/gatehouse/plugins"
 )
 
 // Defaults used when the corresponding Options field is zero.
@@ -401,7 +402,9 @@ func (p *Proxy) writeResponse(c *fiber.Ctx, t *target, resp *fasthttp.Response) 
 		out.ImmediateHeaderFlush = true
 		n = -1
 	}
-	out.SetBodyStream(p.acquireResponseBody(resp, t, requestID(c)), n)
+	// plugins.BodyStream lets a plugin (the cache) read a prefix of the body
+	// and hand the rest back without fasthttp closing the upstream under it.
+	out.SetBodyStream(plugins.NewBodyStream(p.acquireResponseBody(resp, t, requestID(c))), n)
 }
 
 // copyResponseHeader replaces out with the upstream's end-to-end headers and

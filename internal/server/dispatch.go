@@ -175,7 +175,7 @@ func forward(px *proxy.Proxy, reauth reauthorizer) fiber.Handler {
 		if id == nil || id.AccessToken == "" {
 			return px.Forward(c)
 		}
-		c.Request().Header.Set(fiber.HeaderAuthorization, "Bearer "+id.AccessToken)
+		setAuthorization(c, id.AccessToken)
 		if id.SessionID == "" || !replayable(c) {
 			return px.Forward(c)
 		}
@@ -195,9 +195,18 @@ func forward(px *proxy.Proxy, reauth reauthorizer) fiber.Handler {
 		}
 		c.Response().Reset() // closes the first response's body stream
 		saved.CopyTo(&c.Response().Header)
-		c.Request().Header.Set(fiber.HeaderAuthorization, "Bearer "+plugins.IdentityOf(c).AccessToken)
+		setAuthorization(c, plugins.IdentityOf(c).AccessToken)
 		return px.Forward(c)
 	}
+}
+
+// setAuthorization replaces every Authorization line the client sent:
+// fasthttp's Header.Set replaces only the first of repeated lines, and a
+// second client line would reach the upstream beside the gateway's.
+func setAuthorization(c *fiber.Ctx, token string) {
+	h := &c.Request().Header
+	h.Del(fiber.HeaderAuthorization)
+	h.Set(fiber.HeaderAuthorization, "Bearer "+token)
 }
 
 // reauthorizer renews a session's access token; *auth.Auth is one.

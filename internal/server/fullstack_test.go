@@ -80,7 +80,7 @@ func (b *browser) do(method, path string, headers ...string) *http.Response {
 		b.t.Fatal(err)
 	}
 	for i := 0; i+1 < len(headers); i += 2 {
-		req.Header.Set(headers[i], headers[i+1])
+		req.Header.Add(headers[i], headers[i+1]) // repeated names become repeated lines
 	}
 	resp, err := b.client.Do(req)
 	if err != nil {
@@ -194,8 +194,8 @@ func TestFullStackSessionFlow(t *testing.T) {
 
 	// The forwarded request: the gateway's token, the gateway's identity
 	// header, no session cookie, no spoofed values.
-	resp = b.do("GET", "/api/orders", "X-CSRF", "1", "Authorization", "Bearer forged", "X-User-Id", "mallory",
-		"X-Debug", "1", "Cookie", "theme=dark")
+	resp = b.do("GET", "/api/orders", "X-CSRF", "1", "Authorization", "Bearer forged", "Authorization", "Bearer forged2",
+		"X-User-Id", "mallory", "X-User-Id", "mallory2", "X-Debug", "1", "Cookie", "theme=dark")
 	if resp.StatusCode != 200 {
 		t.Fatalf("GET /api/orders = %d %s, want 200", resp.StatusCode, bodyOf(resp))
 	}
@@ -203,6 +203,10 @@ func TestFullStackSessionFlow(t *testing.T) {
 		t.Errorf("response Server header %q not removed by the headers plugin", resp.Header.Get("Server"))
 	}
 	h, _ := api.last()
+	if len(h.Values("Authorization")) != 1 || len(h.Values("X-User-Id")) != 1 {
+		t.Fatalf("upstream got Authorization %q and X-User-Id %q, want exactly the gateway's one of each",
+			h.Values("Authorization"), h.Values("X-User-Id"))
+	}
 	token := strings.TrimPrefix(h.Get("Authorization"), "Bearer ")
 	if token == "" || token == "forged" || strings.Count(token, ".") != 2 {
 		t.Fatalf("upstream Authorization = %q, want the session's JWT access token", h.Get("Authorization"))

@@ -281,12 +281,14 @@ func (h *handler) apply(c *fiber.Ctx, hdr headerEditor, s *side, where string) {
 	}
 	for i := range s.set {
 		o := &s.set[i]
+		// SetCanonical replaces only the first of repeated lines: delete
+		// them all first, or a client's second X-User-Id line would reach
+		// the upstream beside the gateway's value.
+		hdr.DelBytes(o.name)
+		// When the value cannot be produced the header stays removed: the
+		// gateway owns this name, the client's copy never passes.
 		if v, ok := render(o); ok {
 			hdr.SetCanonical(o.name, v) // o.name is canonical: skip normalising it per request
-		} else {
-			// The value the gateway owns cannot be produced: remove the
-			// client's copy rather than forward it (anti-spoofing).
-			hdr.DelBytes(o.name)
 		}
 	}
 	for i := range s.add {

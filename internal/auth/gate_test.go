@@ -1,6 +1,9 @@
 package auth
 
 import (
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
 	"net/http"
 	"strings"
 	"testing"
@@ -94,6 +97,19 @@ func TestBearerGate(t *testing.T) {
 	iss, h := startIssuerHarness(t, harnessOpts{clientSecret: "s"})
 	plain := &http.Client{}
 	good := iss.Sign(iss.Claims(""))
+	edit := func(f func(jwt.MapClaims)) jwt.MapClaims {
+		c := iss.Claims("")
+		f(c)
+		return c
+	}
+	foreign, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pubDER, err := x509.MarshalPKIXPublicKey(&iss.Key.PublicKey)
+	if err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct {
 		name, auth, wantChallenge string
 		want                      int
@@ -110,6 +126,15 @@ func TestBearerGate(t *testing.T) {
 		}()), `error="invalid_token"`, http.StatusUnauthorized},
 		{"wrong audience", "Bearer " + iss.Sign(func() jwt.MapClaims { c := iss.Claims(""); c["aud"] = "other"; return c }()), `error="invalid_token"`, http.StatusUnauthorized},
 		{"alg none", "Bearer " + oidctest.SignWith(jwt.SigningMethodNone, jwt.UnsafeAllowNoneSignatureType, iss.KID, iss.Claims("")), `error="invalid_token"`, http.StatusUnauthorized},
+		{"wrong issuer", "Bearer " + iss.Sign(edit(func(c jwt.MapClaims) { c["iss"] = "https://evil.example" })), `error="invalid_token"`, http.StatusUnauthorized},
+		{"not yet valid (nbf)", "Bearer " + iss.Sign(edit(func(c jwt.MapClaims) { c["nbf"] = time.Now().Add(time.Hour).Unix() })), `error="invalid_token"`, http.StatusUnauthorized},
+		{"no exp", "Bearer " + iss.Sign(edit(func(c jwt.MapClaims) { delete(c, "exp") })), `error="invalid_token"`, http.StatusUnauthorized},
+		{"no iat", "Bearer " + iss.Sign(edit(func(c jwt.MapClaims) { delete(c, "iat") })), `error="invalid_token"`, http.StatusUnauthorized},
+		{"no sub", "Bearer " + iss.Sign(edit(func(c jwt.MapClaims) { delete(c, "sub") })), `error="invalid_token"`, http.StatusUnauthorized},
+		{"an ID token", "Bearer " + iss.Sign(iss.Claims("a-login-nonce")), `error="invalid_token"`, http.StatusUnauthorized},
+		{"foreign key under the issuer's kid", "Bearer " + oidctest.SignWith(jwt.SigningMethodRS256, foreign, iss.KID, iss.Claims("")), `error="invalid_token"`, http.StatusUnauthorized},
+		{"algorithm not allowlisted (RS512)", "Bearer " + oidctest.SignWith(jwt.SigningMethodRS512, iss.Key, iss.KID, iss.Claims("")), `error="invalid_token"`, http.StatusUnauthorized},
+		{"HS256 keyed with the public key", "Bearer " + oidctest.SignWith(jwt.SigningMethodHS256, pubDER, iss.KID, iss.Claims("")), `error="invalid_token"`, http.StatusUnauthorized},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -137,6 +162,34 @@ func TestBearerGate(t *testing.T) {
 			}
 			if strings.Contains(hit.Cookie, h.sessions.CookieName()+"=") {
 				t.Errorf("bearer route forwarded the session cookie: %q", hit.Cookie)
+			}
+		})
+	}
+}
+
+// TestBearerRouteAudience: a route's audience replaces client_id as the aud
+// a token must carry.
+func TestBearerRouteAudience(t *testing.T) {
+	iss, h := startIssuerHarness(t, harnessOpts{clientSecret: "s"})
+	withAud := func(aud any) string {
+		c := iss.Claims("")
+		c["aud"] = aud
+		return "Bearer " + iss.Sign(c)
+	}
+	tests := []struct {
+		name, path, auth string
+		want             int
+	}{
+		{"route audience", "/orders-api/x", withAud("orders-api"), http.StatusOK},
+		{"route audience among several", "/orders-api/x", withAud([]string{"billing", "orders-api"}), http.StatusOK},
+		{"client_id is not the route audience", "/orders-api/x", withAud("gatehouse"), http.StatusUnauthorized},
+		{"route audience is not client_id", "/bearer/x", withAud("orders-api"), http.StatusUnauthorized},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := doWith(t, &http.Client{}, http.MethodGet, h.url+tt.path, nil, "Authorization", tt.auth)
+			if r.StatusCode != tt.want {
+				t.Errorf("GET %s = %d %s, want %d", tt.path, r.StatusCode, readBody(t, r), tt.want)
 			}
 		})
 	}

@@ -80,6 +80,7 @@ func newHarness(t testing.TB, o harnessOpts) *harness {
 			{Name: "api", Prefix: "/api", Auth: config.AuthSession},
 			{Name: "public", Prefix: "/public", Auth: config.AuthNone},
 			{Name: "bearer", Prefix: "/bearer", Auth: config.AuthBearer},
+			{Name: "orders-api", Prefix: "/orders-api", Auth: config.AuthBearer, Audience: "orders-api"},
 			{Name: "any", Prefix: "/any", Auth: config.AuthAny},
 			{
 				Name: "scoped", Prefix: "/scoped", Auth: config.AuthBearer,

@@ -213,3 +213,59 @@ func getAll(t testing.TB, c *http.Client, targets []string, headers ...string) (
 		return codes
 	}
 }
+
+// TestRefreshShortLivedTokens: with access tokens living 3 seconds and a 2s
+// refresh margin, a request is forwarded with the current token until the
+// token enters the margin, then with a refreshed one; each refresh rotates
+// the refresh token and the next one spends the rotated token. The gateway's
+// clock is stepped to the stored expiry (no sleeping).
+func TestRefreshShortLivedTokens(t *testing.T) {
+	const ttl, margin = 3 * time.Second, 2 * time.Second
+	op := oidctest.Start(t, oidctest.Options{AccessTokenTTL: ttl})
+	h := newHarness(t, harnessOpts{issuer: op.Issuer, clientSecret: op.ClientSecret, margin: margin})
+	op.SetRedirectURIs([]string{h.url + PathCallback}, nil)
+	h.waitReady()
+	if r := h.loginAtOP(op, "/"); r.StatusCode != http.StatusFound {
+		t.Fatalf("login = %d %s", r.StatusCode, readBody(t, r))
+	}
+	load := func() *session.Session {
+		t.Helper()
+		s, err := h.sessions.Load(context.Background(), h.sessionCookie())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	var now time.Time
+	h.auth.now = func() time.Time { return now }
+	s := load()
+	if left := s.AccessExpiresAt.Sub(time.Now()); left > ttl+time.Second {
+		t.Fatalf("access token lives %v, want about %v (expires_in / exp of the OP)", left, ttl)
+	}
+	for round := 1; round <= 2; round++ {
+		now = s.AccessExpiresAt.Add(-margin - 500*time.Millisecond) // before the margin
+		r := h.do(http.MethodGet, "/api/x", nil, "X-CSRF", "1")
+		if hit, _ := h.lastHit(); r.StatusCode != http.StatusOK || hit.Authorization != "Bearer "+s.AccessToken {
+			t.Fatalf("round %d before the margin = %d, forwarded with the current token %v; want 200, true", round, r.StatusCode, hit.Authorization == "Bearer "+s.AccessToken)
+		}
+		if got := op.Grants("refresh_token"); got != round-1 {
+			t.Fatalf("round %d before the margin: %d refresh grants, want %d", round, got, round-1)
+		}
+
+		now = s.AccessExpiresAt.Add(-time.Second) // inside the margin, still valid
+		r = h.do(http.MethodGet, "/api/x", nil, "X-CSRF", "1")
+		after := load()
+		if r.StatusCode != http.StatusOK || op.Grants("refresh_token") != round {
+			t.Fatalf("round %d inside the margin = %d with %d grants, want 200 and %d", round, r.StatusCode, op.Grants("refresh_token"), round)
+		}
+		// (exp has whole seconds: two tokens of one second share it.)
+		if after.AccessToken == s.AccessToken || after.RefreshToken == s.RefreshToken || after.AccessExpiresAt.Before(s.AccessExpiresAt) {
+			t.Fatalf("round %d: token renewed %v, refresh token rotated %v, expiry not earlier %v; want all true", round,
+				after.AccessToken != s.AccessToken, after.RefreshToken != s.RefreshToken, !after.AccessExpiresAt.Before(s.AccessExpiresAt))
+		}
+		if hit, _ := h.lastHit(); hit.Authorization != "Bearer "+after.AccessToken {
+			t.Fatalf("round %d: forwarded %q, want the refreshed token", round, hit.Authorization)
+		}
+		s = after
+	}
+}

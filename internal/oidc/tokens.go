@@ -109,8 +109,9 @@ func (p *Provider) VerifyIDToken(ctx context.Context, raw, wantNonce string) (Cl
 
 // VerifyAccessToken validates a JWT access token presented to a bearer route:
 // signature under the allowlist, iss, aud containing audience (the route's, or
-// client_id), exp and iat required, nbf honoured, all with leeway; with
-// several audiences, azp (when present) must be one of them.
+// client_id), exp and iat required, nbf honoured, all with leeway, and a
+// sub. azp is not checked: in an access token it names the client the token
+// was issued to (any API client), not this gateway.
 func (p *Provider) VerifyAccessToken(ctx context.Context, raw, audience string) (Claims, error) {
 	s, err := p.state()
 	if err != nil {

@@ -25,6 +25,21 @@ func TestKeyRotationAtRealOP(t *testing.T) {
 	if r := h.loginAtOP(op, "/"); r.StatusCode != http.StatusFound {
 		t.Fatalf("login after rotation = %d %s, want 302", r.StatusCode, readBody(t, r))
 	}
+	// An access token the OP signed with the new key passes a bearer route.
+	s, err := h.sessions.Load(t.Context(), h.sessionCookie())
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, _, err := jwt.NewParser().ParseUnverified(s.AccessToken, jwt.MapClaims{})
+	if err != nil {
+		t.Fatalf("access token after rotation: %v", err)
+	}
+	if kid := tok.Header["kid"]; kid != "key-2" {
+		t.Fatalf("access token after rotation has kid %v, want key-2", kid)
+	}
+	if r := doWith(t, &http.Client{}, http.MethodGet, h.url+"/bearer/x", nil, "Authorization", "Bearer "+s.AccessToken); r.StatusCode != http.StatusOK {
+		t.Fatalf("bearer token signed with the rotated key = %d %s, want 200", r.StatusCode, readBody(t, r))
+	}
 }
 
 // TestBogusKIDFloodBounded: 100 bearer tokens with random kids cause at most

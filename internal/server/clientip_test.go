@@ -1,12 +1,7 @@
 package server
 
 import (
-	"log/slog"
-	"net"
-	"os"
 	"testing"
-
-	"github.com/gatehouse-dev/gatehouse/internal/config"
 )
 
 // TestClientIPBehindTrustedProxies checks that the address plugins and logs
@@ -23,30 +18,10 @@ func TestClientIPBehindTrustedProxies(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			api := newUpstream(t, "api")
-			data, err := os.ReadFile("testdata/trusted.yaml")
-			if err != nil {
-				t.Fatal(err)
-			}
-			env := map[string]string{"API": api.URL, "TRUSTED": tc.trusted}
-			cfg, err := config.Parse("trusted.yaml", data, config.WithLookupEnv(func(k string) (string, bool) {
-				v, ok := env[k]
-				return v, ok
-			}))
-			if err != nil {
-				t.Fatal(err)
-			}
-			srv, err := New(cfg, Options{Logger: slog.New(slog.DiscardHandler)})
-			if err != nil {
-				t.Fatal(err)
-			}
-			ln, err := net.Listen("tcp", "127.0.0.1:0")
-			if err != nil {
-				t.Fatal(err)
-			}
-			go func() { _ = srv.Serve(ln) }()
-			t.Cleanup(func() { _ = srv.Shutdown(t.Context()) })
+			cfg := loadConfig(t, "trusted.yaml", map[string]string{"API": api.URL, "TRUSTED": tc.trusted})
+			_, base := serve(t, cfg, listen(t))
 
-			status, body := rawRequest(t, "http://"+ln.Addr().String(),
+			status, body := rawRequest(t, base,
 				"GET /api/x HTTP/1.1\r\nHost: gw\r\nX-Forwarded-For: "+tc.xff+"\r\nConnection: close\r\n\r\n")
 			if status != 200 {
 				t.Fatalf("status %d %s", status, body)

@@ -3,19 +3,14 @@ package server
 import (
 	"encoding/json"
 	"io"
-	"log/slog"
-	"net"
 	"net/http"
-	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
-	"os"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/gatehouse-dev/gatehouse/internal/config"
 	"github.com/gatehouse-dev/gatehouse/internal/oidc/oidctest"
 )
 
@@ -102,47 +97,18 @@ func bodyOf(resp *http.Response) string {
 }
 
 func TestFullStackSessionFlow(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	ln := listen(t)
 	public := "http://" + ln.Addr().String()
 	op := oidctest.Start(t, oidctest.Options{
 		RedirectURIs:           []string{public + "/auth/callback"},
 		PostLogoutRedirectURIs: []string{public + "/"},
 	})
 	api := newRecorder(t)
-	env := map[string]string{"PUBLIC": public, "ISSUER": op.Issuer, "SECRET": op.ClientSecret, "API": api.URL}
-	data, err := os.ReadFile("testdata/fullstack.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := config.Parse("fullstack.yaml", data, config.WithLookupEnv(func(k string) (string, bool) {
-		v, ok := env[k]
-		return v, ok
-	}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := New(cfg, Options{Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = srv.Serve(ln) }()
-	t.Cleanup(func() { _ = srv.Shutdown(t.Context()) })
-
-	jar, _ := cookiejar.New(nil)
-	b := &browser{t: t, base: public, client: &http.Client{Jar: jar, Timeout: 20 * time.Second,
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
-
-	// Discovery runs in the background: wait until the gateway is ready.
-	deadline := time.Now().Add(15 * time.Second)
-	for b.do("GET", "/readyz").StatusCode != 200 {
-		if time.Now().After(deadline) {
-			t.Fatal("gateway never became ready")
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	cfg := loadConfig(t, "fullstack.yaml", map[string]string{
+		"PUBLIC": public, "ISSUER": op.Issuer, "SECRET": op.ClientSecret, "API": api.URL})
+	serve(t, cfg, ln)
+	b := newBrowser(t, public)
+	b.waitReady()
 
 	// Without a session: 401 JSON, never a redirect, nothing forwarded.
 	if resp := b.do("GET", "/api/orders", "X-CSRF", "1"); resp.StatusCode != 401 {
@@ -150,25 +116,8 @@ func TestFullStackSessionFlow(t *testing.T) {
 	}
 
 	// Login: gateway → OP → login form → callback → session cookie.
-	resp := b.do("GET", "/auth/login?returnTo=/orders/7")
-	if resp.StatusCode != 302 {
-		t.Fatalf("GET /auth/login = %d %s, want 302", resp.StatusCode, bodyOf(resp))
-	}
-	callback, err := op.Login(t.Context(), b.client, resp.Header.Get("Location"))
-	if err != nil {
-		t.Fatalf("OP login: %v", err)
-	}
-	resp = b.do("GET", callback)
-	if resp.StatusCode != 302 || resp.Header.Get("Location") != "/orders/7" {
-		t.Fatalf("callback = %d to %q (%s), want 302 to /orders/7", resp.StatusCode, resp.Header.Get("Location"), bodyOf(resp))
-	}
-	var sessionCookie *http.Cookie
-	for _, c := range resp.Cookies() {
-		if c.Name == "gatehouse" {
-			sessionCookie = c
-		}
-	}
-	if sessionCookie == nil || !sessionCookie.HttpOnly || sessionCookie.SameSite != http.SameSiteLaxMode || sessionCookie.Path != "/" {
+	sessionCookie := b.login(op, "/orders/7")
+	if !sessionCookie.HttpOnly || sessionCookie.SameSite != http.SameSiteLaxMode || sessionCookie.Path != "/" {
 		t.Fatalf("session cookie = %+v, want HttpOnly, SameSite=Lax, Path=/", sessionCookie)
 	}
 
@@ -178,7 +127,7 @@ func TestFullStackSessionFlow(t *testing.T) {
 		t.Errorf("GET /api/orders without X-CSRF = %d, want 403", resp.StatusCode)
 	}
 	// A cross-site preflight is never granted.
-	resp = b.do("OPTIONS", "/api/orders", "Origin", "https://evil.example", "Access-Control-Request-Method", "DELETE",
+	resp := b.do("OPTIONS", "/api/orders", "Origin", "https://evil.example", "Access-Control-Request-Method", "DELETE",
 		"Access-Control-Request-Headers", "x-csrf")
 	if resp.StatusCode < 400 || resp.Header.Get("Access-Control-Allow-Origin") != "" {
 		t.Errorf("cross-site preflight = %d with ACAO %q, want a refusal without CORS permission",

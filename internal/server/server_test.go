@@ -5,17 +5,14 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/gatehouse-dev/gatehouse/internal/config"
 	_ "github.com/gatehouse-dev/gatehouse/plugins/all"
 )
 
@@ -57,29 +54,8 @@ type gateway struct {
 func startGateway(t *testing.T) *gateway {
 	t.Helper()
 	g := &gateway{users: newUpstream(t, "users"), public: newUpstream(t, "public"), files: newUpstream(t, "files")}
-	env := map[string]string{"USERS": g.users.URL, "PUBLIC": g.public.URL, "FILES": g.files.URL}
-	data, err := os.ReadFile("testdata/core.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := config.Parse("core.yaml", data, config.WithLookupEnv(func(k string) (string, bool) {
-		v, ok := env[k]
-		return v, ok
-	}))
-	if err != nil {
-		t.Fatalf("config: %v", err)
-	}
-	g.srv, err = New(cfg, Options{Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatalf("New: %v", err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = g.srv.Serve(ln) }()
-	t.Cleanup(func() { _ = g.srv.Shutdown(t.Context()) })
-	g.base = "http://" + ln.Addr().String()
+	cfg := loadConfig(t, "core.yaml", map[string]string{"USERS": g.users.URL, "PUBLIC": g.public.URL, "FILES": g.files.URL})
+	g.srv, g.base = serve(t, cfg, listen(t))
 	return g
 }
 

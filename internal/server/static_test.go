@@ -1,38 +1,14 @@
 package server
 
 import (
-	"log/slog"
-	"net"
-	"os"
 	"strings"
 	"testing"
-
-	"github.com/gatehouse-dev/gatehouse/internal/config"
 )
 
 func TestStaticRouteBesideAPI(t *testing.T) {
 	api := newUpstream(t, "api")
-	data, err := os.ReadFile("testdata/static.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := config.Parse("static.yaml", data, config.WithLookupEnv(func(k string) (string, bool) {
-		return api.URL, k == "API"
-	}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := New(cfg, Options{Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = srv.Serve(ln) }()
-	t.Cleanup(func() { _ = srv.Shutdown(t.Context()) })
-	base := "http://" + ln.Addr().String()
+	cfg := loadConfig(t, "static.yaml", map[string]string{"API": api.URL})
+	_, base := serve(t, cfg, listen(t))
 
 	tests := []struct {
 		name, path string

@@ -78,6 +78,8 @@ type Auth struct {
 	// onLockBusy, when set (tests), is called each time a refresh finds the
 	// session's refresh lock held by another replica.
 	onLockBusy func()
+	// lockWait, when positive (tests), replaces refreshLockWait.
+	lockWait time.Duration
 }
 
 // New builds the Auth for cfg and starts OIDC discovery in the background

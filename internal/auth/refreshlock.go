@@ -70,7 +70,11 @@ func (a *Auth) renewed(s *session.Session, rejected string) bool {
 // Otherwise the lock is returned along with the session as read under it.
 func (a *Auth) lockRefresh(ctx context.Context, cookie, sessionID, rejected string) (*store.Lock, *session.Session, error) {
 	key := refreshLockKey(sessionID)
-	ctx, cancel := context.WithTimeout(ctx, refreshLockWait)
+	wait := a.lockWait
+	if wait <= 0 {
+		wait = refreshLockWait
+	}
+	ctx, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()
 	delay := refreshPollMin
 	for {

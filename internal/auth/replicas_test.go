@@ -79,6 +79,14 @@ func replicas(t *testing.T, sts []store.Store) (*oidctest.Provider, []*harness, 
 	return op, hs, s
 }
 
+// sessionGet sends GET /api/x to replica h with the session cookie of the
+// browser that logged in through replica login.
+func sessionGet(t *testing.T, h, login *harness) *http.Response {
+	t.Helper()
+	return doWith(t, http.DefaultClient, http.MethodGet, h.url+"/api/x", nil,
+		"Cookie", login.sessions.CookieName()+"="+login.sessionCookie(), "X-CSRF", "1")
+}
+
 // signal returns a hook closing the returned channel on its first call.
 func signal() (func(), <-chan struct{}) {
 	ch := make(chan struct{})
@@ -186,19 +194,9 @@ func TestRefreshWaiterUsesOtherReplicasToken(t *testing.T) {
 			hs[1].auth.onLockBusy = busy
 
 			done := make(chan int, 1)
-			go func() {
-				req, _ := http.NewRequest(http.MethodGet, hs[1].url+"/api/x", nil)
-				req.Header.Set("Cookie", hs[0].sessions.CookieName()+"="+hs[0].sessionCookie())
-				req.Header.Set("X-CSRF", "1")
-				resp, err := http.DefaultClient.Do(req)
-				if err != nil {
-					t.Error(err)
-					done <- 0
-					return
-				}
-				resp.Body.Close()
-				done <- resp.StatusCode
-			}()
+			wait := getAll(t, http.DefaultClient, []string{hs[1].url + "/api/x"},
+				"Cookie", hs[0].sessions.CookieName()+"="+hs[0].sessionCookie(), "X-CSRF", "1")
+			go func() { done <- wait()[0] }()
 			waitFor(t, busyCh, "the request to find the refresh lock taken")
 
 			// "Replica 0" saves the renewed token, still holding the lock.
@@ -232,5 +230,62 @@ func TestRefreshLockKeyHidesSessionID(t *testing.T) {
 		if strings.Contains(k, part) {
 			t.Errorf("refreshLockKey(%q) = %q, want it not to contain the session id", id, k)
 		}
+	}
+}
+
+// TestRefreshLockOfCrashedReplica: a replica took the session's refresh
+// lock and died; once the lock's TTL has passed, the next request takes it
+// and refreshes (one grant), instead of waiting forever.
+func TestRefreshLockOfCrashedReplica(t *testing.T) {
+	op, hs, s := replicas(t, sharedStores[0].open(t, 2))
+	if _, err := store.TryLock(t.Context(), hs[0].store, refreshLockKey(s.ID), 300*time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	r := sessionGet(t, hs[1], hs[0])
+	if r.StatusCode != http.StatusOK || op.Grants("refresh_token") != 1 {
+		t.Fatalf("request after the dead replica's lock expired = %d with %d grants, want 200 and 1", r.StatusCode, op.Grants("refresh_token"))
+	}
+	after, err := hs[1].sessions.Load(t.Context(), hs[0].sessionCookie())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if hit, _ := hs[1].lastHit(); after.AccessToken == s.AccessToken || hit.Authorization != "Bearer "+after.AccessToken {
+		t.Errorf("forwarded %q, want the refreshed token", hit.Authorization)
+	}
+}
+
+// TestRefreshLockWaitBounded: while another replica holds the lock beyond
+// the wait bound, a request is served with the still-valid token (no grant,
+// no retry backoff: the IdP did not fail), and once the token has expired
+// it gets 503 JSON, never a hang.
+func TestRefreshLockWaitBounded(t *testing.T) {
+	op, hs, s := replicas(t, sharedStores[0].open(t, 2))
+	lock, err := store.TryLock(t.Context(), hs[0].store, refreshLockKey(s.ID), time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = lock.Unlock(context.Background()) }()
+	a := hs[1].auth
+	a.lockWait = 50 * time.Millisecond
+
+	r := sessionGet(t, hs[1], hs[0])
+	if hit, _ := hs[1].lastHit(); r.StatusCode != http.StatusOK || hit.Authorization != "Bearer "+s.AccessToken {
+		t.Fatalf("token still valid, lock busy = %d forwarding %q; want 200 with the current token", r.StatusCode, hit.Authorization)
+	}
+	if !a.retry.allowed(s.ID, a.now()) {
+		t.Error("a busy lock started the IdP retry backoff")
+	}
+
+	now := s.AccessExpiresAt.Add(time.Second)
+	a.now = func() time.Time { return now }
+	r = sessionGet(t, hs[1], hs[0])
+	if body := readBody(t, r); r.StatusCode != http.StatusServiceUnavailable || !strings.Contains(body, `"error"`) {
+		t.Errorf("token expired, lock busy = %d %s, want 503 JSON", r.StatusCode, body)
+	}
+	if got := op.Grants("refresh_token"); got != 0 {
+		t.Errorf("refresh grants while another replica held the lock = %d, want 0", got)
+	}
+	if held, err := lock.Held(t.Context()); err != nil || !held {
+		t.Errorf("the other replica's lock: held %v, %v; want still held", held, err)
 	}
 }

@@ -49,3 +49,29 @@ func BenchmarkGateSession(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkCheckRequirements measures a route's required_scopes and
+// required_claims against typical bearer claims (as decoded from JSON).
+func BenchmarkCheckRequirements(b *testing.B) {
+	iss := oidctest.NewIssuer(b)
+	h := newHarness(b, harnessOpts{issuer: iss.URL, clientSecret: "s"})
+	route := &config.Route{
+		RequiredScopes: []string{"orders:read", "orders:write"},
+		RequiredClaims: map[string]string{"tenant": "acme", "roles": "admin"},
+	}
+	req := newRequirements(route)
+	claims := map[string]any{
+		"scope":  "openid profile email orders:read orders:write",
+		"tenant": "acme",
+		"roles":  []any{"user", "support", "admin"},
+	}
+	app := fiber.New()
+	c := app.AcquireCtx(&fasthttp.RequestCtx{})
+	defer app.ReleaseCtx(c)
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := h.auth.checkRequirements(c, &req, claims, true); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -99,8 +99,10 @@ func hasScope(claims map[string]any, scope string) bool {
 	for _, name := range [...]string{"scope", "scp"} {
 		switch v := claims[name].(type) {
 		case string:
-			if slices.Contains(strings.Fields(v), scope) {
-				return true
+			for f := range strings.FieldsSeq(v) {
+				if f == scope {
+					return true
+				}
 			}
 		case []any:
 			for _, e := range v {

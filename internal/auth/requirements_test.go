@@ -3,6 +3,7 @@ package auth
 import (
 	"encoding/json"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 
@@ -176,4 +177,19 @@ func TestSessionRequirements(t *testing.T) {
 			}
 		})
 	}
+}
+
+// FuzzHasScope: a "scope" string grants exactly its whitespace-separated
+// tokens.
+func FuzzHasScope(f *testing.F) {
+	f.Add("openid orders:read", "orders:read")
+	f.Add("  a\tb\nc ", "b")
+	f.Add("orders:readwrite", "orders:read")
+	f.Add("", "")
+	f.Fuzz(func(t *testing.T, scope, want string) {
+		got := hasScope(map[string]any{"scope": scope}, want)
+		if exp := slices.Contains(strings.Fields(scope), want); got != exp {
+			t.Fatalf("hasScope(scope=%q, %q) = %v, want %v", scope, want, got, exp)
+		}
+	})
 }

@@ -74,11 +74,11 @@ func (a *Auth) lockRefresh(ctx context.Context, cookie, sessionID, rejected stri
 	if wait <= 0 {
 		wait = refreshLockWait
 	}
-	ctx, cancel := context.WithTimeout(ctx, wait)
+	wctx, cancel := context.WithTimeout(ctx, wait) // bounds the waiting only
 	defer cancel()
 	delay := refreshPollMin
 	for {
-		l, err := store.TryLock(ctx, a.st, key, refreshLockTTL)
+		l, err := store.TryLock(wctx, a.st, key, refreshLockTTL)
 		switch {
 		case err == nil:
 			// Read under the lock: the previous holder may have saved a new
@@ -90,7 +90,7 @@ func (a *Auth) lockRefresh(ctx context.Context, cookie, sessionID, rejected stri
 			}
 			return l, s, nil
 		case !errors.Is(err, store.ErrLocked):
-			if ctx.Err() != nil {
+			if wctx.Err() != nil {
 				return nil, nil, errRefreshBusy
 			}
 			return nil, nil, fmt.Errorf("taking the refresh lock: %w", err)
@@ -99,14 +99,14 @@ func (a *Auth) lockRefresh(ctx context.Context, cookie, sessionID, rejected stri
 			a.onLockBusy()
 		}
 		select {
-		case <-ctx.Done():
+		case <-wctx.Done():
 			return nil, nil, errRefreshBusy
 		case <-time.After(delay):
 		}
 		delay = min(delay*2, refreshPollMax)
-		s, err := a.sessions.Load(ctx, cookie)
+		s, err := a.sessions.Load(wctx, cookie)
 		switch {
-		case err != nil && ctx.Err() != nil:
+		case err != nil && wctx.Err() != nil:
 			return nil, nil, errRefreshBusy
 		case err != nil:
 			return nil, nil, err

@@ -52,6 +52,8 @@ const (
 	PathCallback = "/auth/callback"
 	PathMe       = "/auth/me"
 	PathLogout   = "/auth/logout"
+	// PathLogoutContinue is where the SPA navigates after a fetch logout.
+	PathLogoutContinue = "/auth/logout/continue"
 )
 
 // loginTTL bounds how long a started login may take (state, nonce, verifier and login cookie).
@@ -195,5 +197,6 @@ func (a *Auth) Mount(r fiber.Router) {
 	r.Get(PathCallback, a.callback)
 	r.Get(PathMe, a.me)
 	r.Post(PathLogout, a.logout)
+	r.Get(PathLogoutContinue, a.logoutContinue)
 	r.Post(PathBackChannelLogout, a.backChannelLogout)
 }

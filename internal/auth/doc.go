@@ -43,7 +43,10 @@ package auth
 //     revocation_endpoint (failures are logged only), the cookie cleared.
 //     The URL is the end_session_endpoint with id_token_hint, client_id and
 //     post_logout_redirect_uri (oidc.post_logout_redirect resolved against
-//     public_url), or that redirect itself when the IdP has none.
+//     public_url), or that redirect itself when the IdP has none. Because it
+//     carries the ID token, the JSON answer never contains it: the URL is
+//     parked under a single-use handle (2 minutes) and the SPA gets
+//     /auth/logout/continue?h=HANDLE, which 302s to it.
 //  5. POST /auth/backchannel-logout — for the IdP (register it as
 //     backchannel_logout_uri): a valid logout_token ends every session of its
 //     sid, or of its sub when it has no sid; its jti is accepted once.

@@ -106,7 +106,46 @@ func (a *Auth) logout(c *fiber.Ctx) error {
 	}
 	a.log.InfoContext(ctx, "auth: logout", "sub", s.Subject)
 	if form {
+		// A navigation: the Location header is not readable by scripts.
 		return c.Redirect(target, fiber.StatusFound)
 	}
-	return c.JSON(logoutResponse{LogoutURL: target})
+	if target == a.postLogout {
+		return c.JSON(logoutResponse{LogoutURL: target})
+	}
+	// The end-session URL carries the ID token (id_token_hint): a fetch
+	// response would hand it to the page's scripts. Park the URL server-side
+	// under a single-use handle and give the SPA a gateway URL to navigate to.
+	handle, err := randomToken(32)
+	if err != nil {
+		return err
+	}
+	if err := a.st.Set(ctx, logoutKeyPrefix+handle, []byte(target), logoutHandleTTL); err != nil {
+		a.log.ErrorContext(ctx, "auth: storing the logout handle", "error", err)
+		return c.JSON(logoutResponse{LogoutURL: a.postLogout}) // logged out here; the IdP session stays
+	}
+	return c.JSON(logoutResponse{LogoutURL: a.origin + PathLogoutContinue + "?h=" + handle})
+}
+
+// logoutKeyPrefix and logoutHandleTTL: parked end-session URLs live briefly;
+// the SPA navigates to them right after the logout call.
+const (
+	logoutKeyPrefix = "logout:"
+	logoutHandleTTL = 2 * time.Minute
+)
+
+// logoutContinue answers GET /auth/logout/continue?h=HANDLE, the URL the SPA
+// navigates to after POST /auth/logout: a 302 to the IdP's end-session URL
+// parked under the single-use handle, or to post_logout_redirect when the
+// handle is unknown, used or expired (the local session is gone either way).
+func (a *Auth) logoutContinue(c *fiber.Ctx) error {
+	c.Set(fiber.HeaderCacheControl, "no-store")
+	h := c.Query("h")
+	if len(h) == 0 || len(h) > 128 {
+		return c.Redirect(a.postLogout, fiber.StatusFound)
+	}
+	target, err := a.st.Take(c.UserContext(), logoutKeyPrefix+h)
+	if err != nil {
+		return c.Redirect(a.postLogout, fiber.StatusFound)
+	}
+	return c.Redirect(string(target), fiber.StatusFound)
 }

@@ -163,9 +163,9 @@ func TestFlowAgainstRealOP(t *testing.T) {
 	if err := json.Unmarshal([]byte(lbody), &lr); err != nil {
 		t.Fatal(err)
 	}
-	lu := mustURL(t, lr.LogoutURL)
-	if !strings.HasPrefix(lr.LogoutURL, op.Issuer) || lu.Query().Get("id_token_hint") != s.IDToken || lu.Query().Get("post_logout_redirect_uri") != h.url+"/" {
-		t.Errorf("logoutUrl = %s, want the OP's end-session URL with id_token_hint and post_logout_redirect_uri", lr.LogoutURL)
+	// The page only gets a gateway URL: the ID token never reaches a script.
+	if !strings.HasPrefix(lr.LogoutURL, h.url+PathLogoutContinue+"?h=") || strings.Contains(lbody, s.IDToken) {
+		t.Fatalf("logoutUrl = %s, want %s?h=... and no ID token in the body", lr.LogoutURL, PathLogoutContinue)
 	}
 	if op.Revocations() != 1 {
 		t.Errorf("revocations at the OP = %d, want 1", op.Revocations())
@@ -173,8 +173,22 @@ func TestFlowAgainstRealOP(t *testing.T) {
 	if h.sessionCookie() != "" {
 		t.Error("session cookie still in the jar after logout")
 	}
+	// Navigating there: 302 to the OP's end-session URL with id_token_hint
+	// and post_logout_redirect_uri.
+	cont := doWith(t, h.client, http.MethodGet, lr.LogoutURL, nil)
+	endSession := cont.Header.Get("Location")
+	lu := mustURL(t, endSession)
+	if cont.StatusCode != http.StatusFound || !strings.HasPrefix(endSession, op.Issuer) ||
+		lu.Query().Get("id_token_hint") != s.IDToken || lu.Query().Get("post_logout_redirect_uri") != h.url+"/" {
+		t.Errorf("GET logoutUrl = %d to %s, want 302 to the OP's end-session URL with id_token_hint and post_logout_redirect_uri",
+			cont.StatusCode, endSession)
+	}
+	// The handle is single-use: a second visit just lands on the post-logout page.
+	if again := doWith(t, h.client, http.MethodGet, lr.LogoutURL, nil); again.Header.Get("Location") != h.url+"/" {
+		t.Errorf("second use of the logout handle = %d to %q, want 302 to %s/", again.StatusCode, again.Header.Get("Location"), h.url)
+	}
 	// The OP accepts the end-session URL (id_token_hint valid, redirect registered).
-	es := doWith(t, h.client, http.MethodGet, lr.LogoutURL, nil)
+	es := doWith(t, h.client, http.MethodGet, endSession, nil)
 	if es.StatusCode != http.StatusFound || es.Header.Get("Location") != h.url+"/" {
 		t.Errorf("OP end-session = %d Location %q, want 302 to %s/", es.StatusCode, es.Header.Get("Location"), h.url)
 	}

@@ -151,10 +151,19 @@ async function loadSession() {
   }
 }
 
-async function logout() {
-  const { logoutUrl } = await api('/auth/logout', { method: 'POST' });
+function logout() {
+  // A top-level form post, not fetch: gatehouse answers it with a redirect to
+  // the IdP's end-session URL, which carries the ID token as id_token_hint.
+  // As a navigation, that token never reaches this page's JavaScript (with
+  // fetch it would be in a JSON body the page reads). A form cannot send
+  // X-CSRF; gatehouse checks that the post comes from this origin instead.
   // The IdP ends its own session too, then sends the browser back here.
-  location.assign(logoutUrl || '/');
+  const form = document.createElement('form');
+  form.method = 'post';
+  form.action = '/auth/logout';
+  form.hidden = true;
+  document.body.append(form);
+  form.submit();
 }
 
 // ---------------------------------------------------------------------------

@@ -189,14 +189,16 @@ type loginData struct {
 
 // renderLogin writes the login page. It is the only HTML the OP serves, so
 // it carries its own strict headers: no framing (clickjacking of the
-// password form), no scripts at all.
+// password form), no scripts at all, not cached.
 func (p *Provider) renderLogin(w http.ResponseWriter, status int, d loginData) {
 	d.User = p.User
 	h := w.Header()
 	h.Set("Content-Type", "text/html; charset=utf-8")
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Frame-Options", "DENY")
-	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+	// No form-action: browsers apply it to the redirects after the post too,
+	// and the login's redirect goes to the client, on another origin.
+	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'")
 	h.Set("Referrer-Policy", "no-referrer")
 	w.WriteHeader(status)
 	_ = loginPage.Execute(w, d)

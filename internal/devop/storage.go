@@ -381,8 +381,19 @@ func (s *storage) SetIntrospectionFromToken(_ context.Context, ir *oidc.Introspe
 	return nil
 }
 
-func (s *storage) GetPrivateClaimsFromScopes(context.Context, string, string, []string) (map[string]any, error) {
-	return nil, nil
+// GetPrivateClaimsFromScopes adds the user's name and email to JWT access
+// tokens, as Keycloak does by default, so that a service knows its caller
+// from the token alone. (The op package strips the userinfo scopes —
+// profile, email — before it calls this, so they cannot select the claims.)
+func (s *storage) GetPrivateClaimsFromScopes(_ context.Context, userID, _ string, _ []string) (map[string]any, error) {
+	u := s.user
+	if userID != u.Subject {
+		return nil, nil
+	}
+	return map[string]any{
+		"name": u.Name, "preferred_username": u.Username,
+		"email": u.Email, "email_verified": true,
+	}, nil
 }
 
 func (s *storage) GetKeyByIDAndClientID(context.Context, string, string) (*jose.JSONWebKey, error) {

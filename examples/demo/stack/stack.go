@@ -18,6 +18,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -239,7 +240,9 @@ func build(ctx context.Context, o Options, lns *listeners) (*Stack, error) {
 	// From here on nothing fails: every server runs until gctx ends.
 	s.group, s.cancel = g, cancel
 	for _, hs := range servers {
-		srv := &http.Server{Handler: hs.h, ReadHeaderTimeout: 10 * time.Second}
+		var fresh freshConns
+		srv := &http.Server{Handler: hs.h, ReadHeaderTimeout: 10 * time.Second, ConnState: fresh.track}
+		srv.RegisterOnShutdown(fresh.closeAll)
 		g.Go(func() error {
 			if err := srv.Serve(hs.ln); !errors.Is(err, http.ErrServerClosed) {
 				return fmt.Errorf("%s: %w", hs.name, err)
@@ -266,12 +269,50 @@ func build(ctx context.Context, o Options, lns *listeners) (*Stack, error) {
 		<-gctx.Done()
 		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.Server.ShutdownTimeout.D())
 		defer cancel()
-		if err := gw.Shutdown(sctx); err != nil {
+		err := gw.Shutdown(sctx)
+		// fasthttp's Shutdown only closes the listeners Serve has taken up:
+		// one stopped before Serve got going would serve on. Closing the
+		// listener ends Serve either way (its Accept fails).
+		_ = lns.gateway.Close()
+		if err != nil {
 			return fmt.Errorf("shutting down gatehouse: %w", err)
 		}
 		return nil
 	})
 	return s, nil
+}
+
+// freshConns tracks a server's connections that have not sent a request
+// yet. http.Server.Shutdown waits up to 5s for those (golang.org/issue/22682)
+// — and HTTP clients leave such connections behind: Go's transport pools a
+// dial that finished after its request was cancelled, and browsers
+// preconnect. Nothing is lost by closing them at shutdown.
+type freshConns struct {
+	mu    sync.Mutex
+	conns map[net.Conn]struct{}
+}
+
+func (f *freshConns) track(c net.Conn, state http.ConnState) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if state == http.StateNew {
+		if f.conns == nil {
+			f.conns = map[net.Conn]struct{}{}
+		}
+		f.conns[c] = struct{}{}
+		return
+	}
+	delete(f.conns, c)
+}
+
+// closeAll runs when Shutdown has closed the listeners.
+func (f *freshConns) closeAll() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for c := range f.conns {
+		_ = c.Close()
+	}
+	clear(f.conns)
 }
 
 // resolve makes a post-logout redirect absolute against the public URL, as

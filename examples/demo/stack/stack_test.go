@@ -147,6 +147,10 @@ func TestShippedConfigEndToEnd(t *testing.T) {
 			if status != http.StatusOK || body["sub"] != sub {
 				t.Fatalf("GET %s = %d %v, want 200 for %q", tc.path, status, body, sub)
 			}
+			// The dev OP's access tokens carry the user's name, as Keycloak's do.
+			if tc.service == "profile" && body["name"] != s.OP.User.Name {
+				t.Errorf("GET %s name = %v, want %q from the access token", tc.path, body["name"], s.OP.User.Name)
+			}
 			h := rec.last(tc.service)
 			if got := h.Get("X-User-Id"); got != sub {
 				t.Errorf("%s received X-User-Id %q, want %q (set from the session, not the client)", tc.service, got, sub)

@@ -1,0 +1,449 @@
+// Package e2e drives the example SPA in headless Chromium through gatehouse
+// and the development OP's real login page: the whole stack of
+// `go run ./examples/demo` (examples/demo/stack), on free loopback ports.
+//
+// Chromium comes from Debian (`apt-get install -y chromium`); the test is
+// skipped when it is missing, except under CI=true, where it fails.
+// GATEHOUSE_CHROMIUM names another binary.
+package e2e
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/chromedp"
+
+	"github.com/gatehouse-dev/gatehouse/examples/demo/stack"
+	"github.com/gatehouse-dev/gatehouse/examples/services/svc"
+)
+
+var screenshots = flag.String("screenshots", "", "also write the test's screenshots (PNG) into this directory")
+
+// jwtShaped matches a compact JWS/JWT: a base64url JSON header ("eyJ" is
+// `{"`), then two more base64url segments.
+var jwtShaped = regexp.MustCompile(`eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*`)
+
+// chromium finds the browser or skips (fails under CI=true).
+func chromium(t *testing.T) string {
+	t.Helper()
+	candidates := []string{os.Getenv("GATEHOUSE_CHROMIUM"), "chromium", "/usr/bin/chromium", "chromium-browser"}
+	for _, c := range candidates {
+		if c == "" {
+			continue
+		}
+		if p, err := exec.LookPath(c); err == nil {
+			return p
+		}
+	}
+	if os.Getenv("CI") == "true" {
+		t.Fatal("chromium not found (CI=true): .ci/run must `apt-get install -y chromium`")
+	}
+	t.Skip("chromium not found: `apt-get install -y chromium` (or set GATEHOUSE_CHROMIUM) to run the browser test")
+	return ""
+}
+
+// tokens records the bearer tokens gatehouse forwarded to the services.
+type tokens struct {
+	mu   sync.Mutex
+	seen []string
+}
+
+func (k *tokens) wrap(_ string, h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok && tok != "" {
+			k.mu.Lock()
+			if !slices.Contains(k.seen, tok) {
+				k.seen = append(k.seen, tok)
+			}
+			k.mu.Unlock()
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+func (k *tokens) all() []string {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return slices.Clone(k.seen)
+}
+
+// response is one HTTP response the browser received from gatehouse.
+type response struct {
+	url, method string
+	status      int64
+	kind        network.ResourceType
+	headers     network.Headers
+	body        string
+	bodyErr     error
+}
+
+// traffic captures every response from the gateway's origin, with its body:
+// all of them are readable by the page (same origin).
+type traffic struct {
+	origin string
+
+	mu      sync.Mutex
+	methods map[network.RequestID]string
+	byID    map[network.RequestID]*response
+	order   []*response
+	bodies  sync.WaitGroup
+}
+
+func capture(t *testing.T, ctx context.Context, origin string) *traffic {
+	t.Helper()
+	tr := &traffic{origin: origin, methods: map[network.RequestID]string{}, byID: map[network.RequestID]*response{}}
+	err := chromedp.Listen(ctx, func(ev any) {
+		switch ev := ev.(type) {
+		case *network.EventRequestWillBeSent:
+			tr.mu.Lock()
+			tr.methods[ev.RequestID] = ev.Request.Method
+			tr.mu.Unlock()
+		case *network.EventResponseReceived:
+			if !strings.HasPrefix(ev.Response.URL, origin+"/") {
+				return
+			}
+			tr.mu.Lock()
+			r := &response{url: ev.Response.URL, method: tr.methods[ev.RequestID], status: ev.Response.Status,
+				kind: ev.Type, headers: ev.Response.Headers}
+			tr.byID[ev.RequestID] = r
+			tr.order = append(tr.order, r)
+			tr.mu.Unlock()
+		case *network.EventLoadingFinished:
+			tr.mu.Lock()
+			r := tr.byID[ev.RequestID]
+			tr.mu.Unlock()
+			if r == nil {
+				return
+			}
+			// A listener must not run a command: fetch the body on the side.
+			tr.bodies.Add(1)
+			go func() {
+				defer tr.bodies.Done()
+				res, err := chromedp.Call(ctx, network.GetResponseBody, network.GetResponseBodyParams{RequestID: ev.RequestID})
+				tr.mu.Lock()
+				r.body, r.bodyErr = string(res.Body), err
+				tr.mu.Unlock()
+			}()
+		}
+	})
+	if err != nil {
+		t.Fatalf("listening to the browser's network events: %v", err)
+	}
+	return tr
+}
+
+// responses waits for pending bodies and returns what was captured so far.
+func (tr *traffic) responses() []response {
+	tr.bodies.Wait()
+	tr.mu.Lock()
+	defer tr.mu.Unlock()
+	out := make([]response, len(tr.order))
+	for i, r := range tr.order {
+		out[i] = *r
+	}
+	return out
+}
+
+// last returns the last captured response for method and path.
+func (tr *traffic) last(method, path string) (response, bool) {
+	rs := tr.responses()
+	for i := len(rs) - 1; i >= 0; i-- {
+		if rs[i].method == method && rs[i].url == tr.origin+path {
+			return rs[i], true
+		}
+	}
+	return response{}, false
+}
+
+func newBrowser(t *testing.T, exe string) context.Context {
+	t.Helper()
+	opts := []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(exe),
+		chromedp.UserDataDir(t.TempDir()), // a fresh profile: no cookies, no storage
+		chromedp.Headless,
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.NoFirstRun,
+		chromedp.NoDefaultBrowserCheck,
+		chromedp.WindowSize(1280, 900),
+		// Without these Chromium phones home (updates, sync, field trials,
+		// safe browsing): on a closed network that is a flood of failures.
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("disable-default-apps", true),
+		chromedp.Flag("disable-extensions", true),
+		chromedp.Flag("disable-client-side-phishing-detection", true),
+		chromedp.Flag("safebrowsing-disable-auto-update", true),
+		chromedp.Flag("metrics-recording-only", true),
+		chromedp.Flag("disable-features", "Translate,OptimizationHints,MediaRouter,DialMediaRouteProvider"),
+		chromedp.Flag("disable-dev-shm-usage", true),
+		chromedp.Flag("password-store", "basic"),
+	}
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancelCtx := chromedp.NewContext(actx, chromedp.WithLogf(t.Logf))
+	t.Cleanup(func() {
+		cancelCtx()
+		cancelAlloc()
+	})
+	// Start the browser now, so that a broken install fails here.
+	if err := chromedp.Do(ctx); err != nil {
+		t.Fatalf("starting %s: %v", exe, err)
+	}
+	return ctx
+}
+
+// page runs the browser steps of one test and fails it with the step's name
+// and the page's location on the first error.
+type page struct {
+	t       *testing.T
+	ctx     context.Context
+	browser context.Context // without the test's deadline, to report the location
+}
+
+func (p page) fail(step string, err error) {
+	p.t.Helper()
+	ctx, cancel := context.WithTimeout(p.browser, 5*time.Second)
+	defer cancel()
+	loc, _ := chromedp.Run(ctx, chromedp.Location())
+	text, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.body ? document.body.innerText : ''`))
+	p.t.Fatalf("%s: %v\npage at %s shows:\n%.2000s", step, err, loc, text)
+}
+
+func (p page) do(step string, steps ...chromedp.Action[chromedp.Void]) {
+	p.t.Helper()
+	if err := chromedp.Do(p.ctx, steps...); err != nil {
+		p.fail(step, err)
+	}
+}
+
+func get[T any](p page, step string, a chromedp.Action[T]) T {
+	p.t.Helper()
+	v, err := chromedp.Run(p.ctx, a)
+	if err != nil {
+		p.fail(step, err)
+	}
+	return v
+}
+
+func (p page) cookies(step, url string) []*network.Cookie {
+	p.t.Helper()
+	res, err := chromedp.Call(p.ctx, network.GetCookies, network.GetCookiesParams{URLs: []string{url}})
+	if err != nil {
+		p.fail(step, err)
+	}
+	return res.Cookies
+}
+
+func css(testid string) chromedp.CSS { return chromedp.CSS(`[data-testid="` + testid + `"]`) }
+
+func TestBrowserLoginAPIsLogout(t *testing.T) {
+	if testing.Short() {
+		t.Skip("browser test: skipped in -short mode")
+	}
+	exe := chromium(t)
+
+	rec := &tokens{}
+	stackCtx, stopStack := context.WithCancel(context.Background())
+	s, err := stack.Start(stackCtx, stack.Options{
+		Config:      "../routes.yaml",
+		GatewayAddr: "127.0.0.1:0", IssuerAddr: "127.0.0.1:0", ProfileAddr: "127.0.0.1:0", OrdersAddr: "127.0.0.1:0",
+		WrapService: rec.wrap,
+	})
+	if err != nil {
+		stopStack()
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		stopStack()
+		if err := s.Wait(); err != nil {
+			t.Errorf("stopping the stack: %v", err)
+		}
+	})
+	readyCtx, cancelReady := context.WithTimeout(stackCtx, 20*time.Second)
+	defer cancelReady()
+	if err := s.WaitReady(readyCtx); err != nil {
+		t.Fatal(err)
+	}
+
+	browser := newBrowser(t, exe)
+	ctx, cancel := context.WithTimeout(browser, 60*time.Second)
+	defer cancel()
+	p := page{t: t, ctx: ctx, browser: browser}
+	tr := capture(t, ctx, s.URL)
+	user := s.OP.User
+	cookieName := s.Config.Session.CookieName
+	home := s.URL + "/"
+
+	// 1. Signed out: the SPA offers to log in.
+	p.do("loading the SPA",
+		chromedp.Navigate(home),
+		chromedp.WaitVisible(chromedp.CSS(`body[data-auth="signed-out"] [data-testid="login-button"]`)),
+	)
+	if r, ok := tr.last("GET", "/auth/me"); !ok || r.status != http.StatusUnauthorized {
+		t.Errorf("GET /auth/me before login = %d (captured %v), want 401", r.status, ok)
+	}
+
+	// 2. The OP's real login page, filled in like a person would.
+	p.do("following the login button to the OP",
+		chromedp.Click(css("login-button")),
+		chromedp.WaitVisible(css("op-username")),
+	)
+	if loc := get(p, "reading the login page's URL", chromedp.Location()); !strings.HasPrefix(loc, s.Issuer+"/login?") {
+		t.Fatalf("login button led to %q, want the OP's login page under %s", loc, s.Issuer)
+	}
+	shot(t, p, "op-login.png")
+	p.do("logging in at the OP",
+		chromedp.SendKeys(css("op-username"), user.Username),
+		chromedp.SendKeys(css("op-password"), user.Password),
+		chromedp.Click(css("op-submit")),
+		chromedp.WaitVisible(chromedp.CSS(`body[data-auth="signed-in"] [data-testid="profile-card"]`)),
+	)
+	if loc := get(p, "reading the location", chromedp.Location()); loc != home {
+		t.Errorf("after login the browser is at %q, want %q", loc, home)
+	}
+	name := get(p, "reading the user's name", chromedp.Text(css("user-name")))
+	sub := get(p, "reading the user id", chromedp.Text(css("profile-sub")))
+	if name != user.Name || sub != user.Subject {
+		t.Errorf("signed-in page shows %q (%q), want %q (%q)", name, sub, user.Name, user.Subject)
+	}
+
+	// 3. The session cookie exists, HttpOnly, and JavaScript cannot see it.
+	jsCookies := get(p, "reading document.cookie", chromedp.Evaluate[string](`document.cookie`))
+	cookies := p.cookies("reading the browser's cookies", home)
+	i := slices.IndexFunc(cookies, func(c *network.Cookie) bool { return c.Name == cookieName })
+	if i < 0 || !cookies[i].HTTPOnly || cookies[i].Value == "" {
+		t.Fatalf("browser cookies = %v, want an HttpOnly %q session cookie", cookieNames(cookies), cookieName)
+	}
+	if strings.Contains(jsCookies, cookieName+"=") || strings.Contains(jsCookies, cookies[i].Value) {
+		t.Errorf("document.cookie = %q exposes the session cookie %q", jsCookies, cookieName)
+	}
+
+	// 4. Both APIs through the SPA's buttons: the user's own data.
+	p.do("calling the profile and catalog APIs",
+		chromedp.Click(css("load-profile")),
+		chromedp.WaitVisible(css("profile-api-result")),
+		chromedp.Click(css("load-catalog")),
+		chromedp.WaitVisible(css("catalog-item")),
+	)
+	if got := get(p, "reading the profile API's answer", chromedp.Text(css("api-profile-sub"))); got != user.Subject {
+		t.Errorf("profile API shows sub %q, want %q", got, user.Subject)
+	}
+	shot(t, p, "logged-in.png")
+	// The same page on a phone.
+	p.do("emulating a phone", chromedp.EmulateViewport(390, 844, chromedp.EmulateScale(2), chromedp.EmulateMobile))
+	shot(t, p, "logged-in-phone.png")
+	p.do("back to the desktop", chromedp.EmulateViewport(1280, 900))
+
+	p.do("calling the orders API",
+		chromedp.Click(css("nav-orders")),
+		chromedp.WaitVisible(css("view-orders")),
+		chromedp.Click(css("load-orders")),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid="orders-table"] [data-testid="order-row"]`)),
+	)
+	first := get(p, "reading the first order", chromedp.Text(chromedp.CSS(`[data-testid="order-row"] td`)))
+	rows := get(p, "counting orders", chromedp.Evaluate[int](`document.querySelectorAll('[data-testid="order-row"]').length`))
+	want := svc.OrdersFor(user.Subject)
+	if len(want) == 0 || rows != len(want) || first != want[0].ID {
+		t.Errorf("orders table: %d rows, first %q; want the user's own %d orders", rows, first, len(want))
+	}
+	shot(t, p, "orders.png")
+
+	// 5. No token anywhere the page can reach: cookies it can read, web
+	// storage, and the bodies and readable headers of every response from
+	// its own origin (documents, scripts, every fetch).
+	access := rec.all()
+	if len(access) == 0 {
+		t.Fatal("the services received no bearer token: the APIs were not called through gatehouse")
+	}
+	storage := get(p, "reading web storage",
+		chromedp.Evaluate[string](`JSON.stringify({local: {...localStorage}, session: {...sessionStorage}})`))
+	exposures := map[string]string{"document.cookie": jsCookies, "web storage": storage}
+	for _, r := range tr.responses() {
+		where := fmt.Sprintf("%s %s (%d, %s)", r.method, r.url, r.status, r.kind)
+		if r.bodyErr != nil && (r.kind == network.ResourceTypeFetch || r.kind == network.ResourceTypeXHR) {
+			t.Errorf("could not read the body of %s: %v", where, r.bodyErr)
+		}
+		exposures[where+" body"] = r.body
+		for name, v := range r.headers {
+			// Set-Cookie is a forbidden response header name: never readable by the page.
+			if !strings.EqualFold(name, "Set-Cookie") {
+				exposures[where+" header "+name] = fmt.Sprint(v)
+			}
+		}
+	}
+	for where, text := range exposures {
+		for _, tok := range access {
+			if strings.Contains(text, tok) {
+				t.Errorf("%s contains the access token", where)
+			}
+		}
+		if m := jwtShaped.FindString(text); m != "" {
+			t.Errorf("%s contains a JWT-shaped string %.40q...", where, m)
+		}
+	}
+	for _, path := range []string{"/api/profile", "/api/orders", "/auth/me"} {
+		if r, ok := tr.last("GET", path); !ok || r.status != http.StatusOK || r.body == "" {
+			t.Errorf("captured GET %s = %d (found %v, %d bytes), want a 200 body checked above", path, r.status, ok, len(r.body))
+		}
+	}
+
+	// 6. Log out (through the OP's end-session endpoint), then the API is refused.
+	p.do("logging out",
+		chromedp.Click(css("nav-home")),
+		chromedp.Click(css("logout-button")),
+		chromedp.WaitVisible(chromedp.CSS(`body[data-auth="signed-out"] [data-testid="login-prompt"]`)),
+	)
+	if loc := get(p, "reading the location", chromedp.Location()); loc != home {
+		t.Errorf("after logout the browser is at %q, want %q", loc, home)
+	}
+	if cs := p.cookies("reading cookies after logout", home); slices.ContainsFunc(cs, func(c *network.Cookie) bool { return c.Name == cookieName }) {
+		t.Errorf("after logout the browser still holds %q", cookieName)
+	}
+	p.do("calling the profile API after logout", chromedp.Click(css("load-profile")))
+	// The SPA's api() turns the 401 into its login prompt with this reason.
+	get(p, "waiting for the refusal", chromedp.Poll[bool](
+		`document.getElementById('login-prompt-reason').textContent.includes('session has ended')`))
+	if r, ok := tr.last("GET", "/api/profile"); !ok || r.status != http.StatusUnauthorized {
+		t.Errorf("GET /api/profile after logout = %d %s, want 401", r.status, r.body)
+	}
+}
+
+func cookieNames(cs []*network.Cookie) []string {
+	var out []string
+	for _, c := range cs {
+		out = append(out, fmt.Sprintf("%s(httpOnly=%v)", c.Name, c.HTTPOnly))
+	}
+	return out
+}
+
+// shot saves a full-page PNG screenshot into the test's temp dir (and into
+// -screenshots, when given).
+func shot(t *testing.T, p page, name string) {
+	t.Helper()
+	png := get(p, "taking "+name, chromedp.FullScreenshot(100))
+	dirs := []string{t.TempDir()}
+	if *screenshots != "" {
+		dirs = append(dirs, *screenshots)
+	}
+	for _, dir := range dirs {
+		path := filepath.Join(dir, name)
+		if err := os.WriteFile(path, png, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("screenshot: %s", path)
+	}
+}

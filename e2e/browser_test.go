@@ -22,6 +22,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/fetch"
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 
@@ -84,69 +85,69 @@ type response struct {
 	url, method string
 	status      int64
 	kind        network.ResourceType
-	headers     network.Headers
+	headers     []*fetch.HeaderEntry
 	body        string
-	bodyErr     error
+	bodyErr     error // reading the body
+	releaseErr  error // handing the response on to the page
 }
 
-// traffic captures every response from the gateway's origin, with its body:
-// all of them are readable by the page (same origin).
+// traffic captures every response from the gateway's origin, with its body,
+// as the page receives it: every one of them is readable by the page (same
+// origin). Responses are held at the Fetch domain's response stage until
+// their body is read, so a navigation cannot evict a body before the test
+// sees it (the SPA navigates away right after reading /auth/logout's answer).
 type traffic struct {
 	origin string
 
 	mu      sync.Mutex
-	methods map[network.RequestID]string
-	byID    map[network.RequestID]*response
 	order   []*response
-	bodies  sync.WaitGroup
+	pending sync.WaitGroup
 }
 
 func capture(t *testing.T, ctx context.Context, origin string) *traffic {
 	t.Helper()
-	tr := &traffic{origin: origin, methods: map[network.RequestID]string{}, byID: map[network.RequestID]*response{}}
+	tr := &traffic{origin: origin}
 	err := chromedp.Listen(ctx, func(ev any) {
-		switch ev := ev.(type) {
-		case *network.EventRequestWillBeSent:
-			tr.mu.Lock()
-			tr.methods[ev.RequestID] = ev.Request.Method
-			tr.mu.Unlock()
-		case *network.EventResponseReceived:
-			if !strings.HasPrefix(ev.Response.URL, origin+"/") {
-				return
-			}
-			tr.mu.Lock()
-			r := &response{url: ev.Response.URL, method: tr.methods[ev.RequestID], status: ev.Response.Status,
-				kind: ev.Type, headers: ev.Response.Headers}
-			tr.byID[ev.RequestID] = r
-			tr.order = append(tr.order, r)
-			tr.mu.Unlock()
-		case *network.EventLoadingFinished:
-			tr.mu.Lock()
-			r := tr.byID[ev.RequestID]
-			tr.mu.Unlock()
-			if r == nil {
-				return
-			}
-			// A listener must not run a command: fetch the body on the side.
-			tr.bodies.Add(1)
-			go func() {
-				defer tr.bodies.Done()
-				res, err := chromedp.Call(ctx, network.GetResponseBody, network.GetResponseBodyParams{RequestID: ev.RequestID})
+		paused, ok := ev.(*fetch.EventRequestPaused)
+		if !ok {
+			return
+		}
+		r := &response{url: paused.Request.URL, method: paused.Request.Method, status: paused.ResponseStatusCode,
+			kind: paused.ResourceType, headers: paused.ResponseHeaders}
+		tr.mu.Lock()
+		tr.order = append(tr.order, r)
+		tr.mu.Unlock()
+		// A listener must not run a command: read and release on the side.
+		tr.pending.Add(1)
+		go func() {
+			defer tr.pending.Done()
+			if r.status/100 != 3 { // a redirect has no body to read
+				res, err := chromedp.Call(ctx, fetch.GetResponseBody, fetch.GetResponseBodyParams{RequestID: paused.RequestID})
 				tr.mu.Lock()
 				r.body, r.bodyErr = string(res.Body), err
 				tr.mu.Unlock()
-			}()
-		}
+			}
+			_, err := chromedp.Call(ctx, fetch.ContinueRequest, fetch.ContinueRequestParams{RequestID: paused.RequestID})
+			tr.mu.Lock()
+			r.releaseErr = err
+			tr.mu.Unlock()
+		}()
 	})
 	if err != nil {
-		t.Fatalf("listening to the browser's network events: %v", err)
+		t.Fatalf("listening to the browser's events: %v", err)
+	}
+	_, err = chromedp.Call(ctx, fetch.Enable, fetch.EnableParams{Patterns: []*fetch.RequestPattern{
+		{URLPattern: origin + "/*", RequestStage: fetch.RequestStageResponse},
+	}})
+	if err != nil {
+		t.Fatalf("intercepting responses from %s: %v", origin, err)
 	}
 	return tr
 }
 
 // responses waits for pending bodies and returns what was captured so far.
 func (tr *traffic) responses() []response {
-	tr.bodies.Wait()
+	tr.pending.Wait()
 	tr.mu.Lock()
 	defer tr.mu.Unlock()
 	out := make([]response, len(tr.order))
@@ -331,6 +332,8 @@ func TestBrowserLoginAPIsLogout(t *testing.T) {
 	if strings.Contains(jsCookies, cookieName+"=") || strings.Contains(jsCookies, cookies[i].Value) {
 		t.Errorf("document.cookie = %q exposes the session cookie %q", jsCookies, cookieName)
 	}
+	storageIn := get(p, "reading web storage",
+		chromedp.Evaluate[string](`JSON.stringify({local: {...localStorage}, session: {...sessionStorage}})`))
 
 	// 4. Both APIs through the SPA's buttons: the user's own data.
 	p.do("calling the profile and catalog APIs",
@@ -362,46 +365,7 @@ func TestBrowserLoginAPIsLogout(t *testing.T) {
 	}
 	shot(t, p, "orders.png")
 
-	// 5. No token anywhere the page can reach: cookies it can read, web
-	// storage, and the bodies and readable headers of every response from
-	// its own origin (documents, scripts, every fetch).
-	access := rec.all()
-	if len(access) == 0 {
-		t.Fatal("the services received no bearer token: the APIs were not called through gatehouse")
-	}
-	storage := get(p, "reading web storage",
-		chromedp.Evaluate[string](`JSON.stringify({local: {...localStorage}, session: {...sessionStorage}})`))
-	exposures := map[string]string{"document.cookie": jsCookies, "web storage": storage}
-	for _, r := range tr.responses() {
-		where := fmt.Sprintf("%s %s (%d, %s)", r.method, r.url, r.status, r.kind)
-		if r.bodyErr != nil && (r.kind == network.ResourceTypeFetch || r.kind == network.ResourceTypeXHR) {
-			t.Errorf("could not read the body of %s: %v", where, r.bodyErr)
-		}
-		exposures[where+" body"] = r.body
-		for name, v := range r.headers {
-			// Set-Cookie is a forbidden response header name: never readable by the page.
-			if !strings.EqualFold(name, "Set-Cookie") {
-				exposures[where+" header "+name] = fmt.Sprint(v)
-			}
-		}
-	}
-	for where, text := range exposures {
-		for _, tok := range access {
-			if strings.Contains(text, tok) {
-				t.Errorf("%s contains the access token", where)
-			}
-		}
-		if m := jwtShaped.FindString(text); m != "" {
-			t.Errorf("%s contains a JWT-shaped string %.40q...", where, m)
-		}
-	}
-	for _, path := range []string{"/api/profile", "/api/orders", "/auth/me"} {
-		if r, ok := tr.last("GET", path); !ok || r.status != http.StatusOK || r.body == "" {
-			t.Errorf("captured GET %s = %d (found %v, %d bytes), want a 200 body checked above", path, r.status, ok, len(r.body))
-		}
-	}
-
-	// 6. Log out (through the OP's end-session endpoint), then the API is refused.
+	// 5. Log out (through the OP's end-session endpoint), then the API is refused.
 	p.do("logging out",
 		chromedp.Click(css("nav-home")),
 		chromedp.Click(css("logout-button")),
@@ -414,11 +378,64 @@ func TestBrowserLoginAPIsLogout(t *testing.T) {
 		t.Errorf("after logout the browser still holds %q", cookieName)
 	}
 	p.do("calling the profile API after logout", chromedp.Click(css("load-profile")))
-	// The SPA's api() turns the 401 into its login prompt with this reason.
+	// 6. The SPA's api() turns the 401 into its login prompt with this reason.
 	get(p, "waiting for the refusal", chromedp.Poll[bool](
 		`document.getElementById('login-prompt-reason').textContent.includes('session has ended')`))
 	if r, ok := tr.last("GET", "/api/profile"); !ok || r.status != http.StatusUnauthorized {
 		t.Errorf("GET /api/profile after logout = %d %s, want 401", r.status, r.body)
+	}
+
+	// 7. No token anywhere the page could reach, all along: cookies it can read, web
+	// storage, and the bodies and readable headers of every response from
+	// its own origin (documents, scripts, every fetch).
+	access := rec.all()
+	if len(access) == 0 {
+		t.Fatal("the services received no bearer token: the APIs were not called through gatehouse")
+	}
+	storage := get(p, "reading web storage after logout",
+		chromedp.Evaluate[string](`JSON.stringify({local: {...localStorage}, session: {...sessionStorage}})`))
+	type exposure struct{ where, text string }
+	exposures := []exposure{
+		{"document.cookie", jsCookies}, {"web storage while logged in", storageIn}, {"web storage after logout", storage},
+	}
+	for _, r := range tr.responses() {
+		where := fmt.Sprintf("%s %s (%d, %s)", r.method, r.url, r.status, r.kind)
+		if r.bodyErr != nil || r.releaseErr != nil {
+			t.Errorf("intercepting %s: reading the body: %v; releasing it: %v", where, r.bodyErr, r.releaseErr)
+		}
+		exposures = append(exposures, exposure{where + " body", r.body})
+		// Scripts read the headers of their own fetches only: not those of a
+		// navigation, nor of a redirect (which fetch follows unseen; the
+		// logout redirect's Location carries the ID token as id_token_hint),
+		// nor Set-Cookie (a forbidden response header name).
+		if (r.kind != network.ResourceTypeFetch && r.kind != network.ResourceTypeXHR) || r.status/100 == 3 {
+			continue
+		}
+		for _, h := range r.headers {
+			if !strings.EqualFold(h.Name, "Set-Cookie") {
+				exposures = append(exposures, exposure{where + " header " + h.Name, h.Value})
+			}
+		}
+	}
+	for _, e := range exposures {
+		for _, tok := range access {
+			if strings.Contains(e.text, tok) {
+				t.Errorf("%s contains the access token", e.where)
+			}
+		}
+		if m := jwtShaped.FindString(e.text); m != "" {
+			t.Errorf("%s contains a JWT-shaped string %.40q...", e.where, m)
+		}
+	}
+	// The check saw the answers that matter, with their bodies.
+	for _, req := range []struct{ method, path string }{
+		{"GET", "/auth/me"}, {"GET", "/api/profile"}, {"GET", "/api/orders"}, {"POST", "/auth/logout"},
+	} {
+		if !slices.ContainsFunc(tr.responses(), func(r response) bool {
+			return r.method == req.method && r.url == s.URL+req.path && r.status == http.StatusOK && r.body != ""
+		}) {
+			t.Errorf("no 200 answer with a body captured for %s %s", req.method, req.path)
+		}
 	}
 }
 

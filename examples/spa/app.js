@@ -151,19 +151,10 @@ async function loadSession() {
   }
 }
 
-function logout() {
-  // A top-level form post, not fetch: gatehouse answers it with a redirect to
-  // the IdP's end-session URL, which carries the ID token as id_token_hint.
-  // As a navigation, that token never reaches this page's JavaScript (with
-  // fetch it would be in a JSON body the page reads). A form cannot send
-  // X-CSRF; gatehouse checks that the post comes from this origin instead.
+async function logout() {
+  const { logoutUrl } = await api('/auth/logout', { method: 'POST' });
   // The IdP ends its own session too, then sends the browser back here.
-  const form = document.createElement('form');
-  form.method = 'post';
-  form.action = '/auth/logout';
-  form.hidden = true;
-  document.body.append(form);
-  form.submit();
+  location.assign(logoutUrl || '/');
 }
 
 // ---------------------------------------------------------------------------

@@ -259,11 +259,7 @@ func TestBrowserLoginAPIsLogout(t *testing.T) {
 
 	rec := &tokens{}
 	stackCtx, stopStack := context.WithCancel(context.Background())
-	s, err := stack.Start(stackCtx, stack.Options{
-		Config:      "../routes.yaml",
-		GatewayAddr: "127.0.0.1:0", IssuerAddr: "127.0.0.1:0", ProfileAddr: "127.0.0.1:0", OrdersAddr: "127.0.0.1:0",
-		WrapService: rec.wrap,
-	})
+	s, err := stack.Start(stackCtx, stack.Options{Config: "../routes.yaml", WrapService: rec.wrap}.OnFreePorts())
 	if err != nil {
 		stopStack()
 		t.Fatal(err)

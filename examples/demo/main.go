@@ -70,7 +70,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		Config:      *configPath,
 		GatewayAddr: *listen, IssuerAddr: *issuerAddr, ProfileAddr: *profileAddr, OrdersAddr: *ordersAddr,
 		// SESSION_SECRET and the like still come from the environment; the
-		// addresses and the issuer are the demo's own (stack.Vars).
+		// addresses and the issuer are the demo's own (see package stack).
 		LookupEnv: os.LookupEnv,
 		Logger:    logger,
 	})

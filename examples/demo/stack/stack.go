@@ -5,8 +5,10 @@
 // Start; the browser tests in e2e/ start the same stack on free ports.
 //
 // Start binds every address first, then points the config at what it bound
-// through the variables the shipped routes.yaml reads (see Vars), so the
-// file itself stays the one a user runs with `go run ./gateway`.
+// through the variables the shipped routes.yaml reads — GATEHOUSE_LISTEN,
+// GATEHOUSE_PUBLIC_URL, OIDC_ISSUER, PROFILE_URL, CATALOG_URL, ORDERS_URL
+// and STATUS_URL, which win over Options.LookupEnv — so the file itself
+// stays the one a user runs with `go run ./gateway`.
 package stack
 
 import (
@@ -37,13 +39,6 @@ const (
 	DefaultProfileAddr = "127.0.0.1:9101"
 	DefaultOrdersAddr  = "127.0.0.1:9102"
 )
-
-// Vars are the config variables Start sets from the addresses it bound; they
-// win over Options.LookupEnv. The shipped routes.yaml reads each of them.
-var Vars = []string{
-	"GATEHOUSE_LISTEN", "GATEHOUSE_PUBLIC_URL", "OIDC_ISSUER",
-	"PROFILE_URL", "CATALOG_URL", "ORDERS_URL", "STATUS_URL",
-}
 
 // Options configure Start; zero values take the documented defaults.
 type Options struct {
@@ -119,6 +114,13 @@ func listen(o Options) (*listeners, error) {
 		*b.ln = ln
 	}
 	return l, nil
+}
+
+// OnFreePorts returns o with all four addresses on free loopback ports:
+// tests run the stack beside anything else.
+func (o Options) OnFreePorts() Options {
+	o.GatewayAddr, o.IssuerAddr, o.ProfileAddr, o.OrdersAddr = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
+	return o
 }
 
 func (o Options) withDefaults() Options {

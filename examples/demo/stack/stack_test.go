@@ -47,13 +47,8 @@ func (s *seen) last(name string) http.Header {
 // start runs the stack on free ports until the test ends.
 func start(t *testing.T, opts Options) *Stack {
 	t.Helper()
-	for _, addr := range []*string{&opts.GatewayAddr, &opts.IssuerAddr, &opts.ProfileAddr, &opts.OrdersAddr} {
-		if *addr == "" {
-			*addr = "127.0.0.1:0"
-		}
-	}
 	ctx, cancel := context.WithCancel(context.Background())
-	s, err := Start(ctx, opts)
+	s, err := Start(ctx, opts.OnFreePorts())
 	if err != nil {
 		cancel()
 		t.Fatalf("Start: %v", err)
@@ -174,17 +169,18 @@ func TestStartFailures(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer busy.Close()
-	free := "127.0.0.1:0"
+	taken := Options{Config: shipped}.OnFreePorts()
+	taken.IssuerAddr = busy.Addr().String()
 	for _, tc := range []struct {
 		name string
 		opts Options
 		want string
 	}{
-		{"no config", Options{GatewayAddr: free, IssuerAddr: free, ProfileAddr: free, OrdersAddr: free}, "Config"},
-		{"missing config", Options{Config: "testdata/nope.yaml", GatewayAddr: free, IssuerAddr: free, ProfileAddr: free, OrdersAddr: free}, "nope.yaml"},
-		{"issuer not the OP", Options{Config: "testdata/other-issuer.yaml", GatewayAddr: free, IssuerAddr: free, ProfileAddr: free, OrdersAddr: free}, "OIDC_ISSUER"},
-		{"no oidc block", Options{Config: "testdata/no-oidc.yaml", GatewayAddr: free, IssuerAddr: free, ProfileAddr: free, OrdersAddr: free}, "OIDC_ISSUER"},
-		{"port taken", Options{Config: shipped, GatewayAddr: free, IssuerAddr: busy.Addr().String(), ProfileAddr: free, OrdersAddr: free}, busy.Addr().String()},
+		{"no config", Options{}.OnFreePorts(), "Config"},
+		{"missing config", Options{Config: "testdata/nope.yaml"}.OnFreePorts(), "nope.yaml"},
+		{"issuer not the OP", Options{Config: "testdata/other-issuer.yaml"}.OnFreePorts(), "OIDC_ISSUER"},
+		{"no oidc block", Options{Config: "testdata/no-oidc.yaml"}.OnFreePorts(), "OIDC_ISSUER"},
+		{"port taken", taken, busy.Addr().String()},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s, err := Start(t.Context(), tc.opts)
@@ -201,8 +197,7 @@ func TestStartFailures(t *testing.T) {
 
 func TestStopsWithItsContext(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
-	s, err := Start(ctx, Options{Config: shipped, GatewayAddr: "127.0.0.1:0", IssuerAddr: "127.0.0.1:0",
-		ProfileAddr: "127.0.0.1:0", OrdersAddr: "127.0.0.1:0"})
+	s, err := Start(ctx, Options{Config: shipped}.OnFreePorts())
 	if err != nil {
 		cancel()
 		t.Fatal(err)

@@ -19,6 +19,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync"
 
 	"github.com/gofiber/fiber/v2"
 
@@ -56,6 +57,12 @@ type Server struct {
 	metricsHandler fiber.Handler
 	clientIP       *clientip.Resolver
 	ready          readiness
+
+	// mu guards stopped and listeners, so that a Shutdown that comes before
+	// Serve (a signal right at start-up) still stops everything.
+	mu        sync.Mutex
+	stopped   bool
+	listeners []net.Listener
 
 	// ctx lives as long as the server's config: plugin janitors, discovery and
 	// JWKS refresh end with it.
@@ -158,9 +165,23 @@ func (s *Server) fiberConfig() fiber.Config {
 	}
 }
 
-// Serve accepts connections on ln until Shutdown.
+// Serve accepts connections on ln until Shutdown. After Shutdown it closes ln
+// and returns nil at once.
 func (s *Server) Serve(ln net.Listener) error {
-	return s.app.Listener(ln)
+	s.mu.Lock()
+	if s.stopped {
+		s.mu.Unlock()
+		return ln.Close()
+	}
+	s.listeners = append(s.listeners, ln)
+	s.mu.Unlock()
+	err := s.app.Listener(ln)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.stopped {
+		return nil // the listener was closed by Shutdown
+	}
+	return err
 }
 
 // ListenAndServe listens on server.listen and serves until Shutdown.
@@ -175,7 +196,16 @@ func (s *Server) ListenAndServe() error {
 // Shutdown stops accepting connections, lets in-flight requests finish until
 // ctx is done, then releases everything the server started.
 func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	s.stopped = true
+	listeners := s.listeners
+	s.mu.Unlock()
 	err := s.app.ShutdownWithContext(ctx)
+	// fasthttp closes the listeners it serves; one handed to Serve that it
+	// has not started on yet is closed here, so that Serve returns.
+	for _, ln := range listeners {
+		_ = ln.Close()
+	}
 	s.closeAll()
 	return err
 }

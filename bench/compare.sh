@@ -7,6 +7,11 @@
 # p50 and p99 and the ratios gatehouse/nginx and gatehouse/direct.
 # Only ratios within one run mean anything: the machine is shared and noisy.
 #
+# Targets: the bare upstream; nginx as a plain proxy; gatehouse as a plain
+# proxy; gatehouse answering from its cache; gatehouse with rate_limit +
+# headers; and an authenticated GET (session cookie → Bearer token) through a
+# gatehouse with the memory store and through one with the Redis store.
+#
 # Env: DURATION (default 10s), ROUNDS (3), CONNS (64), THREADS (2).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,11 +23,14 @@ THREADS=${THREADS:-2}
 UP_PORT=${UP_PORT:-19300}
 GH_PORT=${GH_PORT:-19301}
 NGX_PORT=${NGX_PORT:-19302}
+GH_REDIS_PORT=${GH_REDIS_PORT:-19303}
+REDIS_PORT=${REDIS_PORT:-19304}
+OP_PORT=${OP_PORT:-19310}
 
 need() { command -v "$1" >/dev/null 2>&1; }
-if ! need wrk || ! need nginx || ! need bc || ! need curl; then
-  echo "installing wrk, nginx, bc and curl with apt-get" >&2
-  apt-get update -qq && apt-get install -y -qq wrk nginx bc curl >/dev/null
+if ! need wrk || ! need nginx || ! need bc || ! need curl || ! need redis-server; then
+  echo "installing wrk, nginx, redis-server, bc and curl with apt-get" >&2
+  apt-get update -qq && apt-get install -y -qq wrk nginx redis-server bc curl >/dev/null
 fi
 
 work=$(mktemp -d)
@@ -34,12 +42,20 @@ cleanup() {
 }
 trap cleanup EXIT
 
-echo "building upstream and gatehouse" >&2
+echo "building upstream, OP and gatehouse" >&2
 go build -o "$work/upstream" ./bench/upstream
+go build -o "$work/oplogin" ./bench/oplogin
 go build -o "$work/gatehouse" ./gateway
 
 "$work/upstream" -listen "127.0.0.1:$UP_PORT" & pids+=($!)
-UP_PORT=$UP_PORT GH_PORT=$GH_PORT "$work/gatehouse" -config bench/gatehouse.yaml -log-level error >"$work/gh.log" 2>&1 & pids+=($!)
+redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save "" --appendonly no --dir "$work" >"$work/redis.log" 2>&1 & pids+=($!)
+"$work/oplogin" op -listen "127.0.0.1:$OP_PORT" \
+  -gateway "http://127.0.0.1:$GH_PORT" -gateway "http://127.0.0.1:$GH_REDIS_PORT" & pids+=($!)
+for _ in $(seq 1 100); do redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1 && break; sleep 0.1; done
+export UP_PORT ISSUER="http://127.0.0.1:$OP_PORT"
+GH_PORT=$GH_PORT STORE=memory "$work/gatehouse" -config bench/gatehouse.yaml -log-level error >"$work/gh.log" 2>&1 & pids+=($!)
+GH_PORT=$GH_REDIS_PORT STORE="redis://127.0.0.1:$REDIS_PORT/0" \
+  "$work/gatehouse" -config bench/gatehouse.yaml -log-level error >"$work/gh-redis.log" 2>&1 & pids+=($!)
 
 cat >"$work/nginx.conf" <<NGINX
 worker_processes auto;
@@ -70,27 +86,56 @@ wait_port() {
   done
   echo "nothing answers on port $1" >&2; cat "$work/gh.log" >&2; exit 1
 }
-wait_port "$UP_PORT" /; wait_port "$GH_PORT" /healthz; wait_port "$NGX_PORT" /
+wait_port "$UP_PORT" /; wait_port "$NGX_PORT" /
+wait_ready() { # discovery at the OP must have succeeded before a login
+  for _ in $(seq 1 150); do
+    [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$1/readyz")" = 200 ] && return 0
+    sleep 0.1
+  done
+  echo "gatehouse on port $1 never became ready" >&2; cat "$work"/gh*.log >&2; exit 1
+}
+wait_ready "$GH_PORT"; wait_ready "$GH_REDIS_PORT"
+cookie_mem=$("$work/oplogin" login -gateway "http://127.0.0.1:$GH_PORT")
+cookie_redis=$("$work/oplogin" login -gateway "http://127.0.0.1:$GH_REDIS_PORT")
 
 # target name → URL; the order is the interleaving order within a round.
-names=(direct nginx gatehouse gatehouse-cache-hit gatehouse-ratelimit-headers)
+names=(direct nginx gatehouse gatehouse-cache-hit gatehouse-ratelimit-headers gatehouse-session-memory gatehouse-session-redis)
 declare -A url=(
   [direct]="http://127.0.0.1:$UP_PORT/plain/users/7"
   [nginx]="http://127.0.0.1:$NGX_PORT/plain/users/7"
   [gatehouse]="http://127.0.0.1:$GH_PORT/plain/users/7"
   [gatehouse-cache-hit]="http://127.0.0.1:$GH_PORT/cached/users/7"
   [gatehouse-ratelimit-headers]="http://127.0.0.1:$GH_PORT/limited/users/7"
+  [gatehouse-session-memory]="http://127.0.0.1:$GH_PORT/session/users/7"
+  [gatehouse-session-redis]="http://127.0.0.1:$GH_REDIS_PORT/session/users/7"
 )
+# The headers a logged-in SPA sends: the session cookie and the CSRF header.
+declare -A hdrs=(
+  [gatehouse-session-memory]="Cookie: $cookie_mem"
+  [gatehouse-session-redis]="Cookie: $cookie_redis"
+)
+# run_wrk NAME DURATION [wrk args...]: wrk against the target, with its headers.
+run_wrk() {
+  local n=$1 d=$2; shift 2
+  if [ -n "${hdrs[$n]:-}" ]; then
+    wrk -t"$THREADS" -c"$CONNS" -d"$d" -H "${hdrs[$n]}" -H "X-CSRF: 1" "$@" "${url[$n]}"
+  else
+    wrk -t"$THREADS" -c"$CONNS" -d"$d" "$@" "${url[$n]}"
+  fi
+}
 
 # wrk prints latency percentiles with --latency; turn its units into ms.
 to_ms() { awk '{v=$1; if (v ~ /us$/) {sub(/us/,"",v); v/=1000} else if (v ~ /ms$/) {sub(/ms/,"",v)} else if (v ~ /s$/) {sub(/s/,"",v); v*=1000}; printf "%.3f\n", v}'; }
 
-for n in "${names[@]}"; do curl -s -o /dev/null "${url[$n]}"; done # warm pools and the cache
-for n in "${names[@]}"; do wrk -t"$THREADS" -c"$CONNS" -d2s "${url[$n]}" >/dev/null; done
+for n in "${names[@]}"; do # every target must answer 200 before it is measured
+  code=$(curl -s -o /dev/null -w '%{http_code}' ${hdrs[$n]:+-H "${hdrs[$n]}" -H "X-CSRF: 1"} "${url[$n]}")
+  [ "$code" = 200 ] || { echo "$n answered $code, not 200" >&2; exit 1; }
+done
+for n in "${names[@]}"; do run_wrk "$n" 2s >/dev/null; done # warm pools and the cache
 
 for r in $(seq 1 "$ROUNDS"); do
   for n in "${names[@]}"; do
-    out=$(wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" --latency "${url[$n]}")
+    out=$(run_wrk "$n" "$DURATION" --latency)
     rps=$(echo "$out" | awk '/^Requests\/sec/ {print $2}')
     p50=$(echo "$out" | awk '$1=="50%" {print $2}' | to_ms)
     p99=$(echo "$out" | awk '$1=="99%" {print $2}' | to_ms)
@@ -119,3 +164,6 @@ done
 echo
 printf 'rate_limit+headers overhead vs plain gatehouse GET: %.1f%% fewer req/s\n' \
   "$(echo "(1 - ${RPS[gatehouse-ratelimit-headers]} / ${RPS[gatehouse]}) * 100" | bc -l)"
+printf 'cache hit vs nginx plain proxy: %.2fx\n' "$(echo "${RPS[gatehouse-cache-hit]} / ${RPS[nginx]}" | bc -l)"
+printf 'authenticated GET, redis store vs memory store: %.2fx req/s\n' \
+  "$(echo "${RPS[gatehouse-session-redis]} / ${RPS[gatehouse-session-memory]}" | bc -l)"

@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"strings"
 	"syscall"
 	"time"
@@ -49,6 +50,7 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	}
 	configPath := fs.String("config", "routes.yaml", "the routes.yaml to load")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
+	cpuProfile := fs.String("cpuprofile", "", "run: write a CPU profile to this file until shutdown (for performance work)")
 	healthURL := fs.String("url", "http://127.0.0.1:8080/readyz", "healthcheck: the URL to probe")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -74,6 +76,19 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		}
 		logger := slog.New(slog.NewJSONHandler(stdout, &slog.HandlerOptions{Level: level}))
 		redisstore.SetLogger(logger) // go-redis's own messages as JSON log lines too
+		if *cpuProfile != "" {
+			f, err := os.Create(*cpuProfile)
+			if err != nil {
+				fmt.Fprintf(stderr, "gatehouse: -cpuprofile: %v\n", err)
+				return 2
+			}
+			defer f.Close()
+			if err := pprof.StartCPUProfile(f); err != nil {
+				fmt.Fprintf(stderr, "gatehouse: -cpuprofile: %v\n", err)
+				return 2
+			}
+			defer pprof.StopCPUProfile()
+		}
 		return run(*configPath, logger, stderr)
 	default:
 		fmt.Fprintf(stderr, "gatehouse: unknown command %q\n", cmd)

@@ -64,26 +64,23 @@ func encode(s *Session) ([]byte, error) {
 }
 
 // decode parses what encode wrote. The string fields share one copy of b.
-func decode(b []byte) (*Session, error) {
+// Claims come from cc when it has them decoded already (nil cc: always decode).
+func decode(b []byte, cc *claimsCache) (*Session, error) {
 	if len(b) < 1 || b[0] != codecVersion {
 		return nil, errCodec
 	}
 	all := string(b) // one allocation for every string field
 	off := 1
 	var s Session
-	var claims []byte
-	for _, f := range [...]*string{&s.Subject, &s.SID, &s.IDToken, &s.AccessToken, &s.RefreshToken, nil} {
+	var claims string
+	for _, f := range [...]*string{&s.Subject, &s.SID, &s.IDToken, &s.AccessToken, &s.RefreshToken, &claims} {
 		n, k := binary.Uvarint(b[off:])
 		if k <= 0 || n > maxField || n > uint64(len(b)-off-k) {
 			return nil, errCodec
 		}
 		start, end := off+k, off+k+int(n)
 		off = end
-		if f == nil {
-			claims = b[start:end]
-		} else {
-			*f = all[start:end]
-		}
+		*f = all[start:end]
 	}
 	b = b[off:]
 	for _, t := range [...]*time.Time{&s.AccessExpiresAt, &s.CreatedAt, &s.LastSeenAt} {
@@ -99,19 +96,34 @@ func decode(b []byte) (*Session, error) {
 	if len(b) != 0 {
 		return nil, errCodec
 	}
+	var err error
 	switch {
-	case string(claims) == claimsFromIDToken:
-		c, err := idTokenClaims(s.IDToken)
-		if err != nil {
-			return nil, errCodec
-		}
-		s.Claims = c
+	case claims == claimsFromIDToken:
+		s.Claims, err = cachedClaims(cc, s.IDToken, idTokenClaims)
 	case len(claims) > 0:
-		if err := json.Unmarshal(claims, &s.Claims); err != nil || s.Claims == nil {
-			return nil, errCodec
-		}
+		s.Claims, err = cachedClaims(cc, claims, jsonClaims)
+	}
+	if err != nil || (len(claims) > 0 && s.Claims == nil) {
+		return nil, errCodec
 	}
 	return &s, nil
+}
+
+// cachedClaims decodes src with parse, through cc when there is one.
+func cachedClaims(cc *claimsCache, src string, parse func(string) (map[string]any, error)) (map[string]any, error) {
+	if cc == nil {
+		return parse(src)
+	}
+	return cc.get(src, parse)
+}
+
+// jsonClaims decodes stored claims JSON.
+func jsonClaims(src string) (map[string]any, error) {
+	var c map[string]any
+	if err := json.Unmarshal([]byte(src), &c); err != nil {
+		return nil, err
+	}
+	return c, nil
 }
 
 // idTokenClaims decodes the payload of a JWT in compact form, without

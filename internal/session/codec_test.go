@@ -34,7 +34,7 @@ func TestCodecRoundTrip(t *testing.T) {
 			if err != nil {
 				t.Fatalf("encode = %v", err)
 			}
-			got, err := decode(b)
+			got, err := decode(b, nil)
 			if err != nil {
 				t.Fatalf("decode(encode(s)) = %v", err)
 			}
@@ -72,7 +72,7 @@ func TestClaimsFromIDToken(t *testing.T) {
 			if short := !bytes.Contains(b, inFull); short != tt.wantShort {
 				t.Errorf("encode: claims stored by reference = %v, want %v", short, tt.wantShort)
 			}
-			got, err := decode(b)
+			got, err := decode(b, nil)
 			if err != nil {
 				t.Fatalf("decode = %v", err)
 			}
@@ -89,7 +89,7 @@ func TestDecodeRejectsDamage(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i := range len(b) {
-		if _, err := decode(b[:i]); !errors.Is(err, errCodec) {
+		if _, err := decode(b[:i], nil); !errors.Is(err, errCodec) {
 			t.Fatalf("decode(first %d of %d bytes) = %v, want errCodec", i, len(b), err)
 		}
 	}
@@ -101,7 +101,7 @@ func TestDecodeRejectsDamage(t *testing.T) {
 		"null claims":     append([]byte{codecVersion, 0, 0, 0, 0, 0, 4, 'n', 'u', 'l', 'l'}, 0, 0, 0),
 		"claims by reference without an ID token": append([]byte{codecVersion, 0, 0, 0, 0, 0, 1, 0}, 0, 0, 0),
 	} {
-		if _, err := decode(bad); !errors.Is(err, errCodec) {
+		if _, err := decode(bad, nil); !errors.Is(err, errCodec) {
 			t.Errorf("decode(%s) = %v, want errCodec", name, err)
 		}
 	}
@@ -116,7 +116,7 @@ func FuzzDecodeValue(f *testing.F) {
 	f.Add([]byte{codecVersion})
 	f.Add([]byte{codecVersion, 0, 0, 0, 0, 0, 0, 0, 0, 0})
 	f.Fuzz(func(t *testing.T, in []byte) {
-		s, err := decode(in)
+		s, err := decode(in, newClaimsCache())
 		if err != nil {
 			return
 		}
@@ -125,7 +125,7 @@ func FuzzDecodeValue(f *testing.F) {
 		if err != nil {
 			t.Fatalf("encode(decode(%q)) = %v", in, err)
 		}
-		s2, err := decode(again)
+		s2, err := decode(again, newClaimsCache())
 		if err != nil || sameSession(s, s2) != "" {
 			t.Fatalf("decode(encode(decode(%q))) = %+v, %v, want %+v", in, s2, err, s)
 		}

@@ -153,7 +153,7 @@ func (m *Manager) open(id string, value []byte) (*Session, error) {
 		return nil, errSealed
 	}
 	*buf = plain[:0]
-	s, err := decode(plain)
+	s, err := decode(plain, m.claims)
 	if err != nil {
 		return nil, err
 	}

@@ -71,7 +71,8 @@ type Session struct {
 	// IdP sends none. Back-channel logout ends sessions by it.
 	SID string
 	// Claims are the ID token's claims (the profile behind /auth/me and the
-	// {claim.x} header placeholders).
+	// {claim.x} header placeholders). After Load they are shared with other
+	// requests of the session: read them, never modify them.
 	Claims map[string]any
 	// IDToken is the raw ID token (id_token_hint at logout).
 	IDToken string
@@ -105,6 +106,7 @@ type Manager struct {
 	now    func() time.Time
 	log    *slog.Logger
 	cookie cookieAttrs
+	claims *claimsCache
 }
 
 // Option adjusts a Manager built by NewManager.
@@ -140,12 +142,13 @@ func NewManager(cfg config.Session, publicURL string, st store.Store, opts ...Op
 		return nil, fmt.Errorf("session: public url %q must be an absolute http or https URL", publicURL)
 	}
 	m := &Manager{
-		st:    st,
-		idle:  cfg.IdleTimeout.D(),
-		abs:   cfg.AbsoluteTimeout.D(),
-		limit: DefaultIndexLimit,
-		now:   time.Now,
-		log:   slog.Default(),
+		claims: newClaimsCache(),
+		st:     st,
+		idle:   cfg.IdleTimeout.D(),
+		abs:    cfg.AbsoluteTimeout.D(),
+		limit:  DefaultIndexLimit,
+		now:    time.Now,
+		log:    slog.Default(),
 	}
 	m.keys.init([]byte(cfg.Secret))
 	if m.idle == 0 {

@@ -412,6 +412,13 @@ func (p *Proxy) writeResponse(c *fiber.Ctx, t *target, resp *fasthttp.Response) 
 // refreshed session cookie) are kept: the gateway's value replaces the
 // upstream's, and cookies are added to the upstream's.
 func (p *Proxy) copyResponseHeader(out, up *fasthttp.ResponseHeader) {
+	if !setByGateway(out) {
+		// The common case (no plugin set a response header): nothing to keep.
+		up.CopyTo(out)
+		removeHopByHop(out)
+		out.ResetConnectionClose()
+		return
+	}
 	saved, _ := p.respHeaders.Get().(*fasthttp.ResponseHeader)
 	if saved == nil {
 		saved = new(fasthttp.ResponseHeader)
@@ -434,6 +441,17 @@ func (p *Proxy) copyResponseHeader(out, up *fasthttp.ResponseHeader) {
 	}
 	saved.Reset()
 	p.respHeaders.Put(saved)
+}
+
+// setByGateway reports whether h holds a field the gateway set that must
+// survive the upstream's header (see gatewayWins) or a cookie.
+func setByGateway(h *fasthttp.ResponseHeader) bool {
+	for k := range h.All() {
+		if gatewayWins(k) || string(k) == fiber.HeaderSetCookie {
+			return true
+		}
+	}
+	return false
 }
 
 // gatewayWins reports whether a response header the gateway set before

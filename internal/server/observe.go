@@ -70,7 +70,6 @@ func (s *Server) observe(c *fiber.Ctx) error {
 	c.Locals(localsRequestID, id)
 	s.resolveClientIP(c)
 	c.Request().Header.Set(fiber.HeaderXRequestID, id)
-	c.Set(fiber.HeaderXRequestID, id)
 
 	if err := c.Next(); err != nil {
 		if herr := s.app.ErrorHandler(c, err); herr != nil {
@@ -79,6 +78,8 @@ func (s *Server) observe(c *fiber.Ctx) error {
 		}
 	}
 
+	// Set last, so that it is the gateway's id whatever the upstream sent.
+	c.Set(fiber.HeaderXRequestID, id)
 	status := c.Response().StatusCode()
 	elapsed := time.Since(start)
 	routeName, _ := c.Locals(localsRoute).(string)

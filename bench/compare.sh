@@ -47,15 +47,15 @@ go build -o "$work/upstream" ./bench/upstream
 go build -o "$work/oplogin" ./bench/oplogin
 go build -o "$work/gatehouse" ./gateway
 
-"$work/upstream" -listen "127.0.0.1:$UP_PORT" & pids+=($!)
-redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save "" --appendonly no --dir "$work" >"$work/redis.log" 2>&1 & pids+=($!)
+"$work/upstream" -listen "127.0.0.1:$UP_PORT" & pids+=($!); up_pid=$!
+redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save "" --appendonly no --dir "$work" >"$work/redis.log" 2>&1 & pids+=($!); redis_pid=$!
 "$work/oplogin" op -listen "127.0.0.1:$OP_PORT" \
   -gateway "http://127.0.0.1:$GH_PORT" -gateway "http://127.0.0.1:$GH_REDIS_PORT" & pids+=($!)
 for _ in $(seq 1 100); do redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1 && break; sleep 0.1; done
 export UP_PORT ISSUER="http://127.0.0.1:$OP_PORT"
-GH_PORT=$GH_PORT STORE=memory "$work/gatehouse" -config bench/gatehouse.yaml -log-level error >"$work/gh.log" 2>&1 & pids+=($!)
+GH_PORT=$GH_PORT STORE=memory "$work/gatehouse" -config bench/gatehouse.yaml -log-level error >"$work/gh.log" 2>&1 & pids+=($!); gh_pid=$!
 GH_PORT=$GH_REDIS_PORT STORE="redis://127.0.0.1:$REDIS_PORT/0" \
-  "$work/gatehouse" -config bench/gatehouse.yaml -log-level error >"$work/gh-redis.log" 2>&1 & pids+=($!)
+  "$work/gatehouse" -config bench/gatehouse.yaml -log-level error >"$work/gh-redis.log" 2>&1 & pids+=($!); ghr_pid=$!
 
 cat >"$work/nginx.conf" <<NGINX
 worker_processes auto;
@@ -133,22 +133,50 @@ for n in "${names[@]}"; do # every target must answer 200 before it is measured
 done
 for n in "${names[@]}"; do run_wrk "$n" 2s >/dev/null; done # warm pools and the cache
 
+# CPU per request of the proxy under test (user + system time of its
+# processes, read from /proc around each run): steadier than req/s on a shared
+# machine, because it does not depend on who else got the cores. "direct" is
+# the upstream itself; the Redis target counts redis-server too.
+ngx_pids=$(pgrep -f "nginx: worker process" | tr '\n' ' ')
+declare -A cpu_pids=(
+  [direct]="$up_pid" [nginx]="$ngx_pids" [gatehouse]="$gh_pid" [gatehouse-cache-hit]="$gh_pid"
+  [gatehouse-ratelimit-headers]="$gh_pid" [gatehouse-session-memory]="$gh_pid"
+  [gatehouse-session-redis]="$ghr_pid $redis_pid"
+)
+tick=$(getconf CLK_TCK)
+cpu_ticks() { # sum of utime+stime over every thread of the given processes
+  local t=0 p f
+  for p in "$@"; do
+    for f in /proc/"$p"/task/*/stat; do
+      t=$((t + $(sed 's/.*) //' "$f" 2>/dev/null | awk '{print $12 + $13}')))
+    done
+  done
+  echo "$t"
+}
+
 for r in $(seq 1 "$ROUNDS"); do
   for n in "${names[@]}"; do
+    # shellcheck disable=SC2086 # pid lists split on purpose
+    t0=$(cpu_ticks ${cpu_pids[$n]})
     out=$(run_wrk "$n" "$DURATION" --latency)
+    # shellcheck disable=SC2086
+    t1=$(cpu_ticks ${cpu_pids[$n]})
     rps=$(echo "$out" | awk '/^Requests\/sec/ {print $2}')
+    reqs=$(echo "$out" | awk '/requests in/ {print $1}')
+    cpu_us=$(echo "($t1 - $t0) * 1000000 / $tick / $reqs" | bc -l)
     p50=$(echo "$out" | awk '$1=="50%" {print $2}' | to_ms)
     p99=$(echo "$out" | awk '$1=="99%" {print $2}' | to_ms)
     non2xx=$(echo "$out" | awk '/Non-2xx/ {print $4}')
     if [ -n "$non2xx" ]; then echo "warning: $n answered $non2xx non-2xx responses in round $r" >&2; fi
-    echo "$n $rps $p50 $p99" >>"$work/results"
+    echo "$n $rps $p50 $p99 $cpu_us" >>"$work/results"
     echo "round $r $n: $rps req/s" >&2
   done
 done
 
 median() { sort -g | awk '{a[NR]=$1} END {if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
-declare -A RPS P50 P99
+declare -A RPS P50 P99 CPU
 for n in "${names[@]}"; do
+  CPU[$n]=$(awk -v n="$n" '$1==n {print $5}' "$work/results" | median)
   RPS[$n]=$(awk -v n="$n" '$1==n {print $2}' "$work/results" | median)
   P50[$n]=$(awk -v n="$n" '$1==n {print $3}' "$work/results" | median)
   P99[$n]=$(awk -v n="$n" '$1==n {print $4}' "$work/results" | median)
@@ -156,14 +184,17 @@ done
 
 echo
 echo "wrk -t$THREADS -c$CONNS -d$DURATION, $ROUNDS interleaved rounds, medians ($(nproc) cores, loopback)"
-printf '%-30s %12s %10s %10s %10s %10s\n' target req/s p50_ms p99_ms vs_nginx vs_direct
+printf '%-30s %10s %9s %9s %9s %10s %12s\n' target req/s p50_ms p99_ms vs_nginx vs_direct cpu_us/req
 for n in "${names[@]}"; do
-  printf '%-30s %12.0f %10.3f %10.3f %10.2f %10.2f\n' "$n" "${RPS[$n]}" "${P50[$n]}" "${P99[$n]}" \
-    "$(echo "${RPS[$n]} / ${RPS[nginx]}" | bc -l)" "$(echo "${RPS[$n]} / ${RPS[direct]}" | bc -l)"
+  printf '%-30s %10.0f %9.3f %9.3f %9.2f %10.2f %12.1f\n' "$n" "${RPS[$n]}" "${P50[$n]}" "${P99[$n]}" \
+    "$(echo "${RPS[$n]} / ${RPS[nginx]}" | bc -l)" "$(echo "${RPS[$n]} / ${RPS[direct]}" | bc -l)" "${CPU[$n]}"
 done
 echo
-printf 'rate_limit+headers overhead vs plain gatehouse GET: %.1f%% fewer req/s\n' \
-  "$(echo "(1 - ${RPS[gatehouse-ratelimit-headers]} / ${RPS[gatehouse]}) * 100" | bc -l)"
+printf 'rate_limit+headers overhead vs plain gatehouse GET: %.1f%% fewer req/s, %.1f%% more CPU per request\n' \
+  "$(echo "(1 - ${RPS[gatehouse-ratelimit-headers]} / ${RPS[gatehouse]}) * 100" | bc -l)" \
+  "$(echo "(${CPU[gatehouse-ratelimit-headers]} / ${CPU[gatehouse]} - 1) * 100" | bc -l)"
+printf 'gatehouse vs nginx plain proxy: %.2fx req/s, %.2fx CPU per request\n' \
+  "$(echo "${RPS[gatehouse]} / ${RPS[nginx]}" | bc -l)" "$(echo "${CPU[gatehouse]} / ${CPU[nginx]}" | bc -l)"
 printf 'cache hit vs nginx plain proxy: %.2fx\n' "$(echo "${RPS[gatehouse-cache-hit]} / ${RPS[nginx]}" | bc -l)"
 printf 'authenticated GET, redis store vs memory store: %.2fx req/s\n' \
   "$(echo "${RPS[gatehouse-session-redis]} / ${RPS[gatehouse-session-memory]}" | bc -l)"

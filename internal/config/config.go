@@ -48,6 +48,11 @@ type Server struct {
 	// TrustedProxies lists CIDRs (or single IPs) whose X-Forwarded-* headers are
 	// believed. Default none: the connection's peer address is the client.
 	TrustedProxies []string `yaml:"trusted_proxies"`
+	// MetricsFrom lists the CIDRs (or single IPs) allowed to read /metrics;
+	// everyone else gets 404 (its labels name routes and upstream targets).
+	// The client address is resolved through TrustedProxies. Default
+	// loopback only: [127.0.0.0/8, ::1].
+	MetricsFrom []string `yaml:"metrics_from"`
 	// MaxBody is the request body limit in bytes ("10MB" in YAML). Default 10 MiB.
 	MaxBody ByteSize `yaml:"max_body"`
 	// MaxHeaderBytes bounds the request line plus headers; larger → 431. Default 16 KiB.

@@ -51,6 +51,9 @@ func applyDefaults(cfg *Config) {
 		s.PublicURL = publicURLFor(s.Listen)
 	}
 	s.PublicURL = strings.TrimSuffix(s.PublicURL, "/")
+	if s.MetricsFrom == nil {
+		s.MetricsFrom = []string{"127.0.0.0/8", "::1"}
+	}
 	setDefault(&s.MaxBody, defaultMaxBody)
 	setDefault(&s.MaxHeaderBytes, defaultMaxHeaderBytes)
 	setDefault(&s.MaxURILength, defaultMaxURILength)

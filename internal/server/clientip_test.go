@@ -33,3 +33,31 @@ func TestClientIPBehindTrustedProxies(t *testing.T) {
 		})
 	}
 }
+
+// TestMetricsOnlyForAllowedNetworks: /metrics names routes and upstream
+// targets, so it is served only to server.metrics_from.
+func TestMetricsOnlyForAllowedNetworks(t *testing.T) {
+	tests := []struct {
+		name, trusted, xff string
+		want               int
+	}{
+		{"loopback peer outside metrics_from", "192.0.2.1", "", 404},
+		{"client behind a trusted proxy inside metrics_from", "127.0.0.1", "10.1.2.3", 200},
+		{"client behind a trusted proxy outside metrics_from", "127.0.0.1", "203.0.113.5", 404},
+		{"spoofed xff from an untrusted peer", "192.0.2.1", "10.1.2.3", 404},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			api := newUpstream(t, "api")
+			cfg := loadConfig(t, "metrics.yaml", map[string]string{"API": api.URL, "TRUSTED": tc.trusted})
+			_, base := serve(t, cfg, listen(t))
+			req := "GET /metrics HTTP/1.1\r\nHost: gw\r\nConnection: close\r\n"
+			if tc.xff != "" {
+				req += "X-Forwarded-For: " + tc.xff + "\r\n"
+			}
+			if status, _ := rawRequest(t, base, req+"\r\n"); status != tc.want {
+				t.Errorf("GET /metrics = %d, want %d", status, tc.want)
+			}
+		})
+	}
+}

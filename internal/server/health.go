@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"net/netip"
 	"sync"
 	"time"
 
@@ -79,8 +80,14 @@ func (s *Server) readyState(ctx context.Context) (bool, map[string]string) {
 	return ok, checks
 }
 
-// serveMetrics exposes the server's Prometheus registry.
+// serveMetrics exposes the server's Prometheus registry to the networks of
+// server.metrics_from; to anyone else /metrics does not exist (its labels
+// name the routes and the upstream targets).
 func (s *Server) serveMetrics(c *fiber.Ctx) error {
+	ip, err := netip.ParseAddr(clientIPOf(c))
+	if err != nil || !s.metricsFrom.Trusted(ip) {
+		return fiber.NewError(fiber.StatusNotFound, "not found")
+	}
 	return s.metricsHandler(c)
 }
 

@@ -56,7 +56,9 @@ type Server struct {
 	authStore      store.Store
 	metricsHandler fiber.Handler
 	clientIP       *clientip.Resolver
-	ready          readiness
+	// metricsFrom holds the networks allowed to read /metrics.
+	metricsFrom *clientip.Resolver
+	ready       readiness
 
 	// mu guards stopped and listeners, so that a Shutdown that comes before
 	// Serve (a signal right at start-up) still stops everything.
@@ -96,6 +98,9 @@ func New(cfg *config.Config, opts Options) (srv *Server, err error) {
 	}()
 
 	if s.clientIP, err = clientip.New(cfg.Server.TrustedProxies); err != nil {
+		return nil, err
+	}
+	if s.metricsFrom, err = clientip.New(cfg.Server.MetricsFrom); err != nil {
 		return nil, err
 	}
 	if s.table, err = route.NewTable(cfg.Routes); err != nil {

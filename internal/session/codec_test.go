@@ -189,3 +189,41 @@ func BenchmarkIdleSessionMemory(b *testing.B) {
 	b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/float64(b.N), "B/session")
 	runtime.KeepAlive(st)
 }
+
+func TestPackToken(t *testing.T) {
+	jwt := "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJhbGljZSJ9.c2lnbmF0dXJl"
+	tests := []struct {
+		name, tok string
+		packed    bool
+	}{
+		{"empty", "", false},
+		{"compact JWT", jwt, true},
+		{"opaque token", "8xLOxBtZp8", false},
+		{"four segments", jwt + ".x", false},
+		{"another signature", "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJhbGljZSJ9.c2lnbmF0dXJm", true},
+		{"non-canonical base64 (trailing bits set) stays as it is", "eQ.eR.eS", false},
+		{"not base64", "a.b!.c", false},
+		{"starts with a tag byte", "\x01abc", false},
+		{"starts with the raw tag", "\x02abc", false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			p := packToken(nil, tc.tok)
+			if got := len(p) > 0 && p[0] == tagJWT; got != tc.packed {
+				t.Errorf("packToken(%q) packed = %v, want %v", tc.tok, got, tc.packed)
+			}
+			if tc.packed && len(p) >= len(tc.tok) {
+				t.Errorf("packToken(%q) = %d bytes, not smaller than %d", tc.tok, len(p), len(tc.tok))
+			}
+			got, err := unpackToken(p, string(p))
+			if err != nil || got != tc.tok {
+				t.Errorf("unpackToken(packToken(%q)) = %q, %v", tc.tok, got, err)
+			}
+		})
+	}
+	for _, bad := range [][]byte{{tagJWT}, {tagJWT, 5, 'a'}, {tagJWT, 0, 0, 0, 7}} {
+		if _, err := unpackToken(bad, string(bad)); err == nil {
+			t.Errorf("unpackToken(%q) = nil error, want one", bad)
+		}
+	}
+}

@@ -12,6 +12,8 @@ package plugins
 
 import (
 	"context"
+	"crypto/hkdf"
+	"crypto/sha256"
 	"fmt"
 	"log/slog"
 	"sort"
@@ -49,6 +51,33 @@ type Spec struct {
 	Store string
 	// Logger is tagged with the route and plugin names.
 	Logger *slog.Logger
+	// Secret is a 32-byte key for this plugin instance, derived from
+	// session.secret (HKDF, label "gatehouse plugin " + plugin name + route
+	// name; see DeriveSecret): every replica with the same session.secret
+	// gets the same key. Plugins that keep data outside the process seal it
+	// with it. Nil when no key could be derived: such a plugin must refuse
+	// to load rather than store in clear.
+	Secret []byte
+}
+
+// SecretLen is the length of Spec.Secret.
+const SecretLen = 32
+
+// secretLabel prefixes the HKDF info of every plugin key. Changing it makes
+// every sealed plugin value unreadable; bump the version on purpose only.
+const secretLabel = "gatehouse plugin "
+
+// DeriveSecret returns the Spec.Secret of plugin on route: HKDF-SHA256 of
+// sessionSecret with info "gatehouse plugin " + plugin + NUL + route. The
+// NUL keeps plugin "ab" on route "c" apart from plugin "a" on route "bc".
+// It returns nil only when HKDF refuses the secret (FIPS 140-only mode with
+// a secret under 112 bits, which config validation already rejects).
+func DeriveSecret(sessionSecret, plugin, route string) []byte {
+	key, err := hkdf.Key(sha256.New, []byte(sessionSecret), nil, secretLabel+plugin+"\x00"+route, SecretLen)
+	if err != nil {
+		return nil
+	}
+	return key
 }
 
 // Plugin describes one registered plugin.

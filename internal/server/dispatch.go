@@ -263,6 +263,7 @@ func buildPlugins(ctx context.Context, cfg *config.Config, r *config.Route, log 
 		mw, err := n.p.New(plugins.Spec{
 			Ctx: ctx, Route: r, Config: n.cfg, Store: cfg.Session.Store,
 			Logger: log.With("plugin", n.p.Name),
+			Secret: plugins.DeriveSecret(cfg.Session.Secret, n.p.Name, r.Name),
 		})
 		if err != nil {
 			// config.PluginConfig already places the route and plugin in its messages.

@@ -1,13 +1,20 @@
 package cache
 
 import (
+	"bytes"
 	"context"
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/hmac"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -55,9 +62,11 @@ type RedisOptions struct {
 // in Redis) and the SHA-256 of the path, under the prefix and the route's
 // name. Every command touches one key, so it works on Redis Cluster.
 //
-// Bodies are stored as they are: a private (per-session) entry holds that
-// user's response in Redis, as the memory backend holds it in the process.
-// Protect Redis accordingly (TLS, password, no shared access).
+// Every entry is sealed with AES-256-GCM (see seal): a Redis dump or a
+// reader of the Redis traffic learns no response body, header or path, only
+// sizes and expiry times; a value written by someone without the key, or
+// copied under another key, does not open and is a miss. Replicas share
+// entries because they derive the same key from session.secret.
 //
 // Across replicas, a response fetched while another replica invalidates its
 // path can be stored just after the invalidation and served until its TTL:
@@ -68,6 +77,7 @@ type Redis struct {
 	timeout  time.Duration
 	maxEntry int
 	now      func() time.Time
+	macs     sync.Pool // of hash.Hash: HMAC-SHA256 under the instance key
 }
 
 // indexAdd: KEYS[1] the path's index; ARGV[1] the entry's key, ARGV[2] its
@@ -86,8 +96,13 @@ return 1
 `)
 
 // NewRedis returns a Redis backend on rdb. scope separates caches that must
-// not mix (the route name).
-func NewRedis(rdb redis.UniversalClient, scope string, opts RedisOptions) *Redis {
+// not mix (the route name); key, 32 bytes (plugins.Spec.Secret), seals the
+// entries. It fails only on a key of another length.
+func NewRedis(rdb redis.UniversalClient, scope string, key []byte, opts RedisOptions) (*Redis, error) {
+	if len(key) != plugins.SecretLen {
+		return nil, fmt.Errorf("cache: redis backend needs a %d-byte key, got %d bytes", plugins.SecretLen, len(key))
+	}
+	key = bytes.Clone(key)
 	if opts.Prefix == "" {
 		opts.Prefix = DefaultRedisPrefix
 	}
@@ -103,7 +118,83 @@ func NewRedis(rdb redis.UniversalClient, scope string, opts RedisOptions) *Redis
 		timeout:  opts.Timeout,
 		maxEntry: opts.MaxEntryBytes,
 		now:      time.Now,
+		macs:     sync.Pool{New: func() any { return hmac.New(sha256.New, key) }},
+	}, nil
+}
+
+// sealVersion is the first byte of a sealed value. It differs from
+// entryVersion so that a replica of an older release, which stored entries
+// in clear, reads a sealed value as a format it does not know.
+const sealVersion = 0x80 | entryVersion
+
+// sealOverhead is what sealing adds to an encoded entry: version byte,
+// nonce and GCM tag.
+const sealOverhead = 1 + gcmNonceSize + gcmTagSize
+
+const (
+	gcmNonceSize = 12
+	gcmTagSize   = 16
+)
+
+// aead returns the AES-256-GCM instance for the entry stored under the
+// Redis key ek. Its key is HMAC(instance key, ek): a key per entry keeps the
+// number of random 96-bit nonces drawn under any one key tiny (an entry is
+// rewritten about once per TTL), far below GCM's 2^32 bound, whatever the
+// route's traffic over the secret's lifetime.
+func (r *Redis) aead(ek string) (cipher.AEAD, error) {
+	h := r.macs.Get().(hash.Hash)
+	h.Reset()
+	h.Write([]byte(ek))
+	var sub [sha256.Size]byte
+	h.Sum(sub[:0])
+	r.macs.Put(h)
+	block, err := aes.NewCipher(sub[:])
+	if err != nil {
+		return nil, fmt.Errorf("cache: cipher: %w", err)
 	}
+	g, err := cipher.NewGCM(block)
+	if err != nil {
+		return nil, fmt.Errorf("cache: gcm: %w", err)
+	}
+	return g, nil
+}
+
+// seal encrypts an encoded entry for the Redis key ek:
+// version || random nonce || AES-256-GCM(plain) || tag, with ek as
+// additional data, so the value opens under ek only.
+func (r *Redis) seal(ek string, plain []byte) ([]byte, error) {
+	g, err := r.aead(ek)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]byte, 1+gcmNonceSize, sealOverhead+len(plain))
+	out[0] = sealVersion
+	// crypto/rand.Read never fails (Go 1.24+: it crashes the program instead).
+	_, _ = rand.Read(out[1:])
+	return g.Seal(out, out[1:], plain, []byte(ek)), nil
+}
+
+// errUnsealed is returned by open for a value that does not decrypt: written
+// under another key, moved from another Redis key, tampered with, or in an
+// older format.
+var errUnsealed = errors.New("cache: entry does not decrypt")
+
+// open decrypts a value read from the Redis key ek in place (the value's
+// storage is reused for the plaintext).
+func (r *Redis) open(ek string, value []byte) ([]byte, error) {
+	if len(value) < sealOverhead || value[0] != sealVersion {
+		return nil, errUnsealed
+	}
+	g, err := r.aead(ek)
+	if err != nil {
+		return nil, err
+	}
+	nonce, ct := value[1:1+gcmNonceSize], value[1+gcmNonceSize:]
+	plain, err := g.Open(ct[:0], nonce, ct, []byte(ek))
+	if err != nil {
+		return nil, errUnsealed
+	}
+	return plain, nil
 }
 
 func (r *Redis) entryKey(key string) string {
@@ -115,19 +206,34 @@ func (r *Redis) indexKey(path string) string {
 	return r.scope + "p:" + base64.RawURLEncoding.EncodeToString(sum[:])
 }
 
-// Get implements Backend.
+// Get implements Backend. A value that does not decrypt (another key,
+// moved, tampered with, an older format) is a miss, and is deleted so the
+// next response can take its place; a value that decrypts but does not
+// decode (a bug) is deleted too and reported.
 func (r *Redis) Get(ctx context.Context, key string) (*Entry, bool, error) {
 	ctx, cancel := context.WithTimeout(ctx, r.timeout)
 	defer cancel()
-	b, err := r.rdb.Get(ctx, r.entryKey(key)).Bytes()
+	ek := r.entryKey(key)
+	b, err := r.rdb.Get(ctx, ek).Bytes()
 	switch {
 	case errors.Is(err, redis.Nil):
 		return nil, false, nil
 	case err != nil:
 		return nil, false, fmt.Errorf("cache: redis get: %w", err)
 	}
-	e, err := decodeEntry(b)
+	plain, err := r.open(ek, b)
+	if errors.Is(err, errUnsealed) {
+		// Best effort: if the DEL fails, the value still expires with its
+		// TTL and stays a miss until then.
+		_ = r.rdb.Del(ctx, ek).Err()
+		return nil, false, nil
+	}
 	if err != nil {
+		return nil, false, err
+	}
+	e, err := decodeEntry(plain)
+	if err != nil {
+		_ = r.rdb.Del(ctx, ek).Err()
 		return nil, false, fmt.Errorf("cache: redis entry: %w", err)
 	}
 	if !r.now().Before(e.Expires) {
@@ -137,19 +243,23 @@ func (r *Redis) Get(ctx context.Context, key string) (*Entry, bool, error) {
 }
 
 // Set implements Backend. An entry already stale, or larger than
-// MaxEntryBytes once encoded, is not stored.
+// MaxEntryBytes once encoded (before sealing), is not stored.
 func (r *Redis) Set(ctx context.Context, key string, e *Entry) error {
 	ttl := e.Expires.Sub(r.now())
 	if ttl < time.Millisecond {
 		return nil
 	}
-	b := encodeEntry(e)
-	if len(b) > r.maxEntry {
+	plain := encodeEntry(e)
+	if len(plain) > r.maxEntry {
 		return nil
+	}
+	ek := r.entryKey(key)
+	b, err := r.seal(ek, plain)
+	if err != nil {
+		return err
 	}
 	ctx, cancel := context.WithTimeout(ctx, r.timeout)
 	defer cancel()
-	ek := r.entryKey(key)
 	// Index first: an entry must never be stored where DeletePath cannot
 	// find it.
 	if err := indexAdd.Run(ctx, r.rdb, []string{r.indexKey(e.Path)}, ek, ttl.Milliseconds()).Err(); err != nil {
@@ -195,23 +305,28 @@ func (r *Redis) DeletePath(ctx context.Context, path string) error {
 // NewBackend returns the backend spec.Store names for a route's cache: a
 // Memory backend bounded by cfg.MaxBytes for "memory" or "", a Redis backend
 // (entries bounded by cfg.MaxEntryBytes plus room for headers) for a
-// redis:// or rediss:// URL. The Redis client it opens is closed when
-// spec.Ctx ends.
+// redis:// or rediss:// URL, its entries sealed under spec.Secret. The Redis
+// client it opens is closed when spec.Ctx ends.
 func NewBackend(spec plugins.Spec, cfg Config) (Backend, error) {
 	switch {
 	case spec.Store == "" || spec.Store == "memory":
 		return NewMemory(int64(cfg.MaxBytes), nil), nil
 	case strings.HasPrefix(spec.Store, "redis://"), strings.HasPrefix(spec.Store, "rediss://"):
-		rdb, err := redisstore.NewClient(spec.Store, nil)
-		if err != nil {
-			return nil, fmt.Errorf("cache: %w", err)
-		}
-		context.AfterFunc(spec.Ctx, func() { _ = rdb.Close() })
 		scope := ""
 		if spec.Route != nil {
 			scope = spec.Route.Name
 		}
-		return NewRedis(rdb, scope, RedisOptions{MaxEntryBytes: int(cfg.MaxEntryBytes) + headerAllowance}), nil
+		rdb, err := redisstore.NewClient(spec.Store, nil)
+		if err != nil {
+			return nil, fmt.Errorf("cache: %w", err)
+		}
+		r, err := NewRedis(rdb, scope, spec.Secret, RedisOptions{MaxEntryBytes: int(cfg.MaxEntryBytes) + headerAllowance})
+		if err != nil {
+			_ = rdb.Close()
+			return nil, err
+		}
+		context.AfterFunc(spec.Ctx, func() { _ = rdb.Close() })
+		return r, nil
 	}
 	return nil, fmt.Errorf("cache: unsupported store %q", redisstore.Redact(spec.Store))
 }

@@ -16,8 +16,15 @@ import (
 
 	redisstore "github.com/gatehouse-dev/gatehouse/internal/store/redis"
 	"github.com/gatehouse-dev/gatehouse/internal/store/redistest"
+	"github.com/gatehouse-dev/gatehouse/plugins"
 	"github.com/gatehouse-dev/gatehouse/plugins/plugintest"
 )
+
+// testSessionSecret stands for session.secret in these tests.
+const testSessionSecret = "0123456789abcdef0123456789abcdef"
+
+// testKey is the key the gateway gives the cache plugin of route "test".
+var testKey = plugins.DeriveSecret(testSessionSecret, "cache", "test")
 
 // sampleEntries are entries of every shape the plugin stores.
 func sampleEntries() map[string]*Entry {
@@ -128,11 +135,19 @@ func FuzzDecodeEntry(f *testing.F) {
 	})
 }
 
-// newRedisBackend opens a Redis backend for route "test" with its own client.
+// newRedisBackend opens a Redis backend for route "test" with its own
+// client, keyed as the gateway keys it (testKey).
 func newRedisBackend(t *testing.T, url string, block string) (*Redis, Config) {
+	t.Helper()
+	return newRedisBackendKey(t, url, block, testKey)
+}
+
+// newRedisBackendKey is newRedisBackend with the plugin key given.
+func newRedisBackendKey(t *testing.T, url, block string, key []byte) (*Redis, Config) {
 	t.Helper()
 	spec := plugintest.Spec(t, block)
 	spec.Store = url
+	spec.Secret = key
 	cfg, err := parse(spec)
 	if err != nil {
 		t.Fatalf("parse(%q) = %v", block, err)
@@ -146,6 +161,24 @@ func newRedisBackend(t *testing.T, url string, block string) (*Redis, Config) {
 		t.Fatalf("NewBackend(%q) = %T, want *Redis", redisstore.Redact(url), b)
 	}
 	return r, cfg
+}
+
+// newRedisApp runs a private cache ("ttl: 1m") of route "test" on the Redis
+// at url, keyed with testKey, in front of upstream.
+func newRedisApp(t *testing.T, url string, upstream fiber.Handler) *fiber.App {
+	t.Helper()
+	spec := plugintest.Spec(t, "ttl: 1m")
+	spec.Store = url
+	spec.Secret = testKey
+	cfg, err := parse(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := NewBackend(spec, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return plugintest.NewApp(newCache(spec, cfg, b, time.Now).middleware, upstream, identities)
 }
 
 func freshEntry(path, body string, ttl time.Duration) *Entry {
@@ -197,19 +230,10 @@ func TestRedisReplicasThroughThePlugin(t *testing.T) {
 	srv := redistest.New(t)
 	var upstream atomic.Int64
 	replica := func() *fiber.App {
-		spec := plugintest.Spec(t, "ttl: 1m")
-		spec.Store = srv.URL(0)
-		cfg, err := parse(spec)
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, err := NewBackend(spec, cfg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return plugintest.NewApp(newCache(spec, cfg, b, time.Now).middleware, func(c *fiber.Ctx) error {
+		// Both replicas get testKey: the same session.secret.
+		return newRedisApp(t, srv.URL(0), func(c *fiber.Ctx) error {
 			return c.SendString(fmt.Sprint("response ", upstream.Add(1)))
-		}, identities)
+		})
 	}
 	apps := []*fiber.App{replica(), replica()}
 	do := func(app int, method, identity string) (string, string) {
@@ -341,30 +365,172 @@ func TestRedisDownThenBack(t *testing.T) {
 	}
 }
 
-func TestRedisCorruptEntryIsAnError(t *testing.T) {
+// TestRedisPrivateEntryNotInClear: after a private response is cached
+// through the plugin, no Redis value holds its body, its headers or its path.
+func TestRedisPrivateEntryNotInClear(t *testing.T) {
 	srv := redistest.New(t)
-	r, _ := newRedisBackend(t, srv.URL(0), "ttl: 1m")
-	if err := r.rdb.Set(t.Context(), r.entryKey("k"), "garbage", time.Minute).Err(); err != nil {
+	const body, header = `{"iban":"FR7630006000011234567890189"}`, "alice-private-header-value"
+	app := newRedisApp(t, srv.URL(0), func(c *fiber.Ctx) error {
+		c.Set("X-Account", header)
+		return c.SendString(body)
+	})
+	for i, want := range []string{"MISS", "HIT"} {
+		req := httptest.NewRequest(http.MethodGet, "/api/accounts/mine", nil)
+		req.Header.Set(plugintest.IdentityHeader, "alice")
+		resp, got := plugintest.Do(t, app, req)
+		if x := resp.Header.Get("X-Cache"); x != want || got != body {
+			t.Fatalf("GET %d by alice = X-Cache %q, %q; want %q, %q", i+1, x, got, want, body)
+		}
+	}
+	raw, err := redisstore.NewClient(srv.URL(0), nil)
+	if err != nil {
 		t.Fatal(err)
 	}
-	if e, ok, err := r.Get(t.Context(), "k"); ok || err == nil {
-		t.Errorf("Get(corrupt entry) = %+v, %v, %v, want a miss with an error", e, ok, err)
+	defer raw.Close()
+	ctx := t.Context()
+	entries := 0
+	for _, k := range raw.Keys(ctx, DefaultRedisPrefix+"test:e:*").Val() {
+		entries++
+		v, err := raw.Get(ctx, k).Bytes()
+		if err != nil {
+			t.Fatalf("GET %s = %v", k, err)
+		}
+		for _, secret := range []string{body, "FR7630006000011234567890189", header, "/api/accounts/mine"} {
+			if bytes.Contains(v, []byte(secret)) {
+				t.Errorf("Redis value of %s holds %q in clear", k, secret)
+			}
+		}
+	}
+	if entries == 0 {
+		t.Fatalf("no cache entry in Redis after a MISS then a HIT")
+	}
+}
+
+// TestRedisUnopenedValueIsAMiss: a value that does not decrypt under the
+// reader's key for the key it is read from is a miss without an error, and
+// is deleted.
+func TestRedisUnopenedValueIsAMiss(t *testing.T) {
+	srv := redistest.New(t)
+	r, _ := newRedisBackend(t, srv.URL(0), "ttl: 1m")
+	ctx := t.Context()
+	e := freshEntry("/api/users", "secret body", time.Minute)
+	if err := r.Set(ctx, "k", e); err != nil {
+		t.Fatal(err)
+	}
+	sealed, err := r.rdb.Get(ctx, r.entryKey("k")).Bytes()
+	if err != nil {
+		t.Fatal(err)
+	}
+	flip := func(i int) []byte {
+		b := bytes.Clone(sealed)
+		b[i] ^= 1
+		return b
+	}
+	for _, tc := range []struct {
+		name  string
+		value []byte // written under key "victim"
+	}{
+		{"garbage", []byte("garbage")},
+		{"empty", []byte{}},
+		{"clear entry of an older release", encodeEntry(e)},
+		{"copied from another key", sealed},
+		{"version byte changed", flip(0)},
+		{"nonce changed", flip(1)},
+		{"ciphertext changed", flip(len(sealed) / 2)},
+		{"tag changed", flip(len(sealed) - 1)},
+		{"truncated", sealed[:len(sealed)-1]},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ek := r.entryKey("victim")
+			if err := r.rdb.Set(ctx, ek, tc.value, time.Minute).Err(); err != nil {
+				t.Fatal(err)
+			}
+			if got, ok, err := r.Get(ctx, "victim"); ok || err != nil {
+				t.Errorf("Get(victim) = %+v, %v, %v, want a miss without an error", got, ok, err)
+			}
+			if n := r.rdb.Exists(ctx, ek).Val(); n != 0 {
+				t.Errorf("EXISTS victim after the miss = %d, want 0 (deleted)", n)
+			}
+		})
+	}
+	// The original stays readable: only the bad copies were deleted.
+	if got, ok, err := r.Get(ctx, "k"); !ok || err != nil || entryDiff(e, got) != "" {
+		t.Errorf("Get(k) = %v, %v, want the entry stored", ok, err)
+	}
+}
+
+// TestRedisOtherSecretMisses: an instance keyed from another session.secret
+// (or for another plugin or route) on the same Redis keys finds nothing.
+func TestRedisOtherSecretMisses(t *testing.T) {
+	srv := redistest.New(t)
+	writer, _ := newRedisBackend(t, srv.URL(0), "ttl: 1m")
+	ctx := t.Context()
+	for _, tc := range []struct {
+		name string
+		key  []byte
+	}{
+		{"another session.secret", plugins.DeriveSecret("another secret of at least 32 bytes", "cache", "test")},
+		{"another plugin name", plugins.DeriveSecret(testSessionSecret, "cache2", "test")},
+		{"another route name", plugins.DeriveSecret(testSessionSecret, "cache", "test2")},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if err := writer.Set(ctx, "k", freshEntry("/p", "v", time.Minute)); err != nil {
+				t.Fatal(err)
+			}
+			other, _ := newRedisBackendKey(t, srv.URL(0), "ttl: 1m", tc.key)
+			if got, ok, err := other.Get(ctx, "k"); ok || err != nil {
+				t.Errorf("Get(k) under %s = %+v, %v, %v, want a miss without an error", tc.name, got, ok, err)
+			}
+			if _, ok, err := writer.Get(ctx, "k"); ok || err != nil {
+				t.Errorf("writer's Get(k) after the other key's miss = %v, %v, want a miss (the value was deleted)", ok, err)
+			}
+		})
+	}
+}
+
+// TestDeriveSecret: the plugin key is stable for one (secret, plugin,
+// route) and differs when any of them changes, the NUL separator included.
+func TestDeriveSecret(t *testing.T) {
+	base := plugins.DeriveSecret(testSessionSecret, "cache", "test")
+	if len(base) != plugins.SecretLen {
+		t.Fatalf("len(DeriveSecret()) = %d, want %d", len(base), plugins.SecretLen)
+	}
+	if again := plugins.DeriveSecret(testSessionSecret, "cache", "test"); !bytes.Equal(base, again) {
+		t.Errorf("DeriveSecret(same inputs) = %x, want %x", again, base)
+	}
+	seen := map[string]string{string(base): "base"}
+	for _, tc := range []struct{ name, secret, plugin, route string }{
+		{"secret", testSessionSecret + "!", "cache", "test"},
+		{"plugin", testSessionSecret, "rate_limit", "test"},
+		{"route", testSessionSecret, "cache", "orders"},
+		{"boundary", testSessionSecret, "cachet", "est"},
+		{"empty route", testSessionSecret, "cachetest", ""},
+	} {
+		k := string(plugins.DeriveSecret(tc.secret, tc.plugin, tc.route))
+		if prev, dup := seen[k]; dup {
+			t.Errorf("DeriveSecret(%s) = DeriveSecret(%s), want distinct keys", tc.name, prev)
+		}
+		seen[k] = tc.name
 	}
 }
 
 func TestNewBackend(t *testing.T) {
 	for _, tc := range []struct {
 		name, store, want, wantErr string
+		key                        []byte
 	}{
-		{"default", "", "*cache.Memory", ""},
-		{"memory", "memory", "*cache.Memory", ""},
-		{"redis", "redis://127.0.0.1:6379/0", "*cache.Redis", ""},
-		{"bad redis URL", "redis://:hunter2@127.0.0.1:6379?bogus=1", "", "unexpected option"},
-		{"unknown store", "memcached://:hunter2@h", "", "unsupported store"},
+		{"default", "", "*cache.Memory", "", nil},
+		{"memory", "memory", "*cache.Memory", "", nil},
+		{"redis", "redis://127.0.0.1:6379/0", "*cache.Redis", "", testKey},
+		{"redis without a key", "redis://:hunter2@127.0.0.1:6379/0", "", "32-byte key", nil},
+		{"redis with a short key", "redis://:hunter2@127.0.0.1:6379/0", "", "32-byte key", testKey[:16]},
+		{"bad redis URL", "redis://:hunter2@127.0.0.1:6379?bogus=1", "", "unexpected option", testKey},
+		{"unknown store", "memcached://:hunter2@h", "", "unsupported store", testKey},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			spec := plugintest.Spec(t, "ttl: 1m")
 			spec.Store = tc.store
+			spec.Secret = tc.key
 			cfg, err := parse(spec)
 			if err != nil {
 				t.Fatal(err)
@@ -390,7 +556,10 @@ func BenchmarkRedisGet(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer rdb.Close()
-	r := NewRedis(rdb, "bench", RedisOptions{})
+	r, err := NewRedis(rdb, "bench", testKey, RedisOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
 	ctx := context.Background()
 	if err := r.Set(ctx, "k", freshEntry("/p", strings.Repeat("b", 4096), time.Hour)); err != nil {
 		b.Fatal(err)

@@ -176,7 +176,8 @@ func (s *Server) Serve(ln net.Listener) error {
 	s.mu.Lock()
 	if s.stopped {
 		s.mu.Unlock()
-		return ln.Close()
+		_ = ln.Close() // may be closed already; either way nothing is served
+		return nil
 	}
 	s.listeners = append(s.listeners, ln)
 	s.mu.Unlock()

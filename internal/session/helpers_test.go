@@ -1,6 +1,7 @@
 package session
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -90,15 +91,15 @@ func fakeJWT(label string, n int) string {
 	return "eyJhbGciOiJSUzI1NiIsImtpZCI6IjEifQ." + body + ".sig"
 }
 
-// idToken returns a JWT-shaped ID token carrying claims and an RS256-sized
-// fake signature.
+// idToken returns a JWT-shaped ID token carrying claims and a fake RS256
+// signature: 256 bytes, base64url-encoded as a real one is (342 characters).
 func idToken(claims map[string]any) string {
 	payload, err := json.Marshal(claims)
 	if err != nil {
 		panic(err)
 	}
 	return "eyJhbGciOiJSUzI1NiIsImtpZCI6IjEifQ." + base64.RawURLEncoding.EncodeToString(payload) +
-		"." + strings.Repeat("S", 342)
+		"." + base64.RawURLEncoding.EncodeToString(bytes.Repeat([]byte{0x5a}, 256))
 }
 
 // testSession is a session as the login flow would build it: Claims are the

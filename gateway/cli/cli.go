@@ -102,6 +102,12 @@ func Main(args []string, stdout, stderr io.Writer) int {
 func load(path string) (*config.Config, error) {
 	cfg, err := config.Load(path)
 	if err != nil {
+		var problems config.ErrorList
+		if cfg != nil && errors.As(err, &problems) {
+			// Report the plugin blocks' problems in the same run.
+			problems = problems.Append(path, server.ValidatePlugins(cfg))
+			return nil, problems.Err()
+		}
 		return nil, err
 	}
 	if err := server.Validate(cfg); err != nil {

@@ -28,8 +28,10 @@ func WithLookupEnv(lookup LookupEnv) Option {
 // Load reads, expands, decodes, defaults and validates the config file at
 // path. The only I/O is reading the file and checking that static
 // directories exist. On failure the error is an ErrorList of every problem,
-// sorted by position (or, when the file cannot be read, a plain error that
-// names the path).
+// sorted by position (or, when the file cannot be read or parsed, a plain
+// error that names the path). With an ErrorList of validation problems the
+// partially checked Config comes back too, for further checks only (the
+// command line uses it to report plugin problems in the same run).
 func Load(path string, opts ...Option) (*Config, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
@@ -38,7 +40,8 @@ func Load(path string, opts ...Option) (*Config, error) {
 	return Parse(path, data, opts...)
 }
 
-// Parse is Load for a config already in memory; file names it in messages
+// Parse is Load for a config already in memory; on validation errors it
+// also returns the partially checked Config (see Load); file names it in messages
 // and is the base for relative static directories.
 func Parse(file string, data []byte, opts ...Option) (*Config, error) {
 	o := options{lookupEnv: os.LookupEnv}
@@ -64,7 +67,10 @@ func Parse(file string, data []byte, opts ...Option) (*Config, error) {
 	v := &validator{d: d, cfg: cfg}
 	v.validate()
 	if err := d.errs.Err(); err != nil {
-		return nil, err
+		// The partial Config goes with the error so that a caller may check
+		// what the file says beyond it (plugin blocks) and report every
+		// problem at once; it must not be used to run anything.
+		return cfg, err
 	}
 	return cfg, nil
 }

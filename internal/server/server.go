@@ -134,11 +134,19 @@ func New(cfg *config.Config, opts Options) (srv *Server, err error) {
 // (route table, plugin configs) without contacting the IdP or listening, and
 // returns every problem. It is what `gatehouse validate` runs after config.Load.
 func Validate(cfg *config.Config) error {
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
 	if _, err := route.NewTable(cfg.Routes); err != nil {
 		return err
 	}
+	return ValidatePlugins(cfg)
+}
+
+// ValidatePlugins builds every route's plugins to check their config blocks
+// and returns every problem, positioned. It also serves a config that failed
+// its own validation (config.Load returns it with the error), so that one run
+// of `gatehouse validate` reports plugin problems beside the others.
+func ValidatePlugins(cfg *config.Config) error {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
 	var problems config.ErrorList
 	for i := range cfg.Routes {
 		_, err := buildPlugins(ctx, cfg, &cfg.Routes[i], slog.New(slog.DiscardHandler))

@@ -96,9 +96,15 @@ func (p *Proxy) setForwarded(c *fiber.Ctx, h *fasthttp.RequestHeader) {
 	h.Del(fiber.HeaderForwarded)
 	h.Del("X-Real-Ip")
 	replaceHeader(h, fiber.HeaderXForwardedFor, ip)
+	host := ctx.Request.Header.Host()
+	if p.publicProto != "" {
+		// The client's Host header is its own choice: an upstream must see
+		// the origin the gateway serves, whatever Host was sent.
+		proto, host = p.publicProto, p.publicHost
+	}
 	h.Del(fiber.HeaderXForwardedProto)
 	h.Set(fiber.HeaderXForwardedProto, proto)
-	replaceHeader(h, fiber.HeaderXForwardedHost, ctx.Request.Header.Host())
+	replaceHeader(h, fiber.HeaderXForwardedHost, host)
 }
 
 // replaceHeader sets key to value, removing every line the client sent

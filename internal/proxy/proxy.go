@@ -130,6 +130,13 @@ type Options struct {
 	TLSConfig *tls.Config
 	// Logger receives upstream failures. Default slog.Default().
 	Logger *slog.Logger
+	// PublicURL is the origin browsers use (server.public_url). When set, a
+	// request from an untrusted peer is forwarded with X-Forwarded-Host and
+	// X-Forwarded-Proto of that origin, not with the Host header the client
+	// chose: an upstream that builds links (password-reset mails, redirects)
+	// from them cannot be pointed at another host. Default: the request's
+	// Host and the connection's scheme.
+	PublicURL string
 	// OnUpstreamError, when set, is called once for every failed upstream
 	// attempt with the target's URL and the status the failure maps to
 	// (for per-upstream error metrics). It must be safe for concurrent use.
@@ -146,6 +153,10 @@ type Proxy struct {
 	opts    Options
 	log     *slog.Logger
 	now     func() time.Time // replaced in tests
+
+	// publicProto and publicHost come from Options.PublicURL (empty: unset).
+	publicProto string
+	publicHost  []byte
 
 	// Pools of per-request objects, per Proxy rather than per package so
 	// that no package-level state exists.
@@ -176,6 +187,13 @@ func New(r *config.Route, opts Options) (*Proxy, error) {
 		p.timeout = DefaultTimeout
 	}
 	o := &p.opts
+	if o.PublicURL != "" {
+		u, err := url.Parse(o.PublicURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return nil, fmt.Errorf("route %q: public URL %q is not an http(s) origin", r.Name, o.PublicURL)
+		}
+		p.publicProto, p.publicHost = u.Scheme, []byte(u.Host)
+	}
 	if o.IdleTimeout <= 0 {
 		o.IdleTimeout = DefaultIdleTimeout
 	}

@@ -88,11 +88,18 @@ func TestForwardMethodBodyAndHost(t *testing.T) {
 
 func TestForwardedHeaders(t *testing.T) {
 	tests := []struct {
-		name    string
-		trusted []netip.Prefix
-		send    map[string]string
-		want    map[string]string // "" means absent
+		name      string
+		trusted   []netip.Prefix
+		publicURL string
+		send      map[string]string
+		want      map[string]string // "" means absent
 	}{
+		{
+			name:      "untrusted peer with a public URL: the public origin, not the client's Host",
+			publicURL: "https://app.example:8443",
+			send:      map[string]string{"X-Forwarded-Host": "evil.example", "X-Forwarded-Proto": "http"},
+			want:      map[string]string{"X-Forwarded-Host": "app.example:8443", "X-Forwarded-Proto": "https"},
+		},
 		{
 			name: "untrusted peer: client values replaced",
 			send: map[string]string{
@@ -133,7 +140,7 @@ func TestForwardedHeaders(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			up := newRecorder(t, "u")
-			gw := newGateway(t, route1("r", "/", up.srv.URL), Options{TrustedProxies: tt.trusted})
+			gw := newGateway(t, route1("r", "/", up.srv.URL), Options{TrustedProxies: tt.trusted, PublicURL: tt.publicURL})
 			req, _ := http.NewRequest(http.MethodGet, gw.url+"/", nil)
 			req.Host = "gw.example"
 			for k, v := range tt.send {

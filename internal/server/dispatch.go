@@ -127,6 +127,7 @@ func (s *Server) buildRoutes() error {
 		case len(r.Upstreams) > 0:
 			px, err := proxy.New(r, proxy.Options{
 				TrustedProxies: s.clientIP.Prefixes(),
+				PublicURL:      s.cfg.Server.PublicURL,
 				MaxBody:        int64(s.cfg.Server.MaxBody),
 				IdleTimeout:    s.cfg.Server.IdleTimeout.D(),
 				Logger:         log,

@@ -8,7 +8,12 @@ RUN CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o /out/gatehouse ./gatewa
 
 FROM gcr.io/distroless/static-debian12:nonroot
 COPY --from=build /out/gatehouse /usr/local/bin/gatehouse
+# The shipped routes.yaml runs as it is: its static route serves the example
+# SPA from beside it. docker compose mounts its own config instead.
 COPY routes.yaml /etc/gatehouse/routes.yaml
+COPY examples/spa /etc/gatehouse/examples/spa
+# Inside a container, listen on every interface (routes.yaml reads this).
+ENV GATEHOUSE_LISTEN=0.0.0.0:8080
 USER nonroot:nonroot
 EXPOSE 8080
 ENTRYPOINT ["/usr/local/bin/gatehouse"]

@@ -105,7 +105,7 @@ func (s *Server) builtin(path []byte) fiber.Handler {
 // serveAuth runs the auth endpoints' own small app on this request; its error
 // handler is the same JSON one.
 func (s *Server) serveAuth(c *fiber.Ctx) error {
-	s.authApp.Handler()(c.Context())
+	s.authHandler(c.Context())
 	return nil
 }
 

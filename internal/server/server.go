@@ -22,6 +22,7 @@ import (
 	"sync"
 
 	"github.com/gofiber/fiber/v2"
+	"github.com/valyala/fasthttp"
 
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
 	"github.com/gatehouse-dev/gatehouse/internal/clientip"
@@ -43,15 +44,18 @@ type Options struct {
 
 // Server is a built gateway, ready to serve.
 type Server struct {
-	cfg     *config.Config
-	logger  *slog.Logger
-	app     *fiber.App
-	authApp *fiber.App
-	metrics *metrics
-	table   *route.Table
-	routes  []routeHandler // parallel to cfg.Routes
-	auth    *auth.Auth
-	store   store.Store // sessions
+	cfg    *config.Config
+	logger *slog.Logger
+	app    *fiber.App
+	// authHandler runs the /auth/* endpoints' own small Fiber app. Built
+	// once: fiber's App.Handler() rebuilds the route tree under a lock on
+	// every call, which would race with requests already inside it.
+	authHandler fasthttp.RequestHandler
+	metrics     *metrics
+	table       *route.Table
+	routes      []routeHandler // parallel to cfg.Routes
+	auth        *auth.Auth
+	store       store.Store // sessions
 	// authStore holds short-lived login state and single-use ids.
 	authStore      store.Store
 	metricsHandler fiber.Handler
@@ -120,9 +124,10 @@ func New(cfg *config.Config, opts Options) (srv *Server, err error) {
 	s.metricsHandler = newMetricsHandler(s.metrics)
 	s.app = fiber.New(s.fiberConfig())
 	s.app.Use(s.observe, s.dispatch)
-	s.authApp = fiber.New(fiber.Config{ErrorHandler: errorHandler(logger), DisableStartupMessage: true})
-	s.auth.Mount(s.authApp)
-	s.authApp.Use(func(*fiber.Ctx) error { return fiber.ErrNotFound })
+	authApp := fiber.New(fiber.Config{ErrorHandler: errorHandler(logger), DisableStartupMessage: true})
+	s.auth.Mount(authApp)
+	authApp.Use(func(*fiber.Ctx) error { return fiber.ErrNotFound })
+	s.authHandler = authApp.Handler()
 
 	if err := s.buildRoutes(); err != nil {
 		return nil, err

@@ -143,6 +143,11 @@ type Options struct {
 	OnUpstreamError func(target string, status int)
 }
 
+// UpstreamKey is the fiber.Ctx Locals key under which Forward records the
+// target it sent the request to, as a *string (scheme://host/base), for
+// access logs.
+const UpstreamKey = "gatehouse.upstream"
+
 // Proxy forwards the requests of one route. It is safe for concurrent use.
 type Proxy struct {
 	route   *config.Route
@@ -307,6 +312,7 @@ func (p *Proxy) Forward(c *fiber.Ctx) error {
 	// next one may be tried, whatever the method.
 	for range len(p.targets) {
 		t = p.pick()
+		c.Locals(UpstreamKey, &t.url) // a pointer: boxing it does not allocate
 		p.setURI(req, in, t)
 		err = t.client.Do(req, resp)
 		if err == nil || !isDialError(err) {

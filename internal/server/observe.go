@@ -12,6 +12,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/gatehouse-dev/gatehouse/internal/proxy"
 	"github.com/gatehouse-dev/gatehouse/plugins"
 )
 
@@ -103,12 +104,12 @@ func (s *Server) observe(c *fiber.Ctx) error {
 	return nil
 }
 
-// localsUpstream is where the proxy records the target it forwarded to.
-const localsUpstream = "gatehouse.upstream"
-
+// upstreamOf returns the target the proxy forwarded to ("" when none).
 func upstreamOf(c *fiber.Ctx) string {
-	u, _ := c.Locals(localsUpstream).(string)
-	return u
+	if u, ok := c.Locals(proxy.UpstreamKey).(*string); ok {
+		return *u
+	}
+	return ""
 }
 
 // statusLabel returns the status code as a metric label without allocating

@@ -2,9 +2,11 @@ package server
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -270,4 +272,59 @@ func TestUpstreamDown(t *testing.T) {
 	if status != 502 || errorOf(t, body) != "upstream unavailable" {
 		t.Errorf("GET to a closed upstream = %d %s, want 502 upstream unavailable", status, body)
 	}
+}
+
+// TestAccessLog: one JSON line per request with the route, status, request
+// id and the upstream target it went to.
+func TestAccessLog(t *testing.T) {
+	var buf syncBuffer
+	users := newUpstream(t, "users")
+	cfg := loadConfig(t, "core.yaml", map[string]string{"USERS": users.URL, "PUBLIC": users.URL, "FILES": users.URL})
+	srv, err := New(cfg, Options{Logger: slog.New(slog.NewJSONHandler(&buf, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln := listen(t)
+	go func() { _ = srv.Serve(ln) }()
+	t.Cleanup(func() { _ = srv.Shutdown(t.Context()) })
+	rawRequest(t, "http://"+ln.Addr().String(),
+		"GET /api/users/7 HTTP/1.1\r\nHost: gw\r\nX-Request-Id: log-test-1\r\nConnection: close\r\n\r\n")
+	// observe writes the log line before the response is sent: it is there.
+
+	var line struct {
+		Msg, Method, Route, Upstream string
+		RequestID                    string `json:"request_id"`
+		Status                       int
+	}
+	for _, l := range strings.Split(buf.String(), "\n") {
+		if strings.Contains(l, `"msg":"request"`) {
+			if err := json.Unmarshal([]byte(l), &line); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	want := struct{ method, route, id, upstream string }{"GET", "users", "log-test-1", users.URL}
+	if line.Method != want.method || line.Route != want.route || line.RequestID != want.id ||
+		line.Upstream != want.upstream || line.Status != 200 {
+		t.Errorf("access log = %+v, want method %s route %s request_id %s upstream %s status 200",
+			line, want.method, want.route, want.id, want.upstream)
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for the logger's and the test's goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

@@ -54,9 +54,6 @@ func (r *Resolver) Trusted(addr netip.Addr) bool {
 	return false
 }
 
-// Prefixes returns the trusted networks (a copy).
-func (r *Resolver) Prefixes() []netip.Prefix { return append([]netip.Prefix(nil), r.trusted...) }
-
 // Any reports whether any proxy is trusted at all.
 func (r *Resolver) Any() bool { return len(r.trusted) > 0 }
 

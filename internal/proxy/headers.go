@@ -115,12 +115,7 @@ func replaceHeader(h *fasthttp.RequestHeader, key string, value []byte) {
 	h.SetBytesV(key, value)
 }
 
-// trusted reports whether the direct peer is one of Options.TrustedProxies.
+// trusted reports whether the direct peer is a trusted proxy.
 func (p *Proxy) trusted(peer netip.Addr) bool {
-	for _, pfx := range p.opts.TrustedProxies {
-		if pfx.Contains(peer) {
-			return true
-		}
-	}
-	return false
+	return p.opts.TrustedProxies != nil && p.opts.TrustedProxies.Trusted(peer)
 }

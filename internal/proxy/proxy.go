@@ -69,7 +69,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"net/netip"
 	"net/url"
 	"strings"
 	"sync"
@@ -79,6 +78,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"github.com/valyala/fasthttp"
 
+	"github.com/gatehouse-dev/gatehouse/internal/clientip"
 	"github.com/gatehouse-dev/gatehouse/internal/config"
 	"github.com/gatehouse-dev/gatehouse/internal/route"
 	"github.com/gatehouse-dev/gatehouse/plugins"
@@ -103,10 +103,11 @@ const (
 
 // Options configures a Proxy. Zero fields take the stated defaults.
 type Options struct {
-	// TrustedProxies are the peers whose X-Forwarded-For, -Proto and -Host
-	// are believed and extended. From any other peer they are replaced, and
-	// Forwarded and X-Real-Ip are dropped. Default none.
-	TrustedProxies []netip.Prefix
+	// TrustedProxies decides which peers' X-Forwarded-For, -Proto and -Host
+	// are believed and extended (server.trusted_proxies; the same resolver
+	// gives logs and plugins the client address). From any other peer they
+	// are replaced, and Forwarded and X-Real-Ip are dropped. Nil: none.
+	TrustedProxies *clientip.Resolver
 	// MaxBody is the request body limit in bytes; larger → 413. 0 means no
 	// limit (the server always passes server.max_body).
 	MaxBody int64

@@ -4,12 +4,12 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
-	"net/netip"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/gatehouse-dev/gatehouse/internal/clientip"
 	"github.com/gatehouse-dev/gatehouse/internal/config"
 )
 
@@ -89,7 +89,7 @@ func TestForwardMethodBodyAndHost(t *testing.T) {
 func TestForwardedHeaders(t *testing.T) {
 	tests := []struct {
 		name      string
-		trusted   []netip.Prefix
+		trusted   []string
 		publicURL string
 		send      map[string]string
 		want      map[string]string // "" means absent
@@ -113,7 +113,7 @@ func TestForwardedHeaders(t *testing.T) {
 		},
 		{
 			name:    "trusted peer: client values extended",
-			trusted: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")},
+			trusted: []string{"127.0.0.0/8"},
 			send: map[string]string{
 				"X-Forwarded-For": "203.0.113.9", "X-Forwarded-Proto": "https", "X-Forwarded-Host": "app.example",
 				"Forwarded": "for=203.0.113.9",
@@ -125,14 +125,14 @@ func TestForwardedHeaders(t *testing.T) {
 		},
 		{
 			name:    "trusted peer without values",
-			trusted: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")},
+			trusted: []string{"127.0.0.1/32"},
 			want: map[string]string{
 				"X-Forwarded-For": "127.0.0.1", "X-Forwarded-Proto": "http", "X-Forwarded-Host": "gw.example",
 			},
 		},
 		{
 			name:    "other trusted network does not count",
-			trusted: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")},
+			trusted: []string{"10.0.0.0/8"},
 			send:    map[string]string{"X-Forwarded-For": "6.6.6.6"},
 			want:    map[string]string{"X-Forwarded-For": "127.0.0.1"},
 		},
@@ -140,7 +140,11 @@ func TestForwardedHeaders(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			up := newRecorder(t, "u")
-			gw := newGateway(t, route1("r", "/", up.srv.URL), Options{TrustedProxies: tt.trusted, PublicURL: tt.publicURL})
+			trusted, err := clientip.New(tt.trusted)
+			if err != nil {
+				t.Fatal(err)
+			}
+			gw := newGateway(t, route1("r", "/", up.srv.URL), Options{TrustedProxies: trusted, PublicURL: tt.publicURL})
 			req, _ := http.NewRequest(http.MethodGet, gw.url+"/", nil)
 			req.Host = "gw.example"
 			for k, v := range tt.send {

@@ -126,7 +126,7 @@ func (s *Server) buildRoutes() error {
 		switch {
 		case len(r.Upstreams) > 0:
 			px, err := proxy.New(r, proxy.Options{
-				TrustedProxies: s.clientIP.Prefixes(),
+				TrustedProxies: s.clientIP,
 				PublicURL:      s.cfg.Server.PublicURL,
 				MaxBody:        int64(s.cfg.Server.MaxBody),
 				IdleTimeout:    s.cfg.Server.IdleTimeout.D(),

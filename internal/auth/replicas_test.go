@@ -11,44 +11,8 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/oidc/oidctest"
 	"github.com/gatehouse-dev/gatehouse/internal/session"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
-	"github.com/gatehouse-dev/gatehouse/internal/store/memory"
-	redisstore "github.com/gatehouse-dev/gatehouse/internal/store/redis"
-	"github.com/gatehouse-dev/gatehouse/internal/store/redistest"
+	"github.com/gatehouse-dev/gatehouse/internal/store/replicatest"
 )
-
-// sharedStores opens n stores on one shared state: the same memory store
-// (replicas in one process), or n clients of one real redis-server (skipped
-// when redis-server is missing, except under CI=true).
-var sharedStores = []struct {
-	name string
-	open func(t *testing.T, n int) []store.Store
-}{
-	{"memory", func(t *testing.T, n int) []store.Store {
-		m, err := memory.New(memory.Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = m.Close() })
-		out := make([]store.Store, n)
-		for i := range out {
-			out[i] = m
-		}
-		return out
-	}},
-	{"redis", func(t *testing.T, n int) []store.Store {
-		srv := redistest.New(t)
-		out := make([]store.Store, n)
-		for i := range out {
-			s, err := redisstore.New(t.Context(), srv.URL(0), redisstore.Options{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { _ = s.Close() })
-			out[i] = s
-		}
-		return out
-	}},
-}
 
 // replicas starts n gateways (harnesses) on the stores, against one real OP
 // whose first access token expires inside the refresh margin, logs in
@@ -109,9 +73,9 @@ func waitFor(t *testing.T, ch <-chan struct{}, what string) {
 // replica that did not refresh waited on the store lock and forwarded the
 // other's new token.
 func TestRefreshAcrossReplicas(t *testing.T) {
-	for _, b := range sharedStores {
-		t.Run(b.name, func(t *testing.T) {
-			op, hs, before := replicas(t, b.open(t, 2))
+	for _, b := range replicatest.Backends() {
+		t.Run(b.Name, func(t *testing.T) {
+			op, hs, before := replicas(t, b.Open(t, 2))
 			busy, busyCh := signal()
 			for _, h := range hs {
 				h.auth.onLockBusy = busy
@@ -181,9 +145,9 @@ func TestRefreshAcrossReplicas(t *testing.T) {
 // the token that replica saved — without a grant of its own and before the
 // lock is released.
 func TestRefreshWaiterUsesOtherReplicasToken(t *testing.T) {
-	for _, b := range sharedStores {
-		t.Run(b.name, func(t *testing.T) {
-			op, hs, s := replicas(t, b.open(t, 2))
+	for _, b := range replicatest.Backends() {
+		t.Run(b.Name, func(t *testing.T) {
+			op, hs, s := replicas(t, b.Open(t, 2))
 			// "Replica 0" takes the lock as its refresh would.
 			lock, err := store.TryLock(t.Context(), hs[0].store, refreshLockKey(s.ID), refreshLockTTL)
 			if err != nil {
@@ -237,7 +201,7 @@ func TestRefreshLockKeyHidesSessionID(t *testing.T) {
 // lock and died; once the lock's TTL has passed, the next request takes it
 // and refreshes (one grant), instead of waiting forever.
 func TestRefreshLockOfCrashedReplica(t *testing.T) {
-	op, hs, s := replicas(t, sharedStores[0].open(t, 2))
+	op, hs, s := replicas(t, replicatest.Backends()[0].Open(t, 2))
 	if _, err := store.TryLock(t.Context(), hs[0].store, refreshLockKey(s.ID), 300*time.Millisecond); err != nil {
 		t.Fatal(err)
 	}
@@ -259,7 +223,7 @@ func TestRefreshLockOfCrashedReplica(t *testing.T) {
 // no retry backoff: the IdP did not fail), and once the token has expired
 // it gets 503 JSON, never a hang.
 func TestRefreshLockWaitBounded(t *testing.T) {
-	op, hs, s := replicas(t, sharedStores[0].open(t, 2))
+	op, hs, s := replicas(t, replicatest.Backends()[0].Open(t, 2))
 	lock, err := store.TryLock(t.Context(), hs[0].store, refreshLockKey(s.ID), time.Hour)
 	if err != nil {
 		t.Fatal(err)

@@ -10,9 +10,9 @@ import (
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/store"
-	"github.com/gatehouse-dev/gatehouse/internal/store/memory"
 	redisstore "github.com/gatehouse-dev/gatehouse/internal/store/redis"
 	"github.com/gatehouse-dev/gatehouse/internal/store/redistest"
+	"github.com/gatehouse-dev/gatehouse/internal/store/replicatest"
 )
 
 const (
@@ -23,47 +23,10 @@ const (
 	deadline = 10 * time.Second
 )
 
-// backend opens "replicas" stores sharing one state: the same memory store
-// for memory, one Store per replica on one redis-server for Redis.
-type backend struct {
-	name string
-	open func(t *testing.T, replicas int) []store.Store
-}
-
-func backends() []backend {
-	return []backend{
-		{"memory", func(t *testing.T, replicas int) []store.Store {
-			m, err := memory.New(memory.Options{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { _ = m.Close() })
-			out := make([]store.Store, replicas)
-			for i := range out {
-				out[i] = m
-			}
-			return out
-		}},
-		{"redis", func(t *testing.T, replicas int) []store.Store {
-			srv := redistest.New(t)
-			out := make([]store.Store, replicas)
-			for i := range out {
-				s, err := redisstore.New(t.Context(), srv.URL(0), redisstore.Options{})
-				if err != nil {
-					t.Fatal(err)
-				}
-				t.Cleanup(func() { _ = s.Close() })
-				out[i] = s
-			}
-			return out
-		}},
-	}
-}
-
 // eachBackend runs fn against every backend.
 func eachBackend(t *testing.T, replicas int, fn func(t *testing.T, sts []store.Store)) {
-	for _, b := range backends() {
-		t.Run(b.name, func(t *testing.T) { fn(t, b.open(t, replicas)) })
+	for _, b := range replicatest.Backends() {
+		t.Run(b.Name, func(t *testing.T) { fn(t, b.Open(t, replicas)) })
 	}
 }
 

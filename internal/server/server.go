@@ -19,6 +19,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
+	"strings"
 	"sync"
 
 	"github.com/gofiber/fiber/v2"
@@ -126,7 +128,7 @@ func New(cfg *config.Config, opts Options) (srv *Server, err error) {
 	s.app.Use(s.observe, s.dispatch)
 	authApp := fiber.New(fiber.Config{ErrorHandler: errorHandler(logger), DisableStartupMessage: true})
 	s.auth.Mount(authApp)
-	authApp.Use(func(*fiber.Ctx) error { return fiber.ErrNotFound })
+	authApp.Use(wrongMethodOr404(authApp))
 	s.authHandler = authApp.Handler()
 
 	if err := s.buildRoutes(); err != nil {
@@ -246,5 +248,26 @@ func (s *Server) closeAll() {
 		if st != nil {
 			_ = st.Close()
 		}
+	}
+}
+
+// wrongMethodOr404 is the last handler of app: a path app serves with other
+// methods gets 405 with Allow (RFC 9110 §15.5.6), any other path 404.
+func wrongMethodOr404(app *fiber.App) fiber.Handler {
+	allow := map[string][]string{}
+	for _, r := range app.GetRoutes(true) {
+		allow[r.Path] = append(allow[r.Path], r.Method)
+	}
+	header := make(map[string]string, len(allow))
+	for path, methods := range allow {
+		slices.Sort(methods)
+		header[path] = strings.Join(slices.Compact(methods), ", ")
+	}
+	return func(c *fiber.Ctx) error {
+		if h, ok := header[c.Path()]; ok {
+			c.Set(fiber.HeaderAllow, h)
+			return fiber.NewError(fiber.StatusMethodNotAllowed, "method not allowed")
+		}
+		return fiber.ErrNotFound
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -137,5 +138,39 @@ func TestDuplicateForwardedHeadersReplaced(t *testing.T) {
 		if v := strings.Join(h.Values(k), ", "); v != w {
 			t.Errorf("upstream %s = %q, want %q", k, v, w)
 		}
+	}
+}
+
+// TestAuthorizationFromIdentity: with an identity the upstream gets exactly
+// the gateway's Bearer token, whatever the client sent; without one the
+// client's Authorization passes.
+func TestAuthorizationFromIdentity(t *testing.T) {
+	up := newRecorder(t, "u")
+	gw := newGateway(t, route1("r", "/", up.srv.URL), Options{})
+	tests := []struct {
+		name, identity string
+		client         []string
+		want           []string
+	}{
+		{"identity replaces every client line", "tok-1", []string{"Bearer forged", "Bearer forged2"}, []string{"Bearer tok-1"}},
+		{"identity without a client header", "tok-2", nil, []string{"Bearer tok-2"}},
+		{"no identity: the client's passes", "", []string{"Basic dXNlcjpwdw=="}, []string{"Basic dXNlcjpwdw=="}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			req, _ := http.NewRequest(http.MethodGet, gw.url+"/", nil)
+			for _, v := range tt.client {
+				req.Header.Add("Authorization", v)
+			}
+			if tt.identity != "" {
+				req.Header.Set("X-Test-Identity-Token", tt.identity)
+			}
+			if resp, body := do(t, req); resp.StatusCode != http.StatusOK {
+				t.Fatalf("GET / = %d %s", resp.StatusCode, body)
+			}
+			if got := up.last(t).header.Values("Authorization"); !slices.Equal(got, tt.want) {
+				t.Errorf("upstream Authorization = %q, want %q", got, tt.want)
+			}
+		})
 	}
 }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/internal/config"
 	"github.com/gatehouse-dev/gatehouse/internal/route"
+	"github.com/gatehouse-dev/gatehouse/plugins"
 )
 
 // gateway is a Fiber app in front of one Proxy, listening on loopback, set
@@ -111,6 +112,10 @@ func newApp(p *Proxy) *fiber.App {
 		}
 		if id := c.Get("X-Test-Locals-Id"); id != "" {
 			c.Locals("requestid", id)
+		}
+		if tok := c.Get("X-Test-Identity-Token"); tok != "" {
+			// What the auth gate records for a logged-in caller.
+			plugins.SetIdentity(c, &plugins.Identity{Subject: "alice", AccessToken: tok})
 		}
 		return p.Forward(c)
 	})

@@ -17,7 +17,9 @@
 // Expect is not passed on. X-Forwarded-For, -Proto and -Host are believed and
 // extended only from Options.TrustedProxies; from other peers they are
 // replaced, and Forwarded and X-Real-Ip dropped. X-Request-Id carries
-// c.Locals("requestid") (or the client's header). Every replaced header has
+// c.Locals("requestid") (or the client's header). With an identity from the
+// auth gate (plugins.IdentityOf), Authorization is "Bearer <access token>",
+// set here after every plugin ran. Every replaced header has
 // all its lines removed first: fasthttp's Set replaces only the first of
 // repeated lines. Response headers the gateway set before Forward (a request
 // id, a refreshed session cookie) replace the upstream's of the same name;
@@ -166,7 +168,7 @@ type Proxy struct {
 
 	// Pools of per-request objects, per Proxy rather than per package so
 	// that no package-level state exists.
-	pathBufs  sync.Pool // *[]byte: base path + request path
+	pathBufs  sync.Pool // *[]byte: base path + request path; Authorization values
 	reqBodies sync.Pool // *limitedBody
 	respBods  sync.Pool // *responseBody
 	// respHeaders holds *fasthttp.ResponseHeader: the gateway's own
@@ -358,6 +360,7 @@ func (p *Proxy) prepareRequest(c *fiber.Ctx, req *fasthttp.Request) *limitedBody
 	// wait for an interim response, so the upstream must not be asked.
 	req.Header.Del(fiber.HeaderExpect)
 	p.setForwarded(c, &req.Header)
+	p.setAuthorization(c, &req.Header)
 	if id := requestID(c); id != "" {
 		req.Header.Del(fiber.HeaderXRequestID) // all lines, see replaceHeader
 		req.Header.Set(fiber.HeaderXRequestID, id)
@@ -376,6 +379,26 @@ func (p *Proxy) prepareRequest(c *fiber.Ctx, req *fasthttp.Request) *limitedBody
 	}
 	req.SetBodyRaw(in.Body())
 	return nil
+}
+
+// setAuthorization sends the caller's access token (the auth gate's
+// identity) as "Authorization: Bearer ...". It runs here, on the upstream
+// request, after every plugin: no plugin can forge or drop it, and every line
+// of a client-sent Authorization is replaced. Without an identity (auth:
+// none) the client's Authorization passes as it came.
+func (p *Proxy) setAuthorization(c *fiber.Ctx, h *fasthttp.RequestHeader) {
+	id := plugins.IdentityOf(c)
+	if id == nil || id.AccessToken == "" {
+		return
+	}
+	bp, _ := p.pathBufs.Get().(*[]byte)
+	if bp == nil {
+		bp = new([]byte)
+	}
+	v := append(append((*bp)[:0], "Bearer "...), id.AccessToken...)
+	replaceHeader(h, fiber.HeaderAuthorization, v)
+	*bp = v[:0]
+	p.pathBufs.Put(bp)
 }
 
 // setURI points req at t: scheme, host, base path + canonical path, and the

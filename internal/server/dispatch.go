@@ -161,10 +161,9 @@ func (s *Server) buildRoutes() error {
 	return problems.Err()
 }
 
-// forward is the last step of every proxied route: the gateway's own
-// Authorization (from the auth gate's identity) is set here, after every
-// plugin ran, so no plugin can forge or remove it; on routes without an
-// identity the client's Authorization passes through untouched.
+// forward is the last step of every proxied route. The proxy sends the
+// gateway's own Authorization from the auth gate's identity, after every
+// plugin ran.
 //
 // When the upstream rejects a session's token with 401 although the gateway
 // believed it valid (revoked, or the upstream's clock is ahead), the token is
@@ -173,15 +172,11 @@ func (s *Server) buildRoutes() error {
 func forward(px *proxy.Proxy, reauth reauthorizer) fiber.Handler {
 	return func(c *fiber.Ctx) error {
 		id := plugins.IdentityOf(c)
-		if id == nil || id.AccessToken == "" {
+		if id == nil || id.SessionID == "" || !replayable(c) {
 			return px.Forward(c)
 		}
-		setAuthorization(c, id.AccessToken)
-		if id.SessionID == "" || !replayable(c) {
-			return px.Forward(c)
-		}
-		// Keep the response headers set so far (request id, rate-limit
-		// fields) to restore them if the first answer is thrown away.
+		// Keep the response headers set so far (rate-limit fields) to
+		// restore them if the first answer is thrown away.
 		saved := headerPool.Get().(*fasthttp.ResponseHeader)
 		defer headerPool.Put(saved)
 		c.Response().Header.CopyTo(saved)
@@ -196,18 +191,8 @@ func forward(px *proxy.Proxy, reauth reauthorizer) fiber.Handler {
 		}
 		c.Response().Reset() // closes the first response's body stream
 		saved.CopyTo(&c.Response().Header)
-		setAuthorization(c, plugins.IdentityOf(c).AccessToken)
-		return px.Forward(c)
+		return px.Forward(c) // with the renewed token of the identity
 	}
-}
-
-// setAuthorization replaces every Authorization line the client sent:
-// fasthttp's Header.Set replaces only the first of repeated lines, and a
-// second client line would reach the upstream beside the gateway's.
-func setAuthorization(c *fiber.Ctx, token string) {
-	h := &c.Request().Header
-	h.Del(fiber.HeaderAuthorization)
-	h.Set(fiber.HeaderAuthorization, "Bearer "+token)
 }
 
 // reauthorizer renews a session's access token; *auth.Auth is one.

@@ -271,12 +271,8 @@ func build(ctx context.Context, o Options, lns *listeners) (*Stack, error) {
 		<-gctx.Done()
 		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.Server.ShutdownTimeout.D())
 		defer cancel()
-		err := gw.Shutdown(sctx)
-		// fasthttp's Shutdown only closes the listeners Serve has taken up:
-		// one stopped before Serve got going would serve on. Closing the
-		// listener ends Serve either way (its Accept fails).
-		_ = lns.gateway.Close()
-		if err != nil {
+		// Shutdown also stops a Serve that has not started yet.
+		if err := gw.Shutdown(sctx); err != nil {
 			return fmt.Errorf("shutting down gatehouse: %w", err)
 		}
 		return nil

@@ -231,9 +231,6 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	return err
 }
 
-// Handler returns the server's fiber.App, for tests that drive it with app.Test.
-func (s *Server) Handler() *fiber.App { return s.app }
-
 func (s *Server) closeAll() {
 	s.cancel()
 	for _, r := range s.routes {

@@ -41,7 +41,7 @@ func (s *Server) dispatch(c *fiber.Ctx) error {
 	bufp := pathBufs.Get().(*[]byte)
 	defer pathBufs.Put(bufp)
 	raw := uri.PathOriginal()
-	canon, ok := normalize((*bufp)[:0], raw)
+	canon, ok := route.Normalize((*bufp)[:0], raw)
 	*bufp = canon[:0]
 	if !ok {
 		return fiber.NewError(fiber.StatusBadRequest, "invalid request path")
@@ -271,6 +271,3 @@ func appendPrefixed(l config.ErrorList, file, prefix string, err error) config.E
 	}
 	return l
 }
-
-// normalize is route.Normalize; named here so the dispatch reads as prose.
-var normalize = route.Normalize

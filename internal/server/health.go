@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/gatehouse-dev/gatehouse/plugins"
 	"github.com/gofiber/fiber/v2"
 	"github.com/gofiber/fiber/v2/middleware/adaptor"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -84,7 +85,7 @@ func (s *Server) readyState(ctx context.Context) (bool, map[string]string) {
 // server.metrics_from; to anyone else /metrics does not exist (its labels
 // name the routes and the upstream targets).
 func (s *Server) serveMetrics(c *fiber.Ctx) error {
-	ip, err := netip.ParseAddr(clientIPOf(c))
+	ip, err := netip.ParseAddr(plugins.ClientIP(c))
 	if err != nil || !s.metricsFrom.Trusted(ip) {
 		return fiber.NewError(fiber.StatusNotFound, "not found")
 	}

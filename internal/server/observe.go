@@ -98,7 +98,7 @@ func (s *Server) observe(c *fiber.Ctx) error {
 			slog.Int("status", status),
 			slog.Duration("duration", elapsed),
 			slog.String("upstream", upstreamOf(c)),
-			slog.String("client_ip", clientIPOf(c)),
+			slog.String("client_ip", plugins.ClientIP(c)),
 		)
 	}
 	return nil
@@ -127,9 +127,6 @@ var statusLabels = func() (l [500]string) {
 	}
 	return l
 }()
-
-// clientIPOf returns the request's client address (see resolveClientIP).
-func clientIPOf(c *fiber.Ctx) string { return plugins.ClientIP(c) }
 
 // resolveClientIP records the client address behind trusted proxies for
 // logs, plugins and the auth endpoints. Without trusted proxies the peer is

@@ -1,6 +1,10 @@
 package plugins
 
-import "github.com/gofiber/fiber/v2"
+import (
+	"net/netip"
+
+	"github.com/gofiber/fiber/v2"
+)
 
 // Identity is who the auth gate found behind a request. Plugins read it to key
 // rate limits and caches per session and to substitute {claim.*} placeholders.
@@ -42,4 +46,25 @@ func ClientIP(c *fiber.Ctx) string {
 		return ip
 	}
 	return c.IP()
+}
+
+// ClientNetwork is the key of a client address for per-client budgets (rate
+// limits, login attempts): an IPv4 address (also IPv4-mapped IPv6) as it is,
+// an IPv6 address as its /64 — one host usually holds a whole /64, so
+// rotating addresses inside it must not buy new budgets. An unparsable
+// address (none should reach here) is its own key.
+func ClientNetwork(ip string) string {
+	a, err := netip.ParseAddr(ip)
+	if err != nil {
+		return ip
+	}
+	a = a.Unmap().WithZone("")
+	if a.Is4() {
+		return a.String()
+	}
+	p, err := a.Prefix(64)
+	if err != nil {
+		return a.String()
+	}
+	return p.String()
 }

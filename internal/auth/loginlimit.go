@@ -2,7 +2,6 @@ package auth
 
 import (
 	"math"
-	"net/netip"
 	"strconv"
 	"sync"
 	"time"
@@ -106,29 +105,10 @@ func (l *loginLimiter) len() int {
 	return len(l.m)
 }
 
-// loginClientKey is the bucket key of a client address: the address itself,
-// an IPv6 address's /64, an IPv4-mapped IPv6 address as IPv4. An
-// unparsable address (none should reach here) is its own key.
-func loginClientKey(ip string) string {
-	a, err := netip.ParseAddr(ip)
-	if err != nil {
-		return ip
-	}
-	a = a.Unmap().WithZone("")
-	if a.Is4() {
-		return a.String()
-	}
-	p, err := a.Prefix(64)
-	if err != nil {
-		return a.String()
-	}
-	return p.String()
-}
-
 // limitLogin answers 429 with Retry-After when the client has started too
 // many logins.
 func (a *Auth) limitLogin(c *fiber.Ctx) error {
-	ok, wait := a.logins.allow(loginClientKey(plugins.ClientIP(c)), a.now())
+	ok, wait := a.logins.allow(plugins.ClientNetwork(plugins.ClientIP(c)), a.now())
 	if ok {
 		return nil
 	}

@@ -21,7 +21,6 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
-	"net/netip"
 	"strconv"
 	"strings"
 	"time"
@@ -222,19 +221,7 @@ func (m *limiterMiddleware) key(c *fiber.Ctx) string {
 			}
 		}
 	}
-	return "i:" + clientNet(plugins.ClientIP(c))
-}
-
-// clientNet returns the client's address, or for IPv6 its /64: a single
-// IPv6 host usually holds a whole /64 and could otherwise take a fresh bucket
-// per address.
-func clientNet(ip string) string {
-	a, err := netip.ParseAddr(ip)
-	if err != nil || !a.Is6() || a.Is4In6() {
-		return ip
-	}
-	p, _ := a.Prefix(64)
-	return p.String()
+	return "i:" + plugins.ClientNetwork(plugins.ClientIP(c))
 }
 
 func (m *limiterMiddleware) middleware(next fiber.Handler) fiber.Handler {

@@ -196,20 +196,3 @@ func TestNewUnsupportedStore(t *testing.T) {
 		t.Errorf("New(store %q) = %v, want a positioned unsupported-store error", spec.Store, err)
 	}
 }
-
-func TestClientNet(t *testing.T) {
-	tests := map[string]string{
-		"203.0.113.7":                "203.0.113.7",
-		"2001:db8:1:2:3:4:5:6":       "2001:db8:1:2::/64",
-		"2001:db8:1:2:ffff:ffff:0:1": "2001:db8:1:2::/64", // same /64: same bucket
-		"2001:db8:1:3::1":            "2001:db8:1:3::/64",
-		"::ffff:203.0.113.7":         "::ffff:203.0.113.7",
-		"not-an-ip":                  "not-an-ip",
-		"fe80::1%eth0":               "fe80::/64",
-	}
-	for in, want := range tests {
-		if got := clientNet(in); got != want {
-			t.Errorf("clientNet(%q) = %q, want %q", in, got, want)
-		}
-	}
-}

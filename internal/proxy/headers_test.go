@@ -2,12 +2,16 @@ package proxy
 
 import (
 	"bufio"
+	"bytes"
 	"io"
 	"net"
 	"net/http"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/valyala/fasthttp"
 )
 
 // rawUpstream answers every request on its connections with the literal
@@ -172,5 +176,65 @@ func TestAuthorizationFromIdentity(t *testing.T) {
 				t.Errorf("upstream Authorization = %q, want %q", got, tt.want)
 			}
 		})
+	}
+}
+
+// Each hop-by-hop field alone must be found by the one-pass scan.
+func TestHopByHopRequestHeaderAlone(t *testing.T) {
+	for _, field := range []string{
+		"Keep-Alive: timeout=5", "TE: trailers", "Trailer: X-T", "Upgrade: websocket",
+		"Proxy-Connection: keep-alive", "Proxy-Authorization: Basic Zm9vOmJhcg==",
+		"Proxy-Authenticate: Basic", "Connection: X-Secret\r\nX-Secret: s",
+	} {
+		t.Run(field, func(t *testing.T) {
+			h := forwardRaw(t, Options{}, "GET /x HTTP/1.1\r\nHost: gw\r\n"+field+"\r\n\r\n")
+			name, _, _ := strings.Cut(field, ":")
+			for _, n := range []string{name, "X-Secret"} {
+				if v := h.Values(n); len(v) > 0 {
+					t.Errorf("upstream got %s: %q, want it removed", n, v)
+				}
+			}
+		})
+	}
+}
+
+func TestUnderscoredRequestHeadersDropped(t *testing.T) {
+	h := forwardRaw(t, Options{}, "GET /x HTTP/1.1\r\nHost: gw\r\n"+
+		"X-Forwarded_For: 6.6.6.6\r\nX_Real_IP: 6.6.6.6\r\nx_user_id: admin\r\nX-Kept: k\r\n\r\n")
+	for k, v := range h {
+		if strings.Contains(k, "_") {
+			t.Errorf("upstream got %s: %q, want every underscored field dropped", k, v)
+		}
+	}
+	if h.Get("X-Kept") != "k" {
+		t.Errorf("upstream X-Kept = %q, want %q", h.Get("X-Kept"), "k")
+	}
+}
+
+// The names classify and SetCanonical use must be the form fasthttp stores,
+// or a client's field would be missed and a second line would slip through.
+func TestCanonicalNames(t *testing.T) {
+	for _, k := range [][]byte{keyXForwardedFor, keyXForwardedProto, keyXForwardedHost, keyXRequestID, keyAuthorization} {
+		var h fasthttp.RequestHeader
+		h.SetBytesKV(bytes.ToLower(k), []byte("v"))
+		for name := range h.All() {
+			if string(name) != string(k) {
+				t.Errorf("fasthttp stores %q as %q", k, name)
+			}
+		}
+	}
+	names := append(hopByHop[:], "Expect", "Forwarded", "X-Real-Ip", "X-Forwarded-For",
+		"X-Forwarded-Proto", "X-Forwarded-Host", "X-Request-Id", "Authorization")
+	for _, name := range names {
+		if name == fiber.HeaderTransferEncoding {
+			continue // fasthttp frames the body itself and never lists it
+		}
+		for _, spelling := range []string{name, strings.ToLower(name), strings.ToUpper(name)} {
+			var h fasthttp.RequestHeader
+			h.Set(spelling, "v")
+			if scanRequest(&h) == 0 {
+				t.Errorf("a client's %q is not found by scanRequest", spelling)
+			}
+		}
 	}
 }

@@ -69,12 +69,15 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -343,8 +346,7 @@ func (p *Proxy) Forward(c *fiber.Ctx) error {
 	}
 	t.succeeded()
 	fasthttp.ReleaseRequest(req)
-	p.writeResponse(c, t, resp)
-	return nil
+	return p.writeResponse(c, t, resp)
 }
 
 // prepareRequest copies the client's request into req: headers without
@@ -353,17 +355,27 @@ func (p *Proxy) Forward(c *fiber.Ctx) error {
 func (p *Proxy) prepareRequest(c *fiber.Ctx, req *fasthttp.Request) *limitedBody {
 	in := &c.Context().Request
 	in.Header.CopyTo(&req.Header)
-	removeHopByHop(&req.Header)
-	req.Header.ResetConnectionClose()
-	// The client's expectation was met by the gateway's server (it answered
-	// 100 Continue before the body was read); the fasthttp client cannot
-	// wait for an interim response, so the upstream must not be asked.
-	req.Header.Del(fiber.HeaderExpect)
-	p.setForwarded(c, &req.Header)
-	p.setAuthorization(c, &req.Header)
+	h := &req.Header
+	f := scanRequest(h)
+	if f&hasHopByHop != 0 {
+		removeHopByHop(h)
+	}
+	if f&hasUnderscore != 0 {
+		dropUnderscored(h)
+	}
+	h.ResetConnectionClose()
+	if f&hasExpect != 0 {
+		// The client's expectation was met by the gateway's server (it
+		// answered 100 Continue before the body was read); the fasthttp
+		// client cannot wait for an interim response, so the upstream must
+		// not be asked.
+		h.Del(fiber.HeaderExpect)
+	}
+	p.setForwarded(c, h, f)
+	p.setAuthorization(c, h, f)
 	if id := requestID(c); id != "" {
-		req.Header.Del(fiber.HeaderXRequestID) // all lines, see replaceHeader
-		req.Header.Set(fiber.HeaderXRequestID, id)
+		var buf [128]byte // the server's ids fit; a longer one grows it
+		replaceHeader(h, keyXRequestID, append(buf[:0], id...), f&hasXRequestID != 0)
 	}
 	n := in.Header.ContentLength() // -1: chunked
 	if n == 0 {
@@ -384,9 +396,10 @@ func (p *Proxy) prepareRequest(c *fiber.Ctx, req *fasthttp.Request) *limitedBody
 // setAuthorization sends the caller's access token (the auth gate's
 // identity) as "Authorization: Bearer ...". It runs here, on the upstream
 // request, after every plugin: no plugin can forge or drop it, and every line
-// of a client-sent Authorization is replaced. Without an identity (auth:
-// none) the client's Authorization passes as it came.
-func (p *Proxy) setAuthorization(c *fiber.Ctx, h *fasthttp.RequestHeader) {
+// of a client-sent Authorization is replaced (f says whether there is one).
+// Without an identity (auth: none) the client's Authorization passes as it
+// came.
+func (p *Proxy) setAuthorization(c *fiber.Ctx, h *fasthttp.RequestHeader, f fields) {
 	id := plugins.IdentityOf(c)
 	if id == nil || id.AccessToken == "" {
 		return
@@ -396,7 +409,7 @@ func (p *Proxy) setAuthorization(c *fiber.Ctx, h *fasthttp.RequestHeader) {
 		bp = new([]byte)
 	}
 	v := append(append((*bp)[:0], "Bearer "...), id.AccessToken...)
-	replaceHeader(h, fiber.HeaderAuthorization, v)
+	replaceHeader(h, keyAuthorization, v, f&hasAuthorization != 0)
 	*bp = v[:0]
 	p.pathBufs.Put(bp)
 }
@@ -427,23 +440,33 @@ func (p *Proxy) setURI(req *fasthttp.Request, in *fasthttp.Request, t *target) {
 	req.Header.SetHost(t.host)
 }
 
+// maxBufferedBody is the largest response body (of known length) that is
+// read whole before the client's response starts, rather than streamed: the
+// upstream connection goes back to its pool at once, the client's response
+// goes out in one write, and a failure while reading it is still a clean
+// 502 or 504. Larger and unknown-length bodies are streamed.
+const maxBufferedBody = 16 << 10
+
 // writeResponse copies resp's status and end-to-end headers to c and hands
-// its body over as a stream that releases resp when it is closed.
-func (p *Proxy) writeResponse(c *fiber.Ctx, t *target, resp *fasthttp.Response) {
+// its body over: read whole when small, else as a stream that releases resp
+// when it is closed. It fails only when a small body cannot be read.
+func (p *Proxy) writeResponse(c *fiber.Ctx, t *target, resp *fasthttp.Response) error {
 	out := c.Response()
 	p.copyResponseHeader(&out.Header, &resp.Header)
 	stream := resp.BodyStream()
+	n := resp.Header.ContentLength()
 	if stream == nil {
 		// No body to stream (HEAD, 204, 304, or an upstream error mid-way).
-		n := resp.Header.ContentLength()
-		out.SetBodyRaw(resp.Body())
+		out.SetBody(resp.Body())
 		if n >= 0 {
 			out.Header.SetContentLength(n)
 		}
 		fasthttp.ReleaseResponse(resp)
-		return
+		return nil
 	}
-	n := resp.Header.ContentLength()
+	if n >= 0 && n <= maxBufferedBody {
+		return p.bufferBody(c, t, resp, n)
+	}
 	if n < 0 {
 		// Chunked or read-until-close: an event stream may wait long for
 		// its first chunk, so the client gets the headers now.
@@ -453,6 +476,47 @@ func (p *Proxy) writeResponse(c *fiber.Ctx, t *target, resp *fasthttp.Response) 
 	// plugins.BodyStream lets a plugin (the cache) read a prefix of the body
 	// and hand the rest back without fasthttp closing the upstream under it.
 	out.SetBodyStream(plugins.NewBodyStream(p.acquireResponseBody(resp, t, requestID(c))), n)
+	return nil
+}
+
+// bufferBody reads resp's body of n bytes (at most maxBufferedBody) into c's
+// response and releases resp, its connection back in the pool.
+func (p *Proxy) bufferBody(c *fiber.Ctx, t *target, resp *fasthttp.Response, n int) error {
+	bp, _ := p.pathBufs.Get().(*[]byte)
+	if bp == nil {
+		bp = new([]byte)
+	}
+	body := slices.Grow((*bp)[:0], n+1)
+	stream := resp.BodyStream()
+	var err error
+	for err == nil {
+		// Read to EOF (one more read after n bytes), or fasthttp would not
+		// know the body was consumed and would close the connection.
+		if len(body) == cap(body) {
+			body = slices.Grow(body, 512)
+		}
+		var m int
+		m, err = stream.Read(body[len(body):cap(body)])
+		body = body[:len(body)+m]
+	}
+	if err == io.EOF {
+		err = nil
+	}
+	if s, ok := stream.(fasthttp.ReadCloserWithError); ok {
+		_ = s.CloseWithError(err) // nil: the connection is reused
+	}
+	fasthttp.ReleaseResponse(resp)
+	if err == nil {
+		c.Response().SetBody(body)
+	}
+	*bp = body[:0]
+	p.pathBufs.Put(bp)
+	if err != nil {
+		p.report(c.UserContext(), t, requestID(c), "upstream response body failed", err,
+			errors.Is(err, syscall.ECONNRESET))
+		return statusError(err)
+	}
+	return nil
 }
 
 // copyResponseHeader replaces out with the upstream's end-to-end headers and
@@ -463,7 +527,9 @@ func (p *Proxy) copyResponseHeader(out, up *fasthttp.ResponseHeader) {
 	if !setByGateway(out) {
 		// The common case (no plugin set a response header): nothing to keep.
 		up.CopyTo(out)
-		removeHopByHop(out)
+		if scanResponse(out)&hasHopByHop != 0 {
+			removeHopByHop(out)
+		}
 		out.ResetConnectionClose()
 		return
 	}
@@ -473,7 +539,9 @@ func (p *Proxy) copyResponseHeader(out, up *fasthttp.ResponseHeader) {
 	}
 	out.CopyTo(saved)
 	up.CopyTo(out)
-	removeHopByHop(out)
+	if scanResponse(out)&hasHopByHop != 0 {
+		removeHopByHop(out)
+	}
 	out.ResetConnectionClose()
 	// Two passes: first remove every upstream line of a name the gateway
 	// set, then add the gateway's lines (all of them, if it set several).

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -454,33 +455,57 @@ func TestStreamOutlivesRouteTimeout(t *testing.T) {
 }
 
 // TestIdleUpstreamIsCut: an upstream that stops sending in the middle of a
-// body is cut off after IdleTimeout; the client sees a truncated response
-// and the upstream connection is closed.
+// body is cut off after IdleTimeout and its connection closed. A streamed
+// (large) body has already started, so the client sees a truncated response;
+// a small one is read whole before the response starts, so the client gets
+// a clean 504.
 func TestIdleUpstreamIsCut(t *testing.T) {
-	closed := make(chan struct{})
-	up := newHandlerUpstream(t, func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Length", "100")
-		_, _ = io.WriteString(w, "partial")
-		w.(http.Flusher).Flush()
-		<-r.Context().Done() // the gateway closed the connection
-		close(closed)
-	})
-	gw := newGateway(t, route1("r", "/", up), Options{IdleTimeout: 100 * time.Millisecond})
-	// The response head may or may not have reached the client before the
-	// cut (fasthttp buffers it with the first body bytes); either way the
-	// client must see an error, not a complete response.
-	resp, err := http.Get(gw.url + "/")
-	if err == nil {
-		body, rerr := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if rerr == nil {
-			t.Errorf("GET / = %d %q, complete; want a truncated response", resp.StatusCode, body)
-		}
-	}
-	<-closed
-	// The failure is logged before the gateway drops the client connection.
-	if logs := gw.logs.String(); !strings.Contains(logs, "upstream response body failed") || !strings.Contains(logs, "status=504") {
-		t.Errorf("log = %q, want the mid-body timeout logged with status=504", logs)
+	for _, tc := range []struct {
+		name   string
+		length int
+	}{
+		{"streamed", maxBufferedBody + 1},
+		{"buffered", 100},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			closed := make(chan struct{})
+			up := newHandlerUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Content-Length", strconv.Itoa(tc.length))
+				_, _ = io.WriteString(w, "partial")
+				w.(http.Flusher).Flush()
+				<-r.Context().Done() // the gateway closed the connection
+				close(closed)
+			})
+			gw := newGateway(t, route1("r", "/", up), Options{IdleTimeout: 100 * time.Millisecond})
+			resp, err := http.Get(gw.url + "/")
+			if tc.length > maxBufferedBody {
+				// The response head may or may not have reached the client
+				// before the cut (fasthttp buffers it with the first body
+				// bytes); either way the client must see an error, not a
+				// complete response.
+				if err == nil {
+					body, rerr := io.ReadAll(resp.Body)
+					resp.Body.Close()
+					if rerr == nil {
+						t.Errorf("GET / = %d, %d bytes, complete; want a truncated response", resp.StatusCode, len(body))
+					}
+				}
+			} else {
+				if err != nil {
+					t.Fatalf("GET /: %v", err)
+				}
+				body, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != http.StatusGatewayTimeout || !strings.Contains(string(body), "upstream timeout") {
+					t.Errorf("GET / = %d %q, want 504 upstream timeout", resp.StatusCode, body)
+				}
+			}
+			<-closed
+			// The failure is logged before the gateway drops the client connection.
+			if logs := gw.logs.String(); !strings.Contains(logs, "upstream response body failed") || !strings.Contains(logs, "status=504") {
+				t.Errorf("log = %q, want the mid-body timeout logged with status=504", logs)
+			}
+		})
 	}
 }
 

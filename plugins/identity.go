@@ -48,6 +48,18 @@ func ClientIP(c *fiber.Ctx) string {
 	return c.IP()
 }
 
+// AppendClientIP appends ClientIP(c) to dst. Unlike ClientIP it does not
+// allocate when the peer is the client (no trusted proxies).
+func AppendClientIP(dst []byte, c *fiber.Ctx) []byte {
+	if ip, ok := c.Locals(ClientIPKey).(string); ok {
+		return append(dst, ip...)
+	}
+	if a, ok := netip.AddrFromSlice(c.Context().RemoteIP()); ok {
+		return a.Unmap().AppendTo(dst)
+	}
+	return append(dst, c.IP()...)
+}
+
 // ClientNetwork is the key of a client address for per-client budgets (rate
 // limits, login attempts): an IPv4 address (also IPv4-mapped IPv6) as it is,
 // an IPv6 address as its /64 — one host usually holds a whole /64, so
@@ -58,13 +70,33 @@ func ClientNetwork(ip string) string {
 	if err != nil {
 		return ip
 	}
+	return string(appendNetwork(nil, a))
+}
+
+// AppendClientNetwork appends ClientNetwork(ClientIP(c)) to dst, without
+// allocating when the peer is the client.
+func AppendClientNetwork(dst []byte, c *fiber.Ctx) []byte {
+	var a netip.Addr
+	if ip, ok := c.Locals(ClientIPKey).(string); ok {
+		var err error
+		if a, err = netip.ParseAddr(ip); err != nil {
+			return append(dst, ip...)
+		}
+	} else if a, ok = netip.AddrFromSlice(c.Context().RemoteIP()); !ok {
+		return append(dst, c.IP()...)
+	}
+	return appendNetwork(dst, a)
+}
+
+// appendNetwork appends a's budget key: IPv4 as is, IPv6 as its /64.
+func appendNetwork(dst []byte, a netip.Addr) []byte {
 	a = a.Unmap().WithZone("")
 	if a.Is4() {
-		return a.String()
+		return a.AppendTo(dst)
 	}
 	p, err := a.Prefix(64)
 	if err != nil {
-		return a.String()
+		return a.AppendTo(dst)
 	}
-	return p.String()
+	return p.AppendTo(dst)
 }

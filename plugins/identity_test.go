@@ -1,8 +1,11 @@
 package plugins
 
 import (
+	"net/http/httptest"
 	"net/netip"
 	"testing"
+
+	"github.com/gofiber/fiber/v2"
 )
 
 func TestClientNetwork(t *testing.T) {
@@ -58,4 +61,31 @@ func FuzzClientNetwork(f *testing.F) {
 			t.Fatalf("ClientNetwork of a neighbour of %q = %q, want %q", in, other, key)
 		}
 	})
+}
+
+// The allocation-free forms agree with ClientIP and ClientNetwork, with and
+// without an address resolved through trusted proxies.
+func TestAppendClientIPAndNetwork(t *testing.T) {
+	for _, resolved := range []string{"", "203.0.113.7", "::ffff:203.0.113.7", "2001:db8:1:2:3:4:5:6", "bogus"} {
+		t.Run(resolved, func(t *testing.T) {
+			app := fiber.New()
+			app.Get("/", func(c *fiber.Ctx) error {
+				if resolved != "" {
+					c.Locals(ClientIPKey, resolved)
+				}
+				if got, want := string(AppendClientIP([]byte("x"), c)), "x"+ClientIP(c); got != want {
+					t.Errorf("AppendClientIP = %q, want %q", got, want)
+				}
+				if got, want := string(AppendClientNetwork([]byte("x"), c)), "x"+ClientNetwork(ClientIP(c)); got != want {
+					t.Errorf("AppendClientNetwork = %q, want %q", got, want)
+				}
+				return nil
+			})
+			resp, err := app.Test(httptest.NewRequest("GET", "/", nil))
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+		})
+	}
 }

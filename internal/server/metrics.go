@@ -1,6 +1,7 @@
 package server
 
 import (
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -14,6 +15,18 @@ type metrics struct {
 	requests       *prometheus.CounterVec
 	duration       *prometheus.HistogramVec
 	upstreamErrors *prometheus.CounterVec
+
+	// Children of requests and duration by label values, so that the
+	// per-request path skips WithLabelValues' hashing, locking and label
+	// validation. The label sets are few (routes × methods × statuses).
+	counters  sync.Map // requestLabels → prometheus.Counter
+	observers sync.Map // route name → prometheus.Observer
+}
+
+// requestLabels are the label values of one requests counter.
+type requestLabels struct {
+	route, method string
+	status        int
 }
 
 func newMetrics() *metrics {
@@ -38,9 +51,19 @@ func newMetrics() *metrics {
 	return m
 }
 
+// observe counts one request and records its duration.
 func (m *metrics) observe(route, method string, status int, elapsed time.Duration) {
-	m.requests.WithLabelValues(route, method, statusLabel(status)).Inc()
-	m.duration.WithLabelValues(route).Observe(elapsed.Seconds())
+	key := requestLabels{route, method, status}
+	c, ok := m.counters.Load(key)
+	if !ok {
+		c, _ = m.counters.LoadOrStore(key, m.requests.WithLabelValues(route, method, statusLabel(status)))
+	}
+	c.(prometheus.Counter).Inc()
+	o, ok := m.observers.Load(route)
+	if !ok {
+		o, _ = m.observers.LoadOrStore(route, m.duration.WithLabelValues(route))
+	}
+	o.(prometheus.Observer).Observe(elapsed.Seconds())
 }
 
 // upstreamError counts one failed round trip; the proxy calls it.

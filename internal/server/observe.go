@@ -23,6 +23,10 @@ const localsRequestID = "requestid"
 // localsRoute holds the matched route's name for logs and metrics.
 const localsRoute = "gatehouse.route"
 
+// keyRequestID is X-Request-Id as fasthttp stores it (SetCanonical skips
+// normalising the name per request).
+var keyRequestID = []byte("X-Request-Id")
+
 // maxRequestIDLen bounds a client-sent X-Request-Id; longer or odd ones are replaced.
 const maxRequestIDLen = 128
 
@@ -74,7 +78,6 @@ func (s *Server) observe(c *fiber.Ctx) error {
 	}
 	c.Locals(localsRequestID, id)
 	s.resolveClientIP(c)
-	c.Request().Header.Set(fiber.HeaderXRequestID, id)
 
 	if err := c.Next(); err != nil {
 		if herr := s.app.ErrorHandler(c, err); herr != nil {
@@ -84,7 +87,8 @@ func (s *Server) observe(c *fiber.Ctx) error {
 	}
 
 	// Set last, so that it is the gateway's id whatever the upstream sent.
-	c.Set(fiber.HeaderXRequestID, id)
+	var idBuf [maxRequestIDLen]byte
+	c.Response().Header.SetCanonical(keyRequestID, append(idBuf[:0], id...))
 	status := c.Response().StatusCode()
 	elapsed := time.Since(start)
 	routeName, _ := c.Locals(localsRoute).(string)

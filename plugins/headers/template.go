@@ -197,7 +197,7 @@ func (t Template) AppendTo(dst []byte, c *fiber.Ctx, id *plugins.Identity) (out 
 			rid, _ := c.Locals("requestid").(string)
 			dst = append(dst, rid...)
 		case segRequestIP:
-			dst = append(dst, plugins.ClientIP(c)...)
+			dst = plugins.AppendClientIP(dst, c)
 		case segRequestMethod:
 			dst = append(dst, c.Request().Header.Method()...)
 		case segRequestPath:

@@ -68,10 +68,13 @@ const (
 	keyClaim
 )
 
-// Header names, precomputed.
+// Header names in the form fasthttp stores them ("RateLimit" becomes
+// "Ratelimit"; field names are case-insensitive), so that SetCanonical can
+// skip normalising them per request and still replace an upstream's field of
+// the same name. TestCanonicalHeaderNames checks the forms.
 var (
-	hdrPolicy     = []byte("RateLimit-Policy")
-	hdrRateLimit  = []byte("RateLimit")
+	hdrPolicy     = []byte("Ratelimit-Policy")
+	hdrRateLimit  = []byte("Ratelimit")
 	hdrRetryAfter = []byte("Retry-After")
 )
 
@@ -221,7 +224,8 @@ func (m *limiterMiddleware) key(c *fiber.Ctx) string {
 			}
 		}
 	}
-	return "i:" + plugins.ClientNetwork(plugins.ClientIP(c))
+	var buf [64]byte
+	return string(plugins.AppendClientNetwork(append(buf[:0], "i:"...), c))
 }
 
 func (m *limiterMiddleware) middleware(next fiber.Handler) fiber.Handler {
@@ -236,7 +240,7 @@ func (m *limiterMiddleware) middleware(next fiber.Handler) fiber.Handler {
 		if !d.Allowed {
 			m.setHeaders(c, d)
 			var buf [20]byte
-			c.Response().Header.SetBytesKV(hdrRetryAfter, strconv.AppendInt(buf[:0], ceilSeconds(d.RetryAfter), 10))
+			c.Response().Header.SetCanonical(hdrRetryAfter, strconv.AppendInt(buf[:0], ceilSeconds(d.RetryAfter), 10))
 			return fiber.NewError(fiber.StatusTooManyRequests, "rate limit exceeded")
 		}
 		err = next(c)
@@ -249,14 +253,14 @@ func (m *limiterMiddleware) middleware(next fiber.Handler) fiber.Handler {
 // setHeaders writes RateLimit-Policy and RateLimit.
 func (m *limiterMiddleware) setHeaders(c *fiber.Ctx, d Decision) {
 	h := &c.Response().Header
-	h.SetBytesKV(hdrPolicy, m.policy)
+	h.SetCanonical(hdrPolicy, m.policy)
 	var buf [64]byte
 	v := append(buf[:0], policyName...)
 	v = append(v, ";r="...)
 	v = strconv.AppendInt(v, int64(d.Remaining), 10)
 	v = append(v, ";t="...)
 	v = strconv.AppendInt(v, ceilSeconds(d.Reset), 10)
-	h.SetBytesKV(hdrRateLimit, v)
+	h.SetCanonical(hdrRateLimit, v)
 }
 
 // ceilSeconds rounds up to whole seconds, at least 1 for a positive wait

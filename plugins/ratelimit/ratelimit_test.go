@@ -1,6 +1,7 @@
 package ratelimit
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"net/http"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/gofiber/fiber/v2"
+	"github.com/valyala/fasthttp"
 
 	"github.com/gatehouse-dev/gatehouse/plugins"
 	"github.com/gatehouse-dev/gatehouse/plugins/plugintest"
@@ -194,5 +196,21 @@ func TestNewUnsupportedStore(t *testing.T) {
 	spec.Store = "memcached://127.0.0.1:11211"
 	if _, err := New(spec); err == nil || !strings.Contains(err.Error(), "unsupported store") || !strings.HasPrefix(err.Error(), "routes.yaml:1:1:") {
 		t.Errorf("New(store %q) = %v, want a positioned unsupported-store error", spec.Store, err)
+	}
+}
+
+// The names set with SetCanonical must be fasthttp's stored form, or an
+// upstream's field of the same name would survive beside the gateway's.
+func TestCanonicalHeaderNames(t *testing.T) {
+	for _, name := range [][]byte{hdrPolicy, hdrRateLimit, hdrRetryAfter} {
+		var h fasthttp.ResponseHeader
+		h.SetBytesKV(bytes.ToUpper(name), []byte("v"))
+		if got := h.PeekBytes(name); string(got) != "v" {
+			t.Errorf("%q is not the form fasthttp stores", name)
+		}
+		h.SetCanonical(name, []byte("w"))
+		if got := h.PeekAll(string(name)); len(got) != 1 {
+			t.Errorf("SetCanonical(%q) left %d lines, want 1", name, len(got))
+		}
 	}
 }

@@ -3,21 +3,28 @@
 #
 # Starts a local upstream (bench/upstream), gatehouse (bench/gatehouse.yaml) and
 # nginx (upstream keepalive), then runs wrk on loopback against each target,
-# interleaved (A B C A B C ...) and repeated, and prints the medians of req/s,
-# p50 and p99 and the ratios gatehouse/nginx and gatehouse/direct.
+# interleaved and repeated, and prints the medians of req/s, p50 and p99 and
+# the ratios gatehouse/nginx and gatehouse/direct.
 # Only ratios within one run mean anything: the machine is shared and noisy.
+#
+# How the ratios are taken: the throughput of a shared 2-core machine drifts
+# by ±20% over minutes, more than the differences measured. So rounds run in
+# ABBA order (A B C, then C B A, ...: a linear drift hits every target alike)
+# and every ratio is paired: computed within each round between targets run
+# back to back, then the median over rounds is printed. The medians of the
+# absolute req/s are printed too, for reference.
 #
 # Targets: the bare upstream; nginx as a plain proxy; gatehouse as a plain
 # proxy; gatehouse answering from its cache; gatehouse with rate_limit +
 # headers; and an authenticated GET (session cookie → Bearer token) through a
 # gatehouse with the memory store and through one with the Redis store.
 #
-# Env: DURATION (default 10s), ROUNDS (3), CONNS (64), THREADS (2).
+# Env: DURATION (default 5s), ROUNDS (9), CONNS (64), THREADS (2).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-DURATION=${DURATION:-10s}
-ROUNDS=${ROUNDS:-3}
+DURATION=${DURATION:-5s}
+ROUNDS=${ROUNDS:-9}
 CONNS=${CONNS:-64}
 THREADS=${THREADS:-2}
 UP_PORT=${UP_PORT:-19300}
@@ -99,7 +106,8 @@ cookie_mem=$("$work/oplogin" login -gateway "http://127.0.0.1:$GH_PORT")
 cookie_redis=$("$work/oplogin" login -gateway "http://127.0.0.1:$GH_REDIS_PORT")
 
 # target name → URL; the order is the interleaving order within a round.
-names=(direct nginx gatehouse gatehouse-cache-hit gatehouse-ratelimit-headers gatehouse-session-memory gatehouse-session-redis)
+# Targets compared with each other sit next to each other.
+names=(direct nginx gatehouse gatehouse-ratelimit-headers gatehouse-cache-hit gatehouse-session-memory gatehouse-session-redis)
 declare -A url=(
   [direct]="http://127.0.0.1:$UP_PORT/plain/users/7"
   [nginx]="http://127.0.0.1:$NGX_PORT/plain/users/7"
@@ -155,7 +163,12 @@ cpu_ticks() { # sum of utime+stime over every thread of the given processes
 }
 
 for r in $(seq 1 "$ROUNDS"); do
-  for n in "${names[@]}"; do
+  order=("${names[@]}")
+  if ((r % 2 == 0)); then # ABBA: every other round runs backwards
+    order=()
+    for ((i = ${#names[@]} - 1; i >= 0; i--)); do order+=("${names[$i]}"); done
+  fi
+  for n in "${order[@]}"; do
     # shellcheck disable=SC2086 # pid lists split on purpose
     t0=$(cpu_ticks ${cpu_pids[$n]})
     out=$(run_wrk "$n" "$DURATION" --latency)
@@ -168,33 +181,42 @@ for r in $(seq 1 "$ROUNDS"); do
     p99=$(echo "$out" | awk '$1=="99%" {print $2}' | to_ms)
     non2xx=$(echo "$out" | awk '/Non-2xx/ {print $4}')
     if [ -n "$non2xx" ]; then echo "warning: $n answered $non2xx non-2xx responses in round $r" >&2; fi
-    echo "$n $rps $p50 $p99 $cpu_us" >>"$work/results"
-    echo "round $r $n: $rps req/s" >&2
+    echo "$r $n $rps $p50 $p99 $cpu_us" >>"$work/results"
+    echo "round $r $n: $rps req/s, $(printf '%.1f' "$cpu_us") us CPU/request" >&2
   done
 done
 
 median() { sort -g | awk '{a[NR]=$1} END {if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
+# col NAME FIELD: that field of every round of NAME (fields: 3 req/s, 4 p50,
+# 5 p99, 6 CPU), one per line in round order.
+col() { awk -v n="$1" -v f="$2" '$2==n {print $f}' "$work/results"; }
+# paired A B FIELD: the median over rounds of A/B, each ratio within a round.
+paired() { paste <(col "$1" "$3") <(col "$2" "$3") | awk '{print $1 / $2}' | median; }
 declare -A RPS P50 P99 CPU
 for n in "${names[@]}"; do
-  CPU[$n]=$(awk -v n="$n" '$1==n {print $5}' "$work/results" | median)
-  RPS[$n]=$(awk -v n="$n" '$1==n {print $2}' "$work/results" | median)
-  P50[$n]=$(awk -v n="$n" '$1==n {print $3}' "$work/results" | median)
-  P99[$n]=$(awk -v n="$n" '$1==n {print $4}' "$work/results" | median)
+  RPS[$n]=$(col "$n" 3 | median)
+  P50[$n]=$(col "$n" 4 | median)
+  P99[$n]=$(col "$n" 5 | median)
+  CPU[$n]=$(col "$n" 6 | median)
 done
 
 echo
-echo "wrk -t$THREADS -c$CONNS -d$DURATION, $ROUNDS interleaved rounds, medians ($(nproc) cores, loopback)"
+echo "wrk -t$THREADS -c$CONNS -d$DURATION, $ROUNDS rounds in ABBA order ($(nproc) cores, loopback)"
+echo "req/s, p50, p99, cpu: medians over rounds; vs_nginx, vs_direct: medians of per-round (paired) req/s ratios"
 printf '%-30s %10s %9s %9s %9s %10s %12s\n' target req/s p50_ms p99_ms vs_nginx vs_direct cpu_us/req
 for n in "${names[@]}"; do
   printf '%-30s %10.0f %9.3f %9.3f %9.2f %10.2f %12.1f\n' "$n" "${RPS[$n]}" "${P50[$n]}" "${P99[$n]}" \
-    "$(echo "${RPS[$n]} / ${RPS[nginx]}" | bc -l)" "$(echo "${RPS[$n]} / ${RPS[direct]}" | bc -l)" "${CPU[$n]}"
+    "$(paired "$n" nginx 3)" "$(paired "$n" direct 3)" "${CPU[$n]}"
 done
 echo
-printf 'rate_limit+headers overhead vs plain gatehouse GET: %.1f%% fewer req/s, %.1f%% more CPU per request\n' \
-  "$(echo "(1 - ${RPS[gatehouse-ratelimit-headers]} / ${RPS[gatehouse]}) * 100" | bc -l)" \
-  "$(echo "(${CPU[gatehouse-ratelimit-headers]} / ${CPU[gatehouse]} - 1) * 100" | bc -l)"
-printf 'gatehouse vs nginx plain proxy: %.2fx req/s, %.2fx CPU per request\n' \
-  "$(echo "${RPS[gatehouse]} / ${RPS[nginx]}" | bc -l)" "$(echo "${CPU[gatehouse]} / ${CPU[nginx]}" | bc -l)"
-printf 'cache hit vs nginx plain proxy: %.2fx\n' "$(echo "${RPS[gatehouse-cache-hit]} / ${RPS[nginx]}" | bc -l)"
-printf 'authenticated GET, redis store vs memory store: %.2fx req/s\n' \
-  "$(echo "${RPS[gatehouse-session-redis]} / ${RPS[gatehouse-session-memory]}" | bc -l)"
+echo "Paired ratios (median over rounds of each round's ratio):"
+printf '  gatehouse vs nginx plain proxy: %.2fx req/s (per round: %s), %.2fx CPU per request\n' \
+  "$(paired gatehouse nginx 3)" \
+  "$(paste <(col gatehouse 3) <(col nginx 3) | awk '{printf "%s%.2f", (NR>1?" ":""), $1/$2}')" \
+  "$(paired gatehouse nginx 6)"
+printf '  rate_limit+headers vs plain gatehouse: %.1f%% fewer req/s, %.1f%% more CPU per request\n' \
+  "$(echo "(1 - $(paired gatehouse-ratelimit-headers gatehouse 3)) * 100" | bc -l)" \
+  "$(echo "($(paired gatehouse-ratelimit-headers gatehouse 6) - 1) * 100" | bc -l)"
+printf '  cache hit vs nginx plain proxy: %.2fx req/s\n' "$(paired gatehouse-cache-hit nginx 3)"
+printf '  authenticated GET, redis store vs memory store: %.2fx req/s\n' \
+  "$(paired gatehouse-session-redis gatehouse-session-memory 3)"

@@ -14,7 +14,10 @@
 // # Headers
 //
 // Hop-by-hop headers (RFC 9110 §7.6.1) are removed in both directions, and
-// Expect is not passed on. X-Forwarded-For, -Proto and -Host are believed and
+// Expect is not passed on, nor request fields whose names hold an underscore
+// (see dropUnderscored). One pass over each message finds which of the
+// fields the proxy edits are there (scanRequest), so that a message without
+// them costs no lookups by name. X-Forwarded-For, -Proto and -Host are believed and
 // extended only from Options.TrustedProxies; from other peers they are
 // replaced, and Forwarded and X-Real-Ip dropped. X-Request-Id carries
 // c.Locals("requestid") (or the client's header). With an identity from the
@@ -34,6 +37,10 @@
 // enforced here: by Content-Length before the upstream is contacted, and
 // while a chunked body streams), and the upstream response is handed to
 // the client with SetBodyStream, so a 100 MB download costs a few buffers.
+// A response body of known length up to maxBufferedBody (16 KiB) is read
+// whole instead, before the client's response starts (bufferBody): the
+// connection returns to its pool at once, and a failure while reading it is
+// still a clean 502 or 504.
 // Responses of unknown length (chunked, server-sent events) are flushed to the
 // client chunk by chunk as they arrive. The upstream connection goes back to
 // its pool only once the body has been copied to the client; when the client

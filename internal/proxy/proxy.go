@@ -55,7 +55,8 @@
 // event stream lives as long as bytes keep flowing, and a silent upstream is
 // cut off. fasthttp's own deadlines are absolute (they would cut every
 // streamed response at the route timeout), so they are replaced by per-read
-// deadlines on the upstream connection.
+// deadlines on the upstream connection, moved lazily: a timeout may fire up
+// to 1/16 of itself (50ms at most) early, never late (see deadlineConn).
 //
 // # Errors
 //

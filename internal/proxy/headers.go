@@ -100,6 +100,27 @@ func scanResponse(h *fasthttp.ResponseHeader) fields {
 	return f
 }
 
+// stripRequest removes from an upstream request what must not reach the
+// upstream: hop-by-hop fields, underscored names, Connection: close and
+// Expect. The client's expectation was met by the gateway's server (it
+// answered 100 Continue before the body was read); the fasthttp client
+// cannot wait for an interim response, so the upstream must not be asked.
+// It returns what scanRequest found, for the fields set next.
+func stripRequest(h *fasthttp.RequestHeader) fields {
+	f := scanRequest(h)
+	if f&hasHopByHop != 0 {
+		removeHopByHop(h)
+	}
+	if f&hasUnderscore != 0 {
+		dropUnderscored(h)
+	}
+	h.ResetConnectionClose()
+	if f&hasExpect != 0 {
+		h.Del(fiber.HeaderExpect)
+	}
+	return f
+}
+
 // headers is what removeHopByHop needs of fasthttp's request and response
 // headers.
 type headers interface {

@@ -364,21 +364,7 @@ func (p *Proxy) prepareRequest(c *fiber.Ctx, req *fasthttp.Request) *limitedBody
 	in := &c.Context().Request
 	in.Header.CopyTo(&req.Header)
 	h := &req.Header
-	f := scanRequest(h)
-	if f&hasHopByHop != 0 {
-		removeHopByHop(h)
-	}
-	if f&hasUnderscore != 0 {
-		dropUnderscored(h)
-	}
-	h.ResetConnectionClose()
-	if f&hasExpect != 0 {
-		// The client's expectation was met by the gateway's server (it
-		// answered 100 Continue before the body was read); the fasthttp
-		// client cannot wait for an interim response, so the upstream must
-		// not be asked.
-		h.Del(fiber.HeaderExpect)
-	}
+	f := stripRequest(h)
 	p.setForwarded(c, h, f)
 	p.setAuthorization(c, h, f)
 	if id := requestID(c); id != "" {

@@ -56,6 +56,13 @@ type Config struct {
 	Key string `yaml:"key"`
 	// MaxKeys bounds the buckets the memory backend keeps. Default 100000.
 	MaxKeys int `yaml:"max_keys"`
+	// OnError says what a request gets when the backend fails (Redis down):
+	// "allow" (default: the request passes, and the failure is logged, so
+	// that an outage of the limiter does not take the route down) or "deny"
+	// (503 {"error": "rate limiter unavailable"}: for routes where
+	// unlimited traffic is worse than none, such as a costly or abusable
+	// endpoint).
+	OnError string `yaml:"on_error"`
 }
 
 // keyKind is how a request's bucket key is found.
@@ -87,6 +94,7 @@ type limiterMiddleware struct {
 	kind   keyKind
 	arg    string // header or claim name
 	policy []byte // the RateLimit-Policy value
+	deny   bool   // on_error: deny
 	log    *slog.Logger
 	route  string
 }
@@ -111,7 +119,7 @@ func New(spec plugins.Spec) (plugins.Middleware, error) {
 
 // parse decodes and validates the block, applying the defaults.
 func parse(spec plugins.Spec) (Config, error) {
-	cfg := Config{Per: config.Duration(time.Second), Key: "session", MaxKeys: DefaultMaxKeys}
+	cfg := Config{Per: config.Duration(time.Second), Key: "session", MaxKeys: DefaultMaxKeys, OnError: "allow"}
 	if err := spec.Config.Decode(&cfg); err != nil {
 		return Config{}, err
 	}
@@ -132,6 +140,9 @@ func parse(spec plugins.Spec) (Config, error) {
 	}
 	if _, _, err := parseKey(cfg.Key); err != nil {
 		return Config{}, spec.Config.ErrorAt("key", "%v", err)
+	}
+	if cfg.OnError != "allow" && cfg.OnError != "deny" {
+		return Config{}, spec.Config.ErrorAt("on_error", "on_error must be allow or deny, got %q", cfg.OnError)
 	}
 	return cfg, nil
 }
@@ -184,6 +195,7 @@ func newMiddleware(spec plugins.Spec, cfg Config, lim Limiter) plugins.Middlewar
 		kind:   kind,
 		arg:    arg,
 		policy: fmt.Appendf(nil, "%s;q=%d;w=%d", policyName, cfg.Burst, window),
+		deny:   cfg.OnError == "deny",
 		log:    spec.Logger,
 	}
 	if m.log == nil {
@@ -232,6 +244,11 @@ func (m *limiterMiddleware) middleware(next fiber.Handler) fiber.Handler {
 	return func(c *fiber.Ctx) error {
 		d, err := m.lim.Allow(c.UserContext(), m.key(c))
 		if err != nil {
+			if m.deny {
+				m.log.Error("rate_limit: backend failed, request refused (on_error: deny)",
+					"route", m.route, "requestid", c.Locals("requestid"), "error", err)
+				return fiber.NewError(fiber.StatusServiceUnavailable, "rate limiter unavailable")
+			}
 			// Fail open: a backend outage must not take every route down.
 			m.log.Error("rate_limit: backend failed, request let through",
 				"route", m.route, "requestid", c.Locals("requestid"), "error", err)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -26,6 +27,7 @@ func TestNewRejects(t *testing.T) {
 		{Name: "negative burst", Block: "rate: 1\nburst: -2", Want: "burst must be >= 1, got -2", Pos: "routes.yaml:2:1:"},
 		{Name: "tiny per", Block: "rate: 1\nper: 1us", Want: "per must be >= 1ms", Pos: "routes.yaml:2:1:"},
 		{Name: "bad duration", Block: "rate: 1\nper: soon", Want: "duration", Pos: "routes.yaml:2:"},
+		{Name: "bad on_error", Block: "rate: 1\non_error: maybe", Want: `on_error must be allow or deny, got "maybe"`, Pos: "routes.yaml:2:1:"},
 		{Name: "bad key", Block: "rate: 1\nkey: cookie", Want: `key must be session, ip, header:NAME or claim:NAME, got "cookie"`, Pos: "routes.yaml:2:1:"},
 		{Name: "bad header key", Block: "rate: 1\nkey: \"header:X Y\"", Want: "want header:NAME", Pos: "routes.yaml:2:1:"},
 		{Name: "empty claim key", Block: "rate: 1\nkey: \"claim:\"", Want: "want claim:NAME", Pos: "routes.yaml:2:1:"},
@@ -177,17 +179,41 @@ func (failing) Allow(context.Context, string) (Decision, error) {
 	return Decision{}, errors.New("connection refused")
 }
 
-func TestBackendErrorFailsOpen(t *testing.T) {
-	spec := plugintest.Spec(t, "rate: 1")
-	cfg, err := parse(spec)
-	if err != nil {
-		t.Fatalf("parse = %v", err)
-	}
-	var hits int
-	app := plugintest.NewApp(newMiddleware(spec, cfg, failing{}), func(c *fiber.Ctx) error { hits++; return nil }, nil)
-	resp, _ := plugintest.Do(t, app, httptest.NewRequest(http.MethodGet, "/", nil))
-	if resp.StatusCode != http.StatusOK || hits != 1 {
-		t.Errorf("backend down: status %d, upstream hits %d, want 200 and 1", resp.StatusCode, hits)
+// A backend failure lets the request through by default (on_error: allow)
+// and refuses it with 503 under on_error: deny; either way the upstream is
+// never asked twice and the failure is logged.
+func TestBackendError(t *testing.T) {
+	for _, tc := range []struct {
+		block    string
+		status   int
+		hits     int
+		logEntry string
+	}{
+		{"rate: 1", http.StatusOK, 1, "request let through"},
+		{"rate: 1\non_error: allow", http.StatusOK, 1, "request let through"},
+		{"rate: 1\non_error: deny", http.StatusServiceUnavailable, 0, "request refused"},
+	} {
+		t.Run(tc.block, func(t *testing.T) {
+			spec := plugintest.Spec(t, tc.block)
+			var logs strings.Builder
+			spec.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+			cfg, err := parse(spec)
+			if err != nil {
+				t.Fatalf("parse = %v", err)
+			}
+			var hits int
+			app := plugintest.NewApp(newMiddleware(spec, cfg, failing{}), func(c *fiber.Ctx) error { hits++; return nil }, nil)
+			resp, body := plugintest.Do(t, app, httptest.NewRequest(http.MethodGet, "/", nil))
+			if resp.StatusCode != tc.status || hits != tc.hits {
+				t.Errorf("backend down: status %d, upstream hits %d, want %d and %d", resp.StatusCode, hits, tc.status, tc.hits)
+			}
+			if tc.status == http.StatusServiceUnavailable && !strings.Contains(body, "rate limiter unavailable") {
+				t.Errorf("body = %q, want the JSON error", body)
+			}
+			if !strings.Contains(logs.String(), tc.logEntry) || !strings.Contains(logs.String(), "connection refused") {
+				t.Errorf("log = %q, want %q with the cause", logs.String(), tc.logEntry)
+			}
+		})
 	}
 }
 

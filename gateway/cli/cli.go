@@ -145,21 +145,30 @@ func run(path string, logger *slog.Logger, stderr io.Writer) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.ListenAndServe() }()
 	logger.Info("gatehouse listening", "listen", cfg.Server.Listen, "public_url", cfg.Server.PublicURL,
 		"routes", len(cfg.Routes))
 
-	select {
-	case err := <-serveErr:
-		if err != nil {
-			logger.Error("server stopped", "err", err)
-			_ = srv.Shutdown(context.Background())
-			return 1
+wait:
+	for {
+		select {
+		case err := <-serveErr:
+			if err != nil {
+				logger.Error("server stopped", "err", err)
+				_ = srv.Shutdown(context.Background())
+				return 1
+			}
+			return 0
+		case <-hup:
+			_ = reload(path, srv, logger)
+		case <-ctx.Done():
+			break wait
 		}
-		return 0
-	case <-ctx.Done():
 	}
 	stop() // a second signal kills the process at once
 	logger.Info("shutting down", "deadline", cfg.Server.ShutdownTimeout.D().String())
@@ -172,6 +181,24 @@ func run(path string, logger *slog.Logger, stderr io.Writer) int {
 	}
 	logger.Info("stopped", "took", time.Since(start).String())
 	return 0
+}
+
+// reload re-reads the config at path and swaps in its routes (on SIGHUP).
+// A config with any problem, or one that changes a setting only a restart
+// applies, is refused whole: the running routes stay, and the problems are
+// logged one per line.
+func reload(path string, srv *server.Server, logger *slog.Logger) error {
+	cfg, err := load(path)
+	if err == nil {
+		err = srv.Reload(cfg)
+	}
+	if err != nil {
+		logger.Error("reload refused, the running config stays",
+			"problems", strings.Split(strings.TrimRight(err.Error(), "\n"), "\n"))
+		return err
+	}
+	logger.Info("config reloaded", "routes", len(cfg.Routes))
+	return nil
 }
 
 // healthcheck probes url once with a short timeout: exit 0 on 200, else 1.

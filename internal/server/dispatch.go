@@ -56,11 +56,14 @@ func (s *Server) dispatch(c *fiber.Ctx) error {
 	if h := s.builtin(canon); h != nil {
 		return h(c)
 	}
-	e := s.table.Match(canon)
+	rt := s.current.Load()
+	e := rt.table.Match(canon)
 	if e == nil {
 		return fiber.NewError(fiber.StatusNotFound, "not found")
 	}
-	rh := &s.routes[e.Index]
+	rt.inflight.Add(1)
+	defer rt.inflight.Add(-1)
+	rh := &rt.routes[e.Index]
 	c.Locals(localsRoute, rh.route.Name)
 	return rh.handler(c)
 }
@@ -109,16 +112,28 @@ func (s *Server) serveAuth(c *fiber.Ctx) error {
 	return nil
 }
 
-// buildRoutes compiles every route's chain: methods → auth gate → plugins → proxy.
-func (s *Server) buildRoutes() error {
-	s.routes = make([]routeHandler, len(s.cfg.Routes))
-	var problems config.ErrorList
-	for i := range s.cfg.Routes {
-		r := &s.cfg.Routes[i]
-		log := s.logger.With("route", r.Name)
-		mws, err := buildPlugins(s.ctx, s.cfg, r, log)
+// buildRouting compiles cfg's route table and every route's chain:
+// methods → auth gate → plugins → proxy. On error nothing it built keeps
+// running, and the error lists every problem as FILE:LINE:COL: message.
+func (s *Server) buildRouting(cfg *config.Config) (rt *routing, err error) {
+	table, err := route.NewTable(cfg.Routes)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(s.ctx)
+	rt = &routing{cfg: cfg, table: table, routes: make([]routeHandler, len(cfg.Routes)), cancel: cancel}
+	defer func() {
 		if err != nil {
-			problems = problems.Append(s.cfg.File, err)
+			rt.close()
+		}
+	}()
+	var problems config.ErrorList
+	for i := range cfg.Routes {
+		r := &cfg.Routes[i]
+		log := s.logger.With("route", r.Name)
+		mws, err := buildPlugins(ctx, cfg, r, log)
+		if err != nil {
+			problems = problems.Append(cfg.File, err)
 			continue
 		}
 		rh := routeHandler{route: r, methods: newMethodSet(r.Methods)}
@@ -127,16 +142,16 @@ func (s *Server) buildRoutes() error {
 		case len(r.Upstreams) > 0:
 			px, err := proxy.New(r, proxy.Options{
 				TrustedProxies: s.clientIP,
-				PublicURL:      s.cfg.Server.PublicURL,
-				MaxBody:        int64(s.cfg.Server.MaxBody),
-				IdleTimeout:    s.cfg.Server.IdleTimeout.D(),
+				PublicURL:      cfg.Server.PublicURL,
+				MaxBody:        int64(cfg.Server.MaxBody),
+				IdleTimeout:    cfg.Server.IdleTimeout.D(),
 				Logger:         log,
 				OnUpstreamError: func(target string, status int) {
 					s.metrics.upstreamError(r.Name, target, statusLabel(status))
 				},
 			})
 			if err != nil {
-				problems = appendPrefixed(problems, s.cfg.File, fmt.Sprintf("route %q: ", r.Name), err)
+				problems = appendPrefixed(problems, cfg.File, fmt.Sprintf("route %q: ", r.Name), err)
 				continue
 			}
 			rh.proxy = px
@@ -144,7 +159,7 @@ func (s *Server) buildRoutes() error {
 		default:
 			st, err := static.New(r, static.Options{})
 			if err != nil {
-				problems = appendPrefixed(problems, s.cfg.File, fmt.Sprintf("route %q: ", r.Name), err)
+				problems = appendPrefixed(problems, cfg.File, fmt.Sprintf("route %q: ", r.Name), err)
 				continue
 			}
 			rh.static = st
@@ -156,9 +171,9 @@ func (s *Server) buildRoutes() error {
 		}
 		h = s.auth.Gate(r)(h)
 		rh.handler = rh.methods.guard(h)
-		s.routes[i] = rh
+		rt.routes[i] = rh
 	}
-	return problems.Err()
+	return rt, problems.Err()
 }
 
 // forward is the last step of every proxied route. The proxy sends the

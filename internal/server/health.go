@@ -72,7 +72,7 @@ func (s *Server) readyState(ctx context.Context) (bool, map[string]string) {
 	}
 	check("store", s.store.Ping(ctx), "state store unreachable")
 	check("auth_store", s.authStore.Ping(ctx), "state store unreachable")
-	for _, r := range s.routes {
+	for _, r := range s.current.Load().routes {
 		if r.proxy != nil {
 			check("upstream:"+r.route.Name, r.proxy.Check(ctx), "no upstream target reachable")
 		}

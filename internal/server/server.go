@@ -22,6 +22,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/valyala/fasthttp"
@@ -54,10 +55,15 @@ type Server struct {
 	// every call, which would race with requests already inside it.
 	authHandler fasthttp.RequestHandler
 	metrics     *metrics
-	table       *route.Table
-	routes      []routeHandler // parallel to cfg.Routes
-	auth        *auth.Auth
-	store       store.Store // sessions
+	// current is the routing requests are dispatched on; Reload swaps it.
+	current atomic.Pointer[routing]
+	// reloadMu serialises Reload and guards retiring.
+	reloadMu sync.Mutex
+	// retiring are routings replaced by a reload whose in-flight requests
+	// may not have finished yet; Shutdown closes them.
+	retiring map[*routing]struct{}
+	auth     *auth.Auth
+	store    store.Store // sessions
 	// authStore holds short-lived login state and single-use ids.
 	authStore      store.Store
 	metricsHandler fiber.Handler
@@ -72,8 +78,8 @@ type Server struct {
 	stopped   bool
 	listeners []net.Listener
 
-	// ctx lives as long as the server's config: plugin janitors, discovery and
-	// JWKS refresh end with it.
+	// ctx lives as long as the server: discovery, JWKS refresh and (through
+	// each routing's own context) plugin janitors end with it.
 	ctx    context.Context
 	cancel context.CancelFunc
 }
@@ -109,9 +115,6 @@ func New(cfg *config.Config, opts Options) (srv *Server, err error) {
 	if s.metricsFrom, err = clientip.New(cfg.Server.MetricsFrom); err != nil {
 		return nil, err
 	}
-	if s.table, err = route.NewTable(cfg.Routes); err != nil {
-		return nil, err
-	}
 	if s.store, s.authStore, err = openStores(cfg); err != nil {
 		return nil, err
 	}
@@ -131,9 +134,11 @@ func New(cfg *config.Config, opts Options) (srv *Server, err error) {
 	authApp.Use(wrongMethodOr404(authApp))
 	s.authHandler = authApp.Handler()
 
-	if err := s.buildRoutes(); err != nil {
+	rt, err := s.buildRouting(cfg)
+	if err != nil {
 		return nil, err
 	}
+	s.current.Store(rt)
 	return s, nil
 }
 
@@ -233,14 +238,15 @@ func (s *Server) Shutdown(ctx context.Context) error {
 
 func (s *Server) closeAll() {
 	s.cancel()
-	for _, r := range s.routes {
-		if r.proxy != nil {
-			r.proxy.Close()
-		}
-		if r.static != nil {
-			_ = r.static.Close()
-		}
+	s.reloadMu.Lock()
+	if rt := s.current.Load(); rt != nil {
+		rt.close()
 	}
+	for rt := range s.retiring {
+		rt.close()
+	}
+	s.retiring = nil
+	s.reloadMu.Unlock()
 	for _, st := range []store.Store{s.store, s.authStore} {
 		if st != nil {
 			_ = st.Close()

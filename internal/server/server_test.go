@@ -2,7 +2,6 @@ package server
 
 import (
 	"bufio"
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -15,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gatehouse-dev/gatehouse/internal/logtest"
 	_ "github.com/gatehouse-dev/gatehouse/plugins/all"
 )
 
@@ -281,7 +281,7 @@ func TestUpstreamDown(t *testing.T) {
 // TestAccessLog: one JSON line per request with the route, status, request
 // id and the upstream target it went to.
 func TestAccessLog(t *testing.T) {
-	var buf syncBuffer
+	var buf logtest.Buffer
 	users := newUpstream(t, "users")
 	cfg := loadConfig(t, "core.yaml", map[string]string{"USERS": users.URL, "PUBLIC": users.URL, "FILES": users.URL})
 	srv, err := New(cfg, Options{Logger: slog.New(slog.NewJSONHandler(&buf, nil))})
@@ -313,22 +313,4 @@ func TestAccessLog(t *testing.T) {
 		t.Errorf("access log = %+v, want method %s route %s request_id %s upstream %s status 200",
 			line, want.method, want.route, want.id, want.upstream)
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe for the logger's and the test's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

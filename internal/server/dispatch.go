@@ -115,18 +115,13 @@ func (s *Server) serveAuth(c *fiber.Ctx) error {
 // buildRouting compiles cfg's route table and every route's chain:
 // methods → auth gate → plugins → proxy. On error nothing it built keeps
 // running, and the error lists every problem as FILE:LINE:COL: message.
-func (s *Server) buildRouting(cfg *config.Config) (rt *routing, err error) {
+func (s *Server) buildRouting(cfg *config.Config) (*routing, error) {
 	table, err := route.NewTable(cfg.Routes)
 	if err != nil {
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(s.ctx)
-	rt = &routing{cfg: cfg, table: table, routes: make([]routeHandler, len(cfg.Routes)), cancel: cancel}
-	defer func() {
-		if err != nil {
-			rt.close()
-		}
-	}()
+	rt := &routing{cfg: cfg, table: table, routes: make([]routeHandler, len(cfg.Routes)), cancel: cancel}
 	var problems config.ErrorList
 	for i := range cfg.Routes {
 		r := &cfg.Routes[i]
@@ -173,7 +168,11 @@ func (s *Server) buildRouting(cfg *config.Config) (rt *routing, err error) {
 		rh.handler = rh.methods.guard(h)
 		rt.routes[i] = rh
 	}
-	return rt, problems.Err()
+	if err := problems.Err(); err != nil {
+		rt.close() // the routes built so far
+		return nil, err
+	}
+	return rt, nil
 }
 
 // forward is the last step of every proxied route. The proxy sends the

@@ -239,8 +239,14 @@ func TestRequestIDPropagated(t *testing.T) {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	if got := resp.Header.Get("X-Request-Id"); got == "x\"}{evil" || len(got) != 32 {
+	got := resp.Header.Get("X-Request-Id")
+	if got == "x\"}{evil" || len(got) != 32 {
 		t.Errorf("response X-Request-Id = %q, want a fresh 32-hex id", got)
+	}
+	// The upstream gets the same fresh id, never the client's.
+	up = g.users.requests()
+	if len(up) != 2 || strings.Join(up[1].Header.Values("X-Request-Id"), ", ") != got {
+		t.Errorf("upstream X-Request-Id = %q, want only the fresh id %q", up[len(up)-1].Header.Values("X-Request-Id"), got)
 	}
 }
 

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"io"
-	"syscall"
 
 	"github.com/valyala/fasthttp"
 )
@@ -89,9 +88,7 @@ func (rb *responseBody) Read(b []byte) (int, error) {
 	}
 	n, err := rb.resp.BodyStream().Read(b)
 	if err != nil && err != io.EOF {
-		// The response had started: only a reset says the target is down.
-		rb.p.report(context.Background(), rb.t, rb.reqID, "upstream response body failed", err,
-			errors.Is(err, syscall.ECONNRESET))
+		rb.p.bodyFailed(context.Background(), rb.t, rb.reqID, err)
 	}
 	return n, err
 }

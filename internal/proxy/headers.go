@@ -124,7 +124,6 @@ func stripRequest(h *fasthttp.RequestHeader) fields {
 // headers is what removeHopByHop needs of fasthttp's request and response
 // headers.
 type headers interface {
-	Peek(key string) []byte
 	PeekAll(key string) [][]byte
 	DelBytes(key []byte)
 	Del(key string)
@@ -186,9 +185,9 @@ func (p *Proxy) setForwarded(c *fiber.Ctx, h *fasthttp.RequestHeader, f fields) 
 		if prior := h.PeekAll(fiber.HeaderXForwardedFor); len(prior) > 0 {
 			xff := bytes.Join(prior, []byte(", "))
 			xff = append(append(xff, ", "...), ip...)
-			replaceHeader(h, keyXForwardedFor, xff, f&hasXForwardedFor != 0)
+			replaceHeader(h, keyXForwardedFor, xff, true)
 		} else {
-			h.SetCanonical(keyXForwardedFor, ip)
+			replaceHeader(h, keyXForwardedFor, ip, f&hasXForwardedFor != 0)
 		}
 		if len(h.Peek(fiber.HeaderXForwardedProto)) == 0 {
 			h.Set(fiber.HeaderXForwardedProto, proto)

@@ -179,7 +179,7 @@ type Proxy struct {
 
 	// Pools of per-request objects, per Proxy rather than per package so
 	// that no package-level state exists.
-	pathBufs  sync.Pool // *[]byte: base path + request path; Authorization values
+	bufs      sync.Pool // *[]byte: upstream paths, Authorization values, small bodies (getBuf)
 	reqBodies sync.Pool // *limitedBody
 	respBods  sync.Pool // *responseBody
 	// respHeaders holds *fasthttp.ResponseHeader: the gateway's own
@@ -398,14 +398,11 @@ func (p *Proxy) setAuthorization(c *fiber.Ctx, h *fasthttp.RequestHeader, f fiel
 	if id == nil || id.AccessToken == "" {
 		return
 	}
-	bp, _ := p.pathBufs.Get().(*[]byte)
-	if bp == nil {
-		bp = new([]byte)
-	}
+	bp := p.getBuf()
 	v := append(append((*bp)[:0], "Bearer "...), id.AccessToken...)
 	replaceHeader(h, keyAuthorization, v, f&hasAuthorization != 0)
-	*bp = v[:0]
-	p.pathBufs.Put(bp)
+	*bp = v // keep what it grew to
+	p.putBuf(bp)
 }
 
 // setURI points req at t: scheme, host, base path + canonical path, and the
@@ -422,13 +419,10 @@ func (p *Proxy) setURI(req *fasthttp.Request, in *fasthttp.Request, t *target) {
 	if t.base == "" {
 		u.SetPathBytes(path)
 	} else {
-		bp, _ := p.pathBufs.Get().(*[]byte)
-		if bp == nil {
-			bp = new([]byte)
-		}
+		bp := p.getBuf()
 		*bp = append(append((*bp)[:0], t.base...), path...)
 		u.SetPathBytes(*bp)
-		p.pathBufs.Put(bp)
+		p.putBuf(bp)
 	}
 	u.SetQueryStringBytes(in.URI().QueryString())
 	req.Header.SetHost(t.host)
@@ -476,10 +470,7 @@ func (p *Proxy) writeResponse(c *fiber.Ctx, t *target, resp *fasthttp.Response) 
 // bufferBody reads resp's body of n bytes (at most maxBufferedBody) into c's
 // response and releases resp, its connection back in the pool.
 func (p *Proxy) bufferBody(c *fiber.Ctx, t *target, resp *fasthttp.Response, n int) error {
-	bp, _ := p.pathBufs.Get().(*[]byte)
-	if bp == nil {
-		bp = new([]byte)
-	}
+	bp := p.getBuf()
 	body := slices.Grow((*bp)[:0], n+1)
 	stream := resp.BodyStream()
 	var err error
@@ -503,14 +494,33 @@ func (p *Proxy) bufferBody(c *fiber.Ctx, t *target, resp *fasthttp.Response, n i
 	if err == nil {
 		c.Response().SetBody(body)
 	}
-	*bp = body[:0]
-	p.pathBufs.Put(bp)
+	*bp = body // keep what it grew to
+	p.putBuf(bp)
 	if err != nil {
-		p.report(c.UserContext(), t, requestID(c), "upstream response body failed", err,
-			errors.Is(err, syscall.ECONNRESET))
+		p.bodyFailed(c.UserContext(), t, requestID(c), err)
 		return statusError(err)
 	}
 	return nil
+}
+
+// getBuf returns a pooled scratch buffer; putBuf gives it back.
+func (p *Proxy) getBuf() *[]byte {
+	if bp, ok := p.bufs.Get().(*[]byte); ok {
+		return bp
+	}
+	return new([]byte)
+}
+
+// putBuf returns bp, emptied, to the pool.
+func (p *Proxy) putBuf(bp *[]byte) {
+	*bp = (*bp)[:0]
+	p.bufs.Put(bp)
+}
+
+// bodyFailed reports an upstream failure while its response body was read:
+// the target answered, so only a reset says it is down.
+func (p *Proxy) bodyFailed(ctx context.Context, t *target, reqID string, err error) {
+	p.report(ctx, t, reqID, "upstream response body failed", err, errors.Is(err, syscall.ECONNRESET))
 }
 
 // copyResponseHeader replaces out with the upstream's end-to-end headers and

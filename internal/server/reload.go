@@ -83,12 +83,13 @@ func (s *Server) Reload(cfg *config.Config) error {
 		s.retiring = map[*routing]struct{}{}
 	}
 	s.retiring[old] = struct{}{}
-	go s.retire(old, cfg.Server.ShutdownTimeout.D())
+	go s.retire(old, max(cfg.Server.ShutdownTimeout.D(), retireGrace))
 	return nil
 }
 
-// retire releases a replaced routing once no request runs on it any more,
-// or after limit, or at shutdown (closeAll then releases it).
+// retire releases a replaced routing once no request runs on it any more
+// (and retireGrace has passed), or after limit (at least retireGrace), or at
+// shutdown (closeAll then releases it).
 func (s *Server) retire(rt *routing, limit time.Duration) {
 	start := time.Now()
 	tick := time.NewTicker(100 * time.Millisecond)

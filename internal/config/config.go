@@ -68,6 +68,14 @@ type Server struct {
 	IdleTimeout Duration `yaml:"idle_timeout"`
 	// ShutdownTimeout is how long in-flight requests may finish after SIGTERM. Default 15s.
 	ShutdownTimeout Duration `yaml:"shutdown_timeout"`
+	// MaxConnections bounds the client connections served at once (fasthttp's
+	// Concurrency); beyond it a new connection gets a 503 and is closed.
+	// Default 10000.
+	MaxConnections int `yaml:"max_connections"`
+	// ReadyRequires names routes whose upstream must have a reachable target
+	// for /readyz to answer 200. Default none: readiness reports this
+	// process's own ability to serve, and upstream health is only reported.
+	ReadyRequires []string `yaml:"ready_requires"`
 
 	Pos Position `yaml:"-"`
 }
@@ -163,6 +171,13 @@ type Route struct {
 	Static string `yaml:"static"`
 	// StripPrefix removes Prefix from the path before forwarding. Default false.
 	StripPrefix bool `yaml:"strip_prefix"`
+	// AllowPathParams lets paths with ";" parameters in a segment (RFC 3986
+	// §3.3: /a;v=1/b) reach this route: matching uses each segment without its
+	// ";..." part and the upstream gets the path as sent. Default false: a
+	// segment holding ";" or "%3B" is refused with 400 before matching, since
+	// Tomcat, Jetty and Spring strip the parameter and would serve a path no
+	// route authorised.
+	AllowPathParams bool `yaml:"allow_path_params"`
 	// Methods is an optional allow-list, upper-cased at load; others get 405.
 	Methods []string `yaml:"methods"`
 	// Timeout bounds the upstream round trip (until response headers). Default 30s.

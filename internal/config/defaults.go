@@ -18,6 +18,7 @@ const (
 	defaultReadTimeout     = 30 * time.Second
 	defaultIdleTimeout     = 60 * time.Second
 	defaultShutdownTimeout = 15 * time.Second
+	defaultMaxConnections  = 10000
 
 	defaultRefreshMargin      = 30 * time.Second
 	defaultLeeway             = 30 * time.Second
@@ -60,6 +61,7 @@ func applyDefaults(cfg *Config) {
 	setDefault(&s.ReadTimeout, Duration(defaultReadTimeout))
 	setDefault(&s.IdleTimeout, Duration(defaultIdleTimeout))
 	setDefault(&s.ShutdownTimeout, Duration(defaultShutdownTimeout))
+	setDefault(&s.MaxConnections, defaultMaxConnections)
 
 	if o := cfg.OIDC; o != nil {
 		if len(o.Scopes) == 0 {

@@ -103,6 +103,7 @@ func (v *validator) server() {
 	v.nonNegative(&s.WriteTimeout, at, "server.write_timeout", s.WriteTimeout)
 	v.nonNegative(&s.IdleTimeout, at, "server.idle_timeout", s.IdleTimeout)
 	v.nonNegative(&s.ShutdownTimeout, at, "server.shutdown_timeout", s.ShutdownTimeout)
+	v.positive(&s.MaxConnections, at, "server.max_connections", int64(s.MaxConnections))
 }
 
 func (v *validator) positive(field any, at Position, name string, n int64) {
@@ -296,6 +297,22 @@ func (v *validator) routes() {
 			rerr(&r.Auth, "auth must be session, bearer, any or none, got %q", r.Auth)
 		}
 		v.routeRequirements(r, rerr)
+	}
+	v.readyRequires(names)
+}
+
+// readyRequires checks that server.ready_requires names proxied routes.
+func (v *validator) readyRequires(names map[string]int) {
+	s := &v.cfg.Server
+	for i := range s.ReadyRequires {
+		name := &s.ReadyRequires[i]
+		j, ok := names[*name]
+		switch {
+		case !ok:
+			v.errorf(name, s.Pos, "server.ready_requires: no route is named %q", *name)
+		case len(v.cfg.Routes[j].Upstreams) == 0:
+			v.errorf(name, s.Pos, "server.ready_requires: route %q has no upstream to check", *name)
+		}
 	}
 }
 

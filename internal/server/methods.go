@@ -49,16 +49,33 @@ func (m methodSet) guard(next fiber.Handler) fiber.Handler {
 	}
 }
 
-// knownMethods bounds the method label of metrics: a client may send any
-// token as a method, and each would otherwise become a new time series.
-var knownMethods = map[string]bool{
-	"GET": true, "HEAD": true, "POST": true, "PUT": true, "PATCH": true,
-	"DELETE": true, "OPTIONS": true, "CONNECT": true, "TRACE": true,
-}
-
+// methodLabel returns the metrics label for a request method: one of the
+// standard methods as a constant string, else "OTHER" (a client may send any
+// token as a method, and each would otherwise become a new time series).
+//
+// The result never aliases m: m is usually c.Method(), a view of fasthttp's
+// reused request buffer, and the label is kept as a map key and a Prometheus
+// label long after the request.
 func methodLabel(m string) string {
-	if knownMethods[m] {
-		return m
+	switch m {
+	case fiber.MethodGet:
+		return fiber.MethodGet
+	case fiber.MethodHead:
+		return fiber.MethodHead
+	case fiber.MethodPost:
+		return fiber.MethodPost
+	case fiber.MethodPut:
+		return fiber.MethodPut
+	case fiber.MethodPatch:
+		return fiber.MethodPatch
+	case fiber.MethodDelete:
+		return fiber.MethodDelete
+	case fiber.MethodOptions:
+		return fiber.MethodOptions
+	case fiber.MethodConnect:
+		return fiber.MethodConnect
+	case fiber.MethodTrace:
+		return fiber.MethodTrace
 	}
 	return "OTHER"
 }

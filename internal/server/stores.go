@@ -3,7 +3,6 @@ package server
 import (
 	"context"
 	"fmt"
-	"strings"
 
 	"github.com/gatehouse-dev/gatehouse/internal/config"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
@@ -18,9 +17,20 @@ const maxLoginStates = 100_000
 
 // openStores opens the session store and the store for short-lived auth state
 // (login states, single-use ids) named by session.store.
+//
+// With Redis, a URL that cannot work fails, and so does a Redis that answers
+// but refuses the URL's credentials or database (redisstore.Rejected): both
+// are configuration errors. A Redis that cannot be reached (down, refusing
+// connections, timing out, a name that does not resolve yet) does not stop
+// the start: one warning is logged, /readyz reports the store failing,
+// requests that need it answer 503, and the stores connect by themselves
+// once Redis answers.
 func openStores(cfg *config.Config) (sessions, auth store.Store, err error) {
-	switch {
-	case cfg.Session.Store == "" || cfg.Session.Store == "memory":
+	kind, err := store.KindOf(cfg.Session.Store)
+	if err != nil {
+		return nil, nil, fmt.Errorf("session.store: %w", err)
+	}
+	if kind == store.Memory {
 		// Each session may also own a sid and a sub index record.
 		sessions, err = memory.New(memory.Options{MaxEntries: 3 * cfg.Session.MaxSessions})
 		if err != nil {
@@ -32,22 +42,27 @@ func openStores(cfg *config.Config) (sessions, auth store.Store, err error) {
 			return nil, nil, err
 		}
 		return sessions, auth, nil
-	case strings.HasPrefix(cfg.Session.Store, "redis://"), strings.HasPrefix(cfg.Session.Store, "rediss://"):
-		// One Redis for every replica; login states under a prefix of their
-		// own. New pings: a wrong address or password fails at startup.
-		ctx, cancel := context.WithTimeout(context.Background(), redisstore.DefaultOpTimeout)
-		defer cancel()
-		sessions, err = redisstore.New(ctx, cfg.Session.Store, redisstore.Options{})
-		if err != nil {
-			return nil, nil, fmt.Errorf("session.store: %w", err)
-		}
-		auth, err = redisstore.New(ctx, cfg.Session.Store, redisstore.Options{Prefix: redisstore.DefaultPrefix + "auth:"})
-		if err != nil {
-			_ = sessions.Close()
-			return nil, nil, fmt.Errorf("session.store: %w", err)
-		}
-		return sessions, auth, nil
 	}
-	// Never echo the URL: it may hold a password.
-	return nil, nil, fmt.Errorf("session.store: unsupported store (want memory, redis:// or rediss://)")
+	// One Redis for every replica; login states under a prefix of their own.
+	// Errors never repeat the URL: it may hold a password.
+	rs, err := redisstore.Open(cfg.Session.Store, redisstore.Options{})
+	if err != nil {
+		return nil, nil, fmt.Errorf("session.store: %w", err)
+	}
+	ra, err := redisstore.Open(cfg.Session.Store, redisstore.Options{Prefix: redisstore.DefaultPrefix + "auth:"})
+	if err != nil {
+		_ = rs.Close()
+		return nil, nil, fmt.Errorf("session.store: %w", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), redisstore.DefaultOpTimeout)
+	defer cancel()
+	switch err := rs.Ping(ctx); {
+	case redisstore.Rejected(err):
+		_, _ = rs.Close(), ra.Close()
+		return nil, nil, fmt.Errorf("session.store: redis rejected the configured connection: %w", err)
+	case err != nil:
+		redisstore.Logger().Warn("session.store: redis unreachable at start-up; gatehouse starts and keeps retrying "+
+			"(/readyz reports store failing and requests that need it answer 503 until redis answers)", "err", err)
+	}
+	return rs, ra, nil
 }

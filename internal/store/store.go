@@ -1,12 +1,13 @@
 // Package store holds the small key-value interface through which all shared
 // state (sessions, login states, single-use ids, locks) is persisted, with an
-// in-memory implementation (the default) and, later, Redis. storetest/ is the
+// in-memory implementation (the default) and one on Redis. storetest/ is the
 // contract suite every implementation must pass.
 package store
 
 import (
 	"context"
 	"errors"
+	"strings"
 	"time"
 )
 
@@ -52,4 +53,28 @@ type Store interface {
 	// Close releases the store's resources and background work. Later calls
 	// fail (ErrClosed or the backend's own error); a second Close is a no-op.
 	Close() error
+}
+
+// Kind is the backend a state-store setting selects: session.store, which
+// the plugins receive as plugins.Spec.Store.
+type Kind int
+
+const (
+	// Memory keeps state in this process: "memory", or "" for the default.
+	Memory Kind = iota + 1
+	// Redis keeps state in the Redis of a redis:// or rediss:// URL
+	// (internal/store/redis), shared by every replica.
+	Redis
+)
+
+// KindOf returns the backend setting selects. Any other setting is an error
+// that does not repeat it: a URL may hold a password.
+func KindOf(setting string) (Kind, error) {
+	switch {
+	case setting == "" || setting == "memory":
+		return Memory, nil
+	case strings.HasPrefix(setting, "redis://"), strings.HasPrefix(setting, "rediss://"):
+		return Redis, nil
+	}
+	return 0, errors.New("unsupported store (want memory, redis:// or rediss://)")
 }

@@ -13,12 +13,12 @@ import (
 	"errors"
 	"fmt"
 	"hash"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/gatehouse-dev/gatehouse/internal/store"
 	redisstore "github.com/gatehouse-dev/gatehouse/internal/store/redis"
 	"github.com/gatehouse-dev/gatehouse/plugins"
 )
@@ -306,29 +306,33 @@ func (r *Redis) DeletePath(ctx context.Context, path string) error {
 // Memory backend bounded by cfg.MaxBytes for "memory" or "", a Redis backend
 // (entries bounded by cfg.MaxEntryBytes plus room for headers) for a
 // redis:// or rediss:// URL, its entries sealed under spec.Secret. The Redis
-// client it opens is closed when spec.Ctx ends.
+// client it opens is closed when spec.Ctx ends. It does not connect: while
+// Redis is down, at start-up, on a reload or later, lookups fail and the
+// plugin passes requests to the upstream uncached; the client reconnects by
+// itself once Redis answers.
 func NewBackend(spec plugins.Spec, cfg Config) (Backend, error) {
-	switch {
-	case spec.Store == "" || spec.Store == "memory":
-		return NewMemory(int64(cfg.MaxBytes), nil), nil
-	case strings.HasPrefix(spec.Store, "redis://"), strings.HasPrefix(spec.Store, "rediss://"):
-		scope := ""
-		if spec.Route != nil {
-			scope = spec.Route.Name
-		}
-		rdb, err := redisstore.NewClient(spec.Store, nil)
-		if err != nil {
-			return nil, fmt.Errorf("cache: %w", err)
-		}
-		r, err := NewRedis(rdb, scope, spec.Secret, RedisOptions{MaxEntryBytes: int(cfg.MaxEntryBytes) + headerAllowance})
-		if err != nil {
-			_ = rdb.Close()
-			return nil, err
-		}
-		context.AfterFunc(spec.Ctx, func() { _ = rdb.Close() })
-		return r, nil
+	kind, err := store.KindOf(spec.Store)
+	if err != nil {
+		return nil, fmt.Errorf("cache: %w", err)
 	}
-	return nil, fmt.Errorf("cache: unsupported store %q", redisstore.Redact(spec.Store))
+	if kind == store.Memory {
+		return NewMemory(int64(cfg.MaxBytes), nil), nil
+	}
+	scope := ""
+	if spec.Route != nil {
+		scope = spec.Route.Name
+	}
+	rdb, err := redisstore.NewClient(spec.Store, nil)
+	if err != nil {
+		return nil, fmt.Errorf("cache: %w", err)
+	}
+	r, err := NewRedis(rdb, scope, spec.Secret, RedisOptions{MaxEntryBytes: int(cfg.MaxEntryBytes) + headerAllowance})
+	if err != nil {
+		_ = rdb.Close()
+		return nil, err
+	}
+	context.AfterFunc(spec.Ctx, func() { _ = rdb.Close() })
+	return r, nil
 }
 
 // headerAllowance is the room NewBackend leaves beside a MaxEntryBytes body

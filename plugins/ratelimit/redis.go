@@ -5,12 +5,12 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/go-redis/redis_rate/v10"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/gatehouse-dev/gatehouse/internal/store"
 	redisstore "github.com/gatehouse-dev/gatehouse/internal/store/redis"
 	"github.com/gatehouse-dev/gatehouse/plugins"
 )
@@ -96,22 +96,25 @@ func (r *Redis) bucket(key string) string {
 // NewLimiter returns the backend spec.Store names for policy: a Memory
 // limiter (bounded by maxKeys) for "memory" or "", a Redis limiter for a
 // redis:// or rediss:// URL. The Redis client it opens is closed when
-// spec.Ctx ends.
+// spec.Ctx ends. It does not connect: a Redis that is down when the route is
+// built (at start-up or on a reload) fails its requests' decisions, which
+// on_error handles, until Redis answers; the client reconnects by itself.
 func NewLimiter(spec plugins.Spec, policy Policy, maxKeys int) (Limiter, error) {
-	switch {
-	case spec.Store == "" || spec.Store == "memory":
-		return NewMemory(spec.Ctx, policy, MemoryOptions{MaxKeys: maxKeys}), nil
-	case strings.HasPrefix(spec.Store, "redis://"), strings.HasPrefix(spec.Store, "rediss://"):
-		rdb, err := redisstore.NewClient(spec.Store, nil)
-		if err != nil {
-			return nil, fmt.Errorf("rate_limit: %w", err)
-		}
-		context.AfterFunc(spec.Ctx, func() { _ = rdb.Close() })
-		scope := ""
-		if spec.Route != nil {
-			scope = spec.Route.Name
-		}
-		return NewRedis(rdb, scope, policy, RedisOptions{}), nil
+	kind, err := store.KindOf(spec.Store)
+	if err != nil {
+		return nil, fmt.Errorf("rate_limit: %w", err)
 	}
-	return nil, fmt.Errorf("rate_limit: unsupported store %q", redisstore.Redact(spec.Store))
+	if kind == store.Memory {
+		return NewMemory(spec.Ctx, policy, MemoryOptions{MaxKeys: maxKeys}), nil
+	}
+	rdb, err := redisstore.NewClient(spec.Store, nil)
+	if err != nil {
+		return nil, fmt.Errorf("rate_limit: %w", err)
+	}
+	context.AfterFunc(spec.Ctx, func() { _ = rdb.Close() })
+	scope := ""
+	if spec.Route != nil {
+		scope = spec.Route.Name
+	}
+	return NewRedis(rdb, scope, policy, RedisOptions{}), nil
 }

@@ -30,6 +30,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -86,10 +87,29 @@ return 0
 `)
 
 // New connects to the Redis named by rawURL (see NewClient for the URL forms)
-// and checks it answers PING within ctx and OpTimeout: a wrong address or
-// password fails at startup, not at the first login. Later outages are
-// reported call by call.
+// and checks it answers PING within ctx and OpTimeout: any failure, a Redis
+// that is down included, fails New. Later outages are reported call by call.
+// A gateway starts with Open instead, so that it can start while Redis is
+// down.
 func New(ctx context.Context, rawURL string, opts Options) (*Store, error) {
+	s, err := Open(rawURL, opts)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.Ping(ctx); err != nil {
+		_ = s.Close()
+		return nil, fmt.Errorf("redis store: connecting to %s: %w", Redact(rawURL), err)
+	}
+	return s, nil
+}
+
+// Open returns a Store on the Redis named by rawURL (see NewClient for the
+// URL forms) without connecting: only a URL or option that cannot work fails
+// it. The first call connects, and every call after a failed one tries
+// again, so a Store opened while Redis is down starts working once Redis
+// answers. Ping it, and see Rejected, to tell a Redis that is not there yet
+// from one that refuses the URL's credentials or database.
+func Open(rawURL string, opts Options) (*Store, error) {
 	if opts.OpTimeout < 0 {
 		return nil, fmt.Errorf("redis store: op timeout must be >= 0, got %s", opts.OpTimeout)
 	}
@@ -103,12 +123,44 @@ func New(ctx context.Context, rawURL string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("redis store: %w", err)
 	}
-	s := &Store{rdb: rdb, prefix: opts.Prefix, opTimeout: opts.OpTimeout}
-	if err := s.Ping(ctx); err != nil {
-		_ = rdb.Close()
-		return nil, fmt.Errorf("redis store: connecting to %s: %w", Redact(rawURL), err)
+	return &Store{rdb: rdb, prefix: opts.Prefix, opTimeout: opts.OpTimeout}, nil
+}
+
+// Rejected reports whether err, from a Store's call or a NewClient client's
+// command, means that Redis was reached and refused us in a way that trying
+// again does not cure: credentials it does not accept (WRONGPASS, NOAUTH),
+// an ACL user without the commands we need (NOPERM), a database number it
+// does not have, a protected-mode server (DENIED), or a TLS certificate that
+// does not verify. These are configuration errors, worth failing a start
+// over.
+//
+// Every other failure is taken as Redis not being reachable yet, and false
+// is returned: a refused or reset connection, a timeout, a Redis still
+// loading its data (LOADING) or at its client limit, and a host name that
+// does not resolve. The last is deliberate: in Kubernetes a Service's name
+// may not resolve for a moment while it is created, and a start that fails
+// on it turns a short wait into a crash loop; a name that never resolves (a
+// typo) shows instead as a failing readiness check whose logs name the
+// cause.
+func Rejected(err error) bool {
+	if err == nil {
+		return false
 	}
-	return s, nil
+	if redis.IsAuthError(err) || redis.IsPermissionError(err) {
+		return true
+	}
+	var verify *tls.CertificateVerificationError
+	if errors.As(err, &verify) {
+		return true
+	}
+	var re redis.Error
+	if !errors.As(err, &re) {
+		return false
+	}
+	msg := re.Error()
+	// Redis 7: "ERR DB index is out of range"; older: "ERR invalid DB index".
+	return strings.HasPrefix(msg, "DENIED ") ||
+		(strings.HasPrefix(msg, "ERR ") && strings.Contains(msg, "DB index"))
 }
 
 // Client returns the underlying go-redis client, so that other Redis users in

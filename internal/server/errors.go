@@ -1,8 +1,11 @@
 package server
 
 import (
+	"encoding/json"
 	"errors"
 	"log/slog"
+	"net"
+	"os"
 	"strings"
 
 	"github.com/gofiber/fiber/v2"
@@ -23,7 +26,7 @@ func errorHandler(logger *slog.Logger) fiber.ErrorHandler {
 			if msg == fasthttp.StatusMessage(status) {
 				msg = strings.ToLower(msg)
 			}
-		} else {
+		} else if !errors.Is(err, errPanicked) { // logged where it was recovered
 			logger.Error("unhandled error", "err", err, "request_id", requestID(c),
 				"method", c.Method(), "path", c.Path())
 		}
@@ -72,4 +75,78 @@ func errorHeaders(resp *fasthttp.Response) []header {
 		}
 	}
 	return out
+}
+
+// edgeError is fasthttp's ErrorHandler: it answers a request fasthttp could
+// not read (a malformed head, a head over max_header_bytes, a body over
+// max_body, a read timeout) before any handler ran.
+//
+// fasthttp's error text quotes the raw request head (up to 200 bytes from
+// each end of it), Cookie and Authorization included, and Fiber's default
+// handler sends that text as the body: a page script could read its own
+// HttpOnly session cookie by sending a malformed header (CVE-2012-0053 in
+// Apache). Here the client gets only gatehouse's own fixed text, and the log
+// gets the error's kind, never the quoted bytes.
+func (s *Server) edgeError(ctx *fasthttp.RequestCtx, err error) {
+	status, msg := classifyReadError(err)
+	id := newRequestID()
+	s.metrics.observe("", "OTHER", status, 0)
+	s.logger.LogAttrs(ctx, slog.LevelWarn, "request refused before routing",
+		slog.String("request_id", id),
+		slog.Int("status", status),
+		slog.String("reason", redactReadError(err)),
+		slog.String("client_ip", ctx.RemoteIP().String()),
+	)
+	ctx.Response.Reset()
+	writeEdgeError(ctx, status, msg, id)
+}
+
+// classifyReadError maps an error of fasthttp's request reading to the
+// status and the fixed message the client gets.
+func classifyReadError(err error) (int, string) {
+	var netErr net.Error
+	switch {
+	case errors.As(err, new(*fasthttp.ErrSmallBuffer)):
+		return fiber.StatusRequestHeaderFieldsTooLarge, "request header too large"
+	case errors.Is(err, fasthttp.ErrBodyTooLarge):
+		return fiber.StatusRequestEntityTooLarge, "request body too large"
+	case errors.As(err, &netErr) && netErr.Timeout(), errors.Is(err, os.ErrDeadlineExceeded):
+		return fiber.StatusRequestTimeout, "request timeout"
+	}
+	return fiber.StatusBadRequest, "bad request"
+}
+
+// redactReadError returns err's text up to the first quote: fasthttp quotes
+// the offending request bytes after it ("invalid header key \"...\""), and
+// those may hold a cookie or a token.
+func redactReadError(err error) string {
+	msg := err.Error()
+	if i := strings.IndexAny(msg, "\"'`"); i >= 0 {
+		msg = strings.TrimSpace(msg[:i])
+	}
+	const maxLen = 160
+	if len(msg) > maxLen {
+		msg = msg[:maxLen]
+	}
+	return strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f {
+			return -1
+		}
+		return r
+	}, msg)
+}
+
+// writeEdgeError writes {"error": msg} with status on ctx's (empty) response,
+// outside Fiber: the fasthttp-level handlers use it. id, when set, becomes
+// the X-Request-Id of the answer.
+func writeEdgeError(ctx *fasthttp.RequestCtx, status int, msg, id string) {
+	ctx.SetStatusCode(status)
+	ctx.Response.Header.SetContentType(fiber.MIMEApplicationJSON)
+	ctx.Response.Header.Set(fiber.HeaderCacheControl, "no-store")
+	ctx.Response.Header.Set(fiber.HeaderXContentTypeOptions, "nosniff")
+	if id != "" {
+		ctx.Response.Header.Set(fiber.HeaderXRequestID, id)
+	}
+	body, _ := json.Marshal(map[string]string{"error": msg})
+	ctx.SetBody(body)
 }

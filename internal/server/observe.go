@@ -79,10 +79,15 @@ func (s *Server) observe(c *fiber.Ctx) error {
 	c.Locals(localsRequestID, id)
 	s.resolveClientIP(c)
 
-	if err := c.Next(); err != nil {
+	if err := s.next(c); err != nil {
 		if herr := s.app.ErrorHandler(c, err); herr != nil {
 			s.logger.Error("writing error response", "err", herr, "request_id", id)
 			c.Status(fiber.StatusInternalServerError)
+		}
+		if err == errPanicked {
+			// After the error handler, which resets the response: whatever
+			// the panicking code left half done, the connection is not reused.
+			c.Context().SetConnectionClose()
 		}
 	}
 

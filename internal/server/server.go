@@ -25,6 +25,7 @@ import (
 	"sync/atomic"
 
 	"github.com/gofiber/fiber/v2"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/valyala/fasthttp"
 
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
@@ -55,6 +56,8 @@ type Server struct {
 	// every call, which would race with requests already inside it.
 	authHandler fasthttp.RequestHandler
 	metrics     *metrics
+	// panics counts requests whose handler panicked (gatehouse_panics_total).
+	panics prometheus.Counter
 	// current is the routing requests are dispatched on; Reload swaps it.
 	current atomic.Pointer[routing]
 	// reloadMu serialises Reload and guards retiring.
@@ -126,9 +129,15 @@ func New(cfg *config.Config, opts Options) (srv *Server, err error) {
 		return nil, fmt.Errorf("oidc: %w", err)
 	}
 
+	s.panics = newPanicCounter(s.metrics.registry)
 	s.metricsHandler = newMetricsHandler(s.metrics)
 	s.app = fiber.New(s.fiberConfig())
 	s.app.Use(s.observe, s.dispatch)
+	// Outside Fiber: fasthttp's read errors answered with gatehouse's own
+	// text, and a last recover around everything.
+	fs := s.app.Server()
+	fs.ErrorHandler = s.edgeError
+	fs.Handler = s.guard(fs.Handler)
 	authApp := fiber.New(fiber.Config{ErrorHandler: errorHandler(logger), DisableStartupMessage: true})
 	s.auth.Mount(authApp)
 	authApp.Use(wrongMethodOr404(authApp))
@@ -139,6 +148,7 @@ func New(cfg *config.Config, opts Options) (srv *Server, err error) {
 		return nil, err
 	}
 	s.current.Store(rt)
+	s.startUpstreamProbe()
 	return s, nil
 }
 

@@ -66,3 +66,31 @@ func (p *Proxy) pick() *target {
 	}
 	return oldest
 }
+
+// TargetState is one upstream target as the proxy sees it, for health
+// reporting (gatehouse_upstream_up, /readyz). Its strings are the proxy's
+// own, built from the config: safe to keep and to use as metric labels.
+type TargetState struct {
+	// URL is the target as configured, scheme://host[:port][/base]: the
+	// upstream of access logs and of gatehouse_upstream_errors_total.
+	URL string
+	// Addr is the host:port the proxy dials.
+	Addr string
+	// Ejected is set while failed requests make the proxy skip the target.
+	Ejected bool
+	// LastFailure is when a request last ejected the target; zero if none has.
+	LastFailure time.Time
+}
+
+// Targets returns the state of each of p's targets, in configured order.
+func (p *Proxy) Targets() []TargetState {
+	now := p.now().UnixNano()
+	out := make([]TargetState, len(p.targets))
+	for i, t := range p.targets {
+		out[i] = TargetState{URL: t.url, Addr: t.client.Addr, Ejected: t.ejectedUntil.Load() > now}
+		if ns := t.lastFailure.Load(); ns != 0 {
+			out[i].LastFailure = time.Unix(0, ns)
+		}
+	}
+	return out
+}

@@ -194,6 +194,9 @@ func (s *Server) fiberConfig() fiber.Config {
 		ReadTimeout:  sc.ReadTimeout.D(),
 		WriteTimeout: sc.WriteTimeout.D(),
 		IdleTimeout:  sc.IdleTimeout.D(),
+		// server.max_connections is enforced by the listener (limitListener),
+		// which answers in JSON; fasthttp's own limit stays out of its way.
+		Concurrency: 2 * sc.MaxConnections,
 		// Never trust X-Forwarded-* through Fiber: internal/clientip does that.
 		EnableTrustedProxyCheck: false,
 		DisableDefaultDate:      false,
@@ -211,7 +214,9 @@ func (s *Server) Serve(ln net.Listener) error {
 	}
 	s.listeners = append(s.listeners, ln)
 	s.mu.Unlock()
-	err := s.app.Listener(ln)
+	err := s.app.Listener(newLimitListener(ln, s.cfg.Server.MaxConnections, func() {
+		s.metrics.observe("", "OTHER", fiber.StatusServiceUnavailable, 0)
+	}))
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.stopped {

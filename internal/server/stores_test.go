@@ -1,11 +1,13 @@
 package server
 
 import (
+	"bytes"
 	"encoding/json"
 	"log/slog"
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -13,6 +15,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/oidc/oidctest"
 	"github.com/gatehouse-dev/gatehouse/internal/session"
 	"github.com/gatehouse-dev/gatehouse/internal/store/memory"
+	redisstore "github.com/gatehouse-dev/gatehouse/internal/store/redis"
 	"github.com/gatehouse-dev/gatehouse/internal/store/redistest"
 )
 
@@ -96,6 +99,10 @@ func mintCookie(t *testing.T, cfg *config.Config) *http.Cookie {
 // the store (rate_limit and cache as their settings say), reloads, and heals
 // by itself once Redis is up: no restart.
 func TestStartsWhileRedisDown(t *testing.T) {
+	// openStores logs through the logger main gives redisstore.SetLogger.
+	var logs lockedBuffer
+	redisstore.SetLogger(slog.New(slog.NewTextHandler(&logs, nil)))
+	t.Cleanup(func() { redisstore.SetLogger(slog.Default()) })
 	redis := redistest.New(t)
 	redis.Stop()
 	ln := listen(t)
@@ -103,6 +110,9 @@ func TestStartsWhileRedisDown(t *testing.T) {
 	cfg := loadConfig(t, "stores.yaml", env)
 	srv, base := serve(t, cfg, ln)
 	b := newBrowser(t, base)
+	if got := logs.String(); !strings.Contains(got, `level=WARN msg="session.store: redis unreachable at start-up; gatehouse starts and keeps retrying`) {
+		t.Errorf("start-up log = %q, want a WARN that Redis is unreachable and gatehouse keeps retrying", got)
+	}
 
 	status, checks := readyChecks(b)
 	if status != http.StatusServiceUnavailable || checks["store"] != "state store unreachable" {
@@ -172,6 +182,24 @@ func TestStartsWhileRedisDown(t *testing.T) {
 			}
 		}
 	}
+}
+
+// lockedBuffer is a bytes.Buffer for log lines written from several goroutines.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 // TestStartsWhileRedisUnreachable: other ways of not reaching Redis at

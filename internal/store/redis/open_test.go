@@ -12,22 +12,32 @@ import (
 
 // TestOpenWhileRedisDown: Open does not connect, so it succeeds on a Redis
 // that is down; calls fail meanwhile, not as Rejected, and the same Store
-// works once Redis is up, without being reopened.
+// works once Redis is up, without being reopened. With pool_size=1 the
+// first failed dial saturates go-redis's dial-error count, after which it
+// answers with the last dial error and only a background probe dials: that
+// state must not outlive the outage either.
 func TestOpenWhileRedisDown(t *testing.T) {
-	srv := redistest.New(t)
-	srv.Stop()
-	s, err := Open(srv.URL(0), Options{})
-	if err != nil {
-		t.Fatalf("Open(stopped Redis) = %v, want nil", err)
+	for _, tc := range []struct{ name, query string }{
+		{"default pool", ""},
+		{"dial errors saturate the pool", "?pool_size=1"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := redistest.New(t)
+			srv.Stop()
+			s, err := Open(srv.URL(0)+tc.query, Options{})
+			if err != nil {
+				t.Fatalf("Open(stopped Redis) = %v, want nil", err)
+			}
+			t.Cleanup(func() { _ = s.Close() })
+			errs := calls(t.Context(), s, "k")
+			wantAllFail(t, errs)
+			if Rejected(errs["Ping"]) {
+				t.Errorf("Rejected(%v) = true, want false: a stopped Redis may come back", errs["Ping"])
+			}
+			srv.Start()
+			waitWorking(t, s, "k")
+		})
 	}
-	t.Cleanup(func() { _ = s.Close() })
-	errs := calls(t.Context(), s, "k")
-	wantAllFail(t, errs)
-	if Rejected(errs["Ping"]) {
-		t.Errorf("Rejected(%v) = true, want false: a stopped Redis may come back", errs["Ping"])
-	}
-	srv.Start()
-	waitWorking(t, s, "k")
 }
 
 // TestOpenBadOptions: what cannot work fails Open at once, without I/O.

@@ -28,6 +28,7 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/internal/config"
 	"github.com/gatehouse-dev/gatehouse/internal/oidc"
+	"github.com/gatehouse-dev/gatehouse/internal/seal"
 	"github.com/gatehouse-dev/gatehouse/internal/session"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
 )
@@ -56,7 +57,8 @@ const (
 	PathLogoutContinue = "/auth/logout/continue"
 )
 
-// loginTTL bounds how long a started login may take (state, nonce, verifier and login cookie).
+// loginTTL bounds how long a started login may take: the expiry sealed in the
+// login cookie, and its Max-Age.
 const loginTTL = 10 * time.Minute
 
 // Auth holds the relying party, the session manager and the settings the
@@ -76,7 +78,10 @@ type Auth struct {
 	errorPage  string // oidc.error_redirect ("" = JSON errors)
 	flight     singleflight.Group
 	retry      retryBackoff
-	logins     loginLimiter
+	// loginSeal seals login states into login cookies; loginBinding
+	// prefixes their additional data (see login.go).
+	loginSeal    *seal.Sealer
+	loginBinding []byte
 	// onLockBusy, when set (tests), is called each time a refresh finds the
 	// session's refresh lock held by another replica.
 	onLockBusy func()
@@ -135,6 +140,15 @@ func New(ctx context.Context, cfg *config.Config, sessions *session.Manager, st 
 		}
 		a.errorPage = o.ErrorRedirect
 	}
+	key, err := seal.Derive([]byte(cfg.Session.Secret), labelLoginState)
+	if err != nil {
+		return nil, fmt.Errorf("auth: %w", err)
+	}
+	if a.loginSeal, err = seal.New(key, loginSealVersion); err != nil {
+		return nil, fmt.Errorf("auth: %w", err)
+	}
+	// NUL-separated: none of the parts can hold a NUL byte.
+	a.loginBinding = []byte("gatehouse login\x00" + a.origin + "\x00" + o.Issuer + "\x00" + o.ClientID + "\x00")
 	a.rp, err = oidc.New(oidc.Config{
 		Issuer:            o.Issuer,
 		ClientID:          o.ClientID,

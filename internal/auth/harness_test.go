@@ -38,6 +38,7 @@ type harness struct {
 	auth     *Auth
 	sessions *session.Manager
 	store    store.Store
+	mem      *memory.Store // the store when the harness made it (not shared)
 	url      string
 	client   *http.Client // cookie jar, no automatic redirects
 
@@ -55,6 +56,9 @@ type harnessOpts struct {
 	// store, when set, is shared with other harnesses (replicas); default a
 	// fresh memory store.
 	store store.Store
+	// authStore, when set, is the Auth's store (login records, single-use
+	// ids); default the session store.
+	authStore store.Store
 }
 
 func newHarness(t testing.TB, o harnessOpts) *harness {
@@ -95,13 +99,14 @@ func newHarness(t testing.TB, o harnessOpts) *harness {
 		},
 	}
 	st := o.store
+	var mem *memory.Store
 	if st == nil {
 		m, err := memory.New(memory.Options{})
 		if err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { _ = m.Close() })
-		st = m
+		st, mem = m, m
 	}
 	sm, err := session.NewManager(cfg.Session, pub, st, session.WithLogger(quietLogger()))
 	if err != nil {
@@ -109,12 +114,20 @@ func newHarness(t testing.TB, o harnessOpts) *harness {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	a, err := New(ctx, cfg, sm, st, quietLogger(), nil)
+	ast := st
+	if o.authStore != nil {
+		ast = o.authStore
+	}
+	a, err := New(ctx, cfg, sm, ast, quietLogger(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := &harness{t: t, auth: a, sessions: sm, store: st, url: pub}
-	app := fiber.New(fiber.Config{DisableStartupMessage: true, ErrorHandler: errorJSON})
+	h := &harness{t: t, auth: a, sessions: sm, store: st, mem: mem, url: pub}
+	app := fiber.New(fiber.Config{
+		DisableStartupMessage: true, ErrorHandler: errorJSON,
+		// As the server: bodies are streamed, max_body's default.
+		StreamRequestBody: true, BodyLimit: 10 << 20,
+	})
 	app.Use(func(c *fiber.Ctx) error {
 		// Stands in for the server's trusted-proxy resolution.
 		if ip := c.Get("X-Test-Client-IP"); ip != "" {
@@ -224,6 +237,16 @@ func (h *harness) sessionCookie() string {
 		}
 	}
 	return ""
+}
+
+// storeLen returns the number of keys in the harness's own store (sessions
+// and auth state alike).
+func (h *harness) storeLen() int {
+	h.t.Helper()
+	if h.mem == nil {
+		h.t.Fatal("storeLen: the harness shares a store it did not make")
+	}
+	return h.mem.Len()
 }
 
 // waitReady blocks until discovery is done.

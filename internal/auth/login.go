@@ -1,17 +1,16 @@
 package auth
 
 import (
-	"crypto/aes"
-	"crypto/cipher"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/binary"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/url"
 	"regexp"
+	"slices"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -23,18 +22,142 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/store"
 )
 
-// loginState is what a started login keeps server-side, sealed under the key
-// held in the browser's per-login cookie: without that cookie the record can
-// be neither read nor used, which binds the login to the browser that began
-// it (RFC 9700 §4.7.1), and the store never holds the PKCE verifier in clear.
+// A started login is kept in the browser, not in the gateway: its state
+// (ID-token nonce, PKCE verifier, returnTo, expiry) is sealed with
+// AES-256-GCM into the per-login cookie. Starting a login therefore stores
+// nothing, so no anonymous request can fill a store and no per-address limit
+// is needed (an office or a carrier's NAT may start any number of logins).
+// Single use is enforced at the callback by a record written only once the
+// IdP has accepted the code (usedKey).
+//
+// The sealing key is derived from session.secret (labelLoginState): every
+// replica with the same secret opens the cookie, a deployment with another
+// secret does not. Each login is sealed under a key of its own (the seal
+// package's per-value key, named by the state) with the state, public_url's
+// origin, the issuer and the client id as additional data, so a cookie opens
+// only for the callback URL of its own login at this gateway and this IdP.
+// The expiry is inside the sealed value: a cookie kept past its Max-Age is
+// refused all the same.
+
+const (
+	// labelLoginState is the HKDF label of the login-state key.
+	labelLoginState = "gatehouse login state v1"
+	// loginSealVersion is the first byte of a sealed login state; another
+	// byte is refused before decryption.
+	loginSealVersion = 1
+	// loginCookiePrefix starts every login cookie's name.
+	loginCookiePrefix = "gatehouse_login_"
+	// maxState bounds the state parameter the callback looks at; ours are 43 characters.
+	maxState = 128
+	// maxLoginCookie bounds a login cookie's value (base64url); longer ones
+	// are refused before decoding. Ours are at most about 820 characters
+	// (returnTo is at most maxReturnTo).
+	maxLoginCookie = 1024
+	// usedKeyPrefix prefixes the single-use record of a finished login; the
+	// suffix is a hash of the state.
+	usedKeyPrefix = "login-used:"
+)
+
+// loginState is what the callback needs of a started login. Encoded as
+// nonce (32 bytes) || verifier (32) || expiry (8, big-endian Unix seconds) ||
+// returnTo; the layout is fixed by loginSealVersion.
 type loginState struct {
-	Nonce    string `json:"n"`
-	Verifier string `json:"v"`
-	ReturnTo string `json:"r"`
+	nonce    [32]byte  // the ID token's nonce, base64url-encoded on the wire
+	verifier [32]byte  // PKCE code verifier (RFC 7636 §4.1), base64url-encoded: 43 characters
+	expires  time.Time // loginTTL after the start; the callback refuses the state from then on
+	returnTo string    // a SafeReturnTo path
 }
 
-// loginKeyPrefix prefixes a login state's store key; the suffix is the state.
-const loginKeyPrefix = "login:"
+// loginStateFixed is the length of a loginState's fixed fields.
+const loginStateFixed = 32 + 32 + 8
+
+// errLoginState is the callback's reason for any login cookie that is
+// missing, too long, malformed, sealed elsewhere or for another login.
+var errLoginState = errors.New("no valid login cookie for this state")
+
+// errLoginExpired is the reason for a login cookie past its sealed expiry.
+var errLoginExpired = errors.New("login state expired")
+
+// newLoginState draws a login's nonce and verifier.
+func newLoginState(returnTo string, expires time.Time) *loginState {
+	ls := &loginState{returnTo: returnTo, expires: expires}
+	// crypto/rand.Read never fails (Go 1.24+: it crashes the program instead).
+	_, _ = rand.Read(ls.nonce[:])
+	_, _ = rand.Read(ls.verifier[:])
+	return ls
+}
+
+// nonceParam is the nonce as sent to the IdP and found in the ID token.
+func (ls *loginState) nonceParam() string { return base64.RawURLEncoding.EncodeToString(ls.nonce[:]) }
+
+// verifierParam is the PKCE code verifier as sent to the token endpoint.
+func (ls *loginState) verifierParam() string {
+	return base64.RawURLEncoding.EncodeToString(ls.verifier[:])
+}
+
+func (ls *loginState) marshal() []byte {
+	b := make([]byte, 0, loginStateFixed+len(ls.returnTo))
+	b = append(b, ls.nonce[:]...)
+	b = append(b, ls.verifier[:]...)
+	b = binary.BigEndian.AppendUint64(b, uint64(ls.expires.Unix()))
+	return append(b, ls.returnTo...)
+}
+
+func unmarshalLoginState(b []byte) (*loginState, error) {
+	if len(b) < loginStateFixed {
+		return nil, errLoginState
+	}
+	ls := &loginState{
+		expires:  time.Unix(int64(binary.BigEndian.Uint64(b[64:72])), 0),
+		returnTo: string(b[loginStateFixed:]),
+	}
+	copy(ls.nonce[:], b[:32])
+	copy(ls.verifier[:], b[32:64])
+	return ls, nil
+}
+
+// loginAD returns the additional data a login's sealed state is bound to.
+func (a *Auth) loginAD(state string) []byte {
+	return slices.Concat(a.loginBinding, []byte(state))
+}
+
+// sealLogin returns the login cookie's value for state.
+func (a *Auth) sealLogin(state string, ls *loginState) string {
+	return base64.RawURLEncoding.EncodeToString(a.loginSeal.Seal(nil, state, ls.marshal(), a.loginAD(state)))
+}
+
+// openLogin returns the login state sealed in cookie for state, or
+// errLoginState / errLoginExpired.
+func (a *Auth) openLogin(state, cookie string) (*loginState, error) {
+	if cookie == "" || len(cookie) > maxLoginCookie {
+		return nil, errLoginState
+	}
+	sealed, err := base64.RawURLEncoding.DecodeString(cookie)
+	if err != nil {
+		return nil, errLoginState
+	}
+	plain, err := a.loginSeal.Open(nil, state, sealed, a.loginAD(state))
+	if err != nil {
+		return nil, errLoginState
+	}
+	ls, err := unmarshalLoginState(plain)
+	if err != nil {
+		return nil, err
+	}
+	if !a.now().Before(ls.expires) {
+		return nil, errLoginExpired
+	}
+	if SafeReturnTo(ls.returnTo) != ls.returnTo { // only ever sealed checked; checked again on use
+		ls.returnTo = "/"
+	}
+	return ls, nil
+}
+
+// usedKey is the store key of the single-use record of state's login.
+func usedKey(state string) string {
+	h := sha256.Sum256([]byte(state))
+	return usedKeyPrefix + base64.RawURLEncoding.EncodeToString(h[:])
+}
 
 // randomToken returns n random bytes, base64url-encoded.
 func randomToken(n int) (string, error) {
@@ -49,7 +172,7 @@ func randomToken(n int) (string, error) {
 // own cookie): a prefix plus the first 8 hex digits of SHA-256(state).
 func (a *Auth) loginCookieName(state string) string {
 	h := sha256.Sum256([]byte(state))
-	name := "gatehouse_login_" + hex.EncodeToString(h[:4])
+	name := loginCookiePrefix + hex.EncodeToString(h[:4])
 	if a.https {
 		return "__Secure-" + name
 	}
@@ -73,59 +196,10 @@ func (a *Auth) loginCookie(name, value string, maxAge int) *fiber.Cookie {
 	return c
 }
 
-// seal encrypts ls with AES-256-GCM under the 32-byte key, the state as additional data.
-func seal(key []byte, state string, ls *loginState) ([]byte, error) {
-	plain, err := json.Marshal(ls)
-	if err != nil {
-		return nil, fmt.Errorf("encoding login state: %w", err)
-	}
-	gcm, err := newGCM(key)
-	if err != nil {
-		return nil, err
-	}
-	nonce := make([]byte, gcm.NonceSize())
-	if _, err := rand.Read(nonce); err != nil {
-		return nil, fmt.Errorf("reading random bytes: %w", err)
-	}
-	return gcm.Seal(nonce, nonce, plain, []byte(state)), nil
-}
-
-func open(key []byte, state string, sealed []byte) (*loginState, error) {
-	gcm, err := newGCM(key)
-	if err != nil {
-		return nil, err
-	}
-	if len(sealed) < gcm.NonceSize() {
-		return nil, errors.New("sealed login state too short")
-	}
-	plain, err := gcm.Open(nil, sealed[:gcm.NonceSize()], sealed[gcm.NonceSize():], []byte(state))
-	if err != nil {
-		return nil, fmt.Errorf("opening login state: %w", err)
-	}
-	var ls loginState
-	if err := json.Unmarshal(plain, &ls); err != nil {
-		return nil, fmt.Errorf("decoding login state: %w", err)
-	}
-	return &ls, nil
-}
-
-func newGCM(key []byte) (cipher.AEAD, error) {
-	if len(key) != 32 {
-		return nil, errors.New("login key must be 32 bytes")
-	}
-	block, err := aes.NewCipher(key)
-	if err != nil {
-		return nil, fmt.Errorf("creating cipher: %w", err)
-	}
-	return cipher.NewGCM(block)
-}
-
 // login starts the authorization-code flow: GET /auth/login?returnTo=/path.
-// A client that starts too many logins gets 429 (limitLogin).
+// It stores nothing: the login state goes to the browser sealed in the
+// login cookie.
 func (a *Auth) login(c *fiber.Ctx) error {
-	if err := a.limitLogin(c); err != nil {
-		return err
-	}
 	if err := a.rp.Ready(); err != nil {
 		return fiber.NewError(fiber.StatusServiceUnavailable, msgIdPUnavailable)
 	}
@@ -133,28 +207,12 @@ func (a *Auth) login(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	nonce, err := randomToken(32)
-	if err != nil {
-		return err
-	}
-	key := make([]byte, 32)
-	if _, err := rand.Read(key); err != nil {
-		return fmt.Errorf("reading random bytes: %w", err)
-	}
-	ls := &loginState{Nonce: nonce, Verifier: oauth2.GenerateVerifier(), ReturnTo: SafeReturnTo(c.Query("returnTo"))}
-	sealed, err := seal(key, state, ls)
-	if err != nil {
-		return err
-	}
-	authURL, err := a.rp.AuthCodeURL(state, nonce, ls.Verifier)
+	ls := newLoginState(SafeReturnTo(c.Query("returnTo")), a.now().Add(loginTTL))
+	authURL, err := a.rp.AuthCodeURL(state, ls.nonceParam(), ls.verifierParam())
 	if err != nil {
 		return fiber.NewError(fiber.StatusServiceUnavailable, msgIdPUnavailable)
 	}
-	if err := a.st.Set(c.UserContext(), loginKeyPrefix+state, sealed, loginTTL); err != nil {
-		a.log.ErrorContext(c.UserContext(), "auth: saving login state", "error", err)
-		return fiber.NewError(fiber.StatusServiceUnavailable, msgStore)
-	}
-	c.Cookie(a.loginCookie(a.loginCookieName(state), base64.RawURLEncoding.EncodeToString(key), int(loginTTL/time.Second)))
+	c.Cookie(a.loginCookie(a.loginCookieName(state), a.sealLogin(state, ls), int(loginTTL/time.Second)))
 	c.Set(fiber.HeaderCacheControl, "no-store")
 	return c.Redirect(authURL, fiber.StatusFound)
 }
@@ -174,20 +232,17 @@ func (a *Auth) callbackError(c *fiber.Ctx, status int, code, msg string) error {
 }
 
 // callback finishes the login: GET /auth/callback?code&state[&iss] or ?error&state.
+// Nothing is stored unless the IdP accepts the code.
 func (a *Auth) callback(c *fiber.Ctx) error {
 	ctx := c.UserContext()
 	state := c.Query("state")
-	var sealed []byte
-	if state != "" && len(state) <= 128 {
-		var err error
-		// Take: the state is single-use whatever happens next, so a replayed
-		// callback URL finds nothing.
-		sealed, err = a.st.Take(ctx, loginKeyPrefix+state)
-		if err != nil && !errors.Is(err, store.ErrNotFound) {
-			a.log.ErrorContext(ctx, "auth: taking login state", "error", err)
-			return fiber.NewError(fiber.StatusServiceUnavailable, msgStore)
-		}
-		c.Cookie(a.loginCookie(a.loginCookieName(state), "", -1))
+	var ls *loginState
+	lsErr := errLoginState
+	if state != "" && len(state) <= maxState {
+		name := a.loginCookieName(state)
+		ls, lsErr = a.openLogin(state, c.Cookies(name))
+		// This login ends here whatever happens next: the browser drops its cookie.
+		c.Cookie(a.loginCookie(name, "", -1))
 	}
 	if e := c.Query("error"); e != "" {
 		code := "login_failed"
@@ -197,15 +252,8 @@ func (a *Auth) callback(c *fiber.Ctx) error {
 		a.log.InfoContext(ctx, "auth: identity provider returned an error", "error", code)
 		return a.callbackError(c, fiber.StatusUnauthorized, code, msgLoginFailed+": "+code)
 	}
-	if sealed == nil {
-		return a.callbackError(c, fiber.StatusBadRequest, "invalid_state", msgInvalidState)
-	}
-	key, err := base64.RawURLEncoding.DecodeString(c.Cookies(a.loginCookieName(state)))
-	if err != nil {
-		return a.callbackError(c, fiber.StatusBadRequest, "invalid_state", msgInvalidState)
-	}
-	ls, err := open(key, state, sealed)
-	if err != nil {
+	if lsErr != nil {
+		a.log.InfoContext(ctx, "auth: callback refused", "error", lsErr)
 		return a.callbackError(c, fiber.StatusBadRequest, "invalid_state", msgInvalidState)
 	}
 	meta, err := a.rp.Metadata()
@@ -222,7 +270,18 @@ func (a *Auth) callback(c *fiber.Ctx) error {
 	if code == "" {
 		return a.callbackError(c, fiber.StatusBadRequest, "invalid_request", "missing authorization code")
 	}
-	toks, err := a.rp.Exchange(ctx, code, ls.Verifier, ls.Nonce)
+	// A replayed callback (URL and login cookie) is refused without asking
+	// the IdP again. This only reads; the record is written below.
+	used := usedKey(state)
+	switch _, err := a.st.Get(ctx, used); {
+	case err == nil:
+		a.log.WarnContext(ctx, "auth: replayed callback refused")
+		return a.callbackError(c, fiber.StatusBadRequest, "invalid_state", msgInvalidState)
+	case !errors.Is(err, store.ErrNotFound):
+		a.log.ErrorContext(ctx, "auth: reading the login's single-use record", "error", err)
+		return fiber.NewError(fiber.StatusServiceUnavailable, msgStore)
+	}
+	toks, err := a.rp.Exchange(ctx, code, ls.verifierParam(), ls.nonceParam())
 	if err != nil {
 		var re *oauth2.RetrieveError
 		if !errors.Is(err, oidc.ErrInvalidToken) && !errors.As(err, &re) {
@@ -231,6 +290,19 @@ func (a *Auth) callback(c *fiber.Ctx) error {
 		}
 		a.log.WarnContext(ctx, "auth: login refused", "error", err)
 		return a.callbackError(c, fiber.StatusUnauthorized, "login_failed", msgLoginFailed)
+	}
+	// Single use, recorded only now that the IdP accepted the code: a request
+	// without one never makes the gateway store anything. SetNX settles two
+	// concurrent replays. The record outlives the sealed expiry by the
+	// leeway, for replicas whose clocks differ by up to that much.
+	fresh, err := a.st.SetNX(ctx, used, []byte{1}, max(ls.expires.Sub(a.now()), 0)+a.rpLeeway())
+	if err != nil {
+		a.log.ErrorContext(ctx, "auth: recording the login's single use", "error", err)
+		return fiber.NewError(fiber.StatusServiceUnavailable, msgStore)
+	}
+	if !fresh {
+		a.log.WarnContext(ctx, "auth: replayed callback refused")
+		return a.callbackError(c, fiber.StatusBadRequest, "invalid_state", msgInvalidState)
 	}
 	// Session fixation: whatever session the browser had ends; a fresh id is made.
 	if old := a.sessions.CookieValue(c); old != "" {
@@ -258,5 +330,5 @@ func (a *Auth) callback(c *fiber.Ctx) error {
 	c.Cookie(a.sessions.Cookie(s))
 	c.Set(fiber.HeaderCacheControl, "no-store")
 	a.log.InfoContext(ctx, "auth: login", "sub", sub)
-	return c.Redirect(ls.ReturnTo, fiber.StatusFound)
+	return c.Redirect(ls.returnTo, fiber.StatusFound)
 }

@@ -5,8 +5,9 @@ import (
 	"strings"
 )
 
-// maxReturnTo bounds a returnTo value; longer ones fall back to "/".
-const maxReturnTo = 2048
+// maxReturnTo bounds a returnTo value; longer ones fall back to "/". It
+// travels sealed in the login cookie, which it keeps under 1 KiB.
+const maxReturnTo = 512
 
 // SafeReturnTo returns raw when it is a same-origin relative path that is
 // safe to put in a Location header, and "/" otherwise. Accepted: a single '/'

@@ -93,17 +93,14 @@ func (s *Server) probeRound(ctx context.Context) {
 	}
 	work := make(chan string)
 	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer close(work) // before the wait, even if this loop panics
 	for range min(probeParallel, len(due)) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			defer s.recoverProbePanic()
 			for addr := range work {
-				ok := dialOK(ctx, addr)
-				if ctx.Err() != nil {
-					continue // shutting down: a cancelled dial says nothing
-				}
-				s.recordProbe(addr, ok)
+				s.probeAddr(ctx, addr)
 			}
 		}()
 	}
@@ -113,8 +110,18 @@ func (s *Server) probeRound(ctx context.Context) {
 		}
 		work <- addr
 	}
-	close(work)
-	wg.Wait()
+}
+
+// probeAddr dials addr and records the result. A panic is recovered here,
+// per address, so that a worker never dies and leaves probeRound blocked
+// handing it work.
+func (s *Server) probeAddr(ctx context.Context, addr string) {
+	defer s.recoverProbePanic()
+	ok := dialOK(ctx, addr)
+	if ctx.Err() != nil {
+		return // shutting down: a cancelled dial says nothing
+	}
+	s.recordProbe(addr, ok)
 }
 
 // dialOK reports whether addr accepts a TCP connection within probeTimeout.

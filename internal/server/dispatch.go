@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/valyala/fasthttp"
@@ -94,7 +95,7 @@ func ambiguousFraming(h *fasthttp.RequestHeader) bool {
 func (s *Server) builtin(path []byte) fiber.Handler {
 	switch {
 	case len(path) >= 5 && string(path[:5]) == "/auth" && (len(path) == 5 || path[5] == '/'):
-		return s.serveAuth
+		return s.authEndpoints
 	case string(path) == "/healthz":
 		return s.healthz
 	case string(path) == "/readyz":
@@ -104,6 +105,10 @@ func (s *Server) builtin(path []byte) fiber.Handler {
 	}
 	return nil
 }
+
+// authEndpointTimeout bounds a request to /auth/* (the store and the IdP
+// calls it makes take its context).
+const authEndpointTimeout = 30 * time.Second
 
 // serveAuth runs the auth endpoints' own small app on this request; its error
 // handler is the same JSON one.
@@ -165,7 +170,7 @@ func (s *Server) buildRouting(cfg *config.Config) (*routing, error) {
 			h = mws[j](h)
 		}
 		h = s.auth.Gate(r)(h)
-		rh.handler = rh.methods.guard(h)
+		rh.handler = withDeadline(r.Timeout.D(), rh.methods.guard(h))
 		rt.routes[i] = rh
 	}
 	if err := problems.Err(); err != nil {
@@ -173,6 +178,22 @@ func (s *Server) buildRouting(cfg *config.Config) (*routing, error) {
 		return nil, err
 	}
 	return rt, nil
+}
+
+// withDeadline gives each request of a route a context (c.UserContext())
+// that ends at the route's timeout from the moment it was dispatched, and
+// when the handler returns: the session load, a token refresh, the rate
+// limit and cache backends and every other I/O the request causes take it,
+// so that a store or an IdP that hangs ends this one request at the route's
+// deadline with a clean 503/504 instead of holding it (and its connection)
+// for as long as the slowest backend timeout.
+func withDeadline(timeout time.Duration, next fiber.Handler) fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		ctx, cancel := context.WithTimeout(c.UserContext(), timeout)
+		defer cancel()
+		c.SetUserContext(ctx)
+		return next(c)
+	}
 }
 
 // forward is the last step of every proxied route. The proxy sends the

@@ -55,6 +55,8 @@ type Server struct {
 	// once: fiber's App.Handler() rebuilds the route tree under a lock on
 	// every call, which would race with requests already inside it.
 	authHandler fasthttp.RequestHandler
+	// authEndpoints is serveAuth under authEndpointTimeout.
+	authEndpoints fiber.Handler
 	metrics     *metrics
 	// panics counts requests whose handler panicked (gatehouse_panics_total).
 	panics prometheus.Counter
@@ -142,6 +144,7 @@ func New(cfg *config.Config, opts Options) (srv *Server, err error) {
 	s.auth.Mount(authApp)
 	authApp.Use(wrongMethodOr404(authApp))
 	s.authHandler = authApp.Handler()
+	s.authEndpoints = withDeadline(authEndpointTimeout, s.serveAuth)
 
 	rt, err := s.buildRouting(cfg)
 	if err != nil {

@@ -180,7 +180,10 @@ type Route struct {
 	AllowPathParams bool `yaml:"allow_path_params"`
 	// Methods is an optional allow-list, upper-cased at load; others get 405.
 	Methods []string `yaml:"methods"`
-	// Timeout bounds the upstream round trip (until response headers). Default 30s.
+	// Timeout bounds the upstream round trip (until response headers), and
+	// is the request's deadline from the moment it is routed: every I/O the
+	// request causes (session store, IdP, plugin backends) takes a context
+	// that ends then. Default 30s.
 	Timeout Duration `yaml:"timeout"`
 	// Auth is how callers authenticate. Default "session" (or "none" when the file has no oidc block).
 	Auth AuthMode `yaml:"auth"`

@@ -57,7 +57,7 @@ type Server struct {
 	authHandler fasthttp.RequestHandler
 	// authEndpoints is serveAuth under authEndpointTimeout.
 	authEndpoints fiber.Handler
-	metrics     *metrics
+	metrics       *metrics
 	// panics counts requests whose handler panicked (gatehouse_panics_total).
 	panics prometheus.Counter
 	// current is the routing requests are dispatched on; Reload swaps it.

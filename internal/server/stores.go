@@ -18,9 +18,9 @@ const maxLoginStates = 100_000
 // openStores opens the session store and the store for short-lived auth state
 // (login states, single-use ids) named by session.store.
 //
-// With Redis, a URL that cannot work fails, and so does a Redis that answers
-// but refuses the URL's credentials or database (redisstore.Rejected): both
-// are configuration errors. A Redis that cannot be reached (down, refusing
+// With Redis, a URL that cannot work fails, and so does a Redis that rejects
+// the URL's credentials or database, or whose certificate does not verify
+// (redisstore.Rejected): both are configuration errors. A Redis that cannot be reached (down, refusing
 // connections, timing out, a name that does not resolve yet) does not stop
 // the start: one warning is logged, /readyz reports the store failing,
 // requests that need it answer 503, and the stores connect by themselves
@@ -44,7 +44,7 @@ func openStores(cfg *config.Config) (sessions, auth store.Store, err error) {
 		return sessions, auth, nil
 	}
 	// One Redis for every replica; login states under a prefix of their own.
-	// Errors never repeat the URL: it may hold a password.
+	// Errors never carry the password (an invalid URL is shown redacted).
 	rs, err := redisstore.Open(cfg.Session.Store, redisstore.Options{})
 	if err != nil {
 		return nil, nil, fmt.Errorf("session.store: %w", err)

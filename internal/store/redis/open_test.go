@@ -14,17 +14,28 @@ import (
 // that is down; calls fail meanwhile, not as Rejected, and the same Store
 // works once Redis is up, without being reopened. With pool_size=1 the
 // first failed dial saturates go-redis's dial-error count, after which it
-// answers with the last dial error and only a background probe dials: that
-// state must not outlive the outage either.
+// answers with the last dial error and only a background probe dials; a
+// cluster client first has to load the cluster's slots. Neither failed
+// state may outlive the outage.
 func TestOpenWhileRedisDown(t *testing.T) {
-	for _, tc := range []struct{ name, query string }{
-		{"default pool", ""},
-		{"dial errors saturate the pool", "?pool_size=1"},
+	for _, tc := range []struct {
+		name    string
+		cluster bool
+		url     func(*redistest.Server) string
+	}{
+		{"default pool", false, func(srv *redistest.Server) string { return srv.URL(0) }},
+		{"dial errors saturate the pool", false, func(srv *redistest.Server) string { return srv.URL(0) + "?pool_size=1" }},
+		{"cluster", true, func(srv *redistest.Server) string { return "redis://" + srv.Addr() + "?cluster=true" }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			srv := redistest.New(t)
+			var srv *redistest.Server
+			if tc.cluster {
+				srv = newCluster(t)
+			} else {
+				srv = redistest.New(t)
+			}
 			srv.Stop()
-			s, err := Open(srv.URL(0)+tc.query, Options{})
+			s, err := Open(tc.url(srv), Options{})
 			if err != nil {
 				t.Fatalf("Open(stopped Redis) = %v, want nil", err)
 			}

@@ -43,6 +43,21 @@ func TestContract(t *testing.T) {
 // every slot: the cluster client, its slot routing and the CAS script's
 // EVALSHA on a cluster.
 func TestContractCluster(t *testing.T) {
+	srv := newCluster(t)
+	url := "redis://" + srv.Addr() + "?cluster=true"
+	if _, ok := newStore(t, url, Options{}).Client().(*redis.ClusterClient); !ok {
+		t.Fatalf("NewClient(%q) is not a cluster client", url)
+	}
+	storetest.Run(t, func(t *testing.T) store.Store {
+		return newStore(t, url, Options{Prefix: t.Name() + ":"})
+	})
+}
+
+// newCluster starts a one-node Redis Cluster owning every slot and waits
+// until its state is ok. Its slots are in its nodes.conf, so they survive
+// Stop and Start.
+func newCluster(t *testing.T) *redistest.Server {
+	t.Helper()
 	srv := redistest.New(t, redistest.WithArgs("--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf"))
 	c := raw(t, srv, 0)
 	if err := c.Do(t.Context(), "CLUSTER", "ADDSLOTSRANGE", 0, 16383).Err(); err != nil {
@@ -55,13 +70,7 @@ func TestContractCluster(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	url := "redis://" + srv.Addr() + "?cluster=true"
-	if _, ok := newStore(t, url, Options{}).Client().(*redis.ClusterClient); !ok {
-		t.Fatalf("NewClient(%q) is not a cluster client", url)
-	}
-	storetest.Run(t, func(t *testing.T) store.Store {
-		return newStore(t, url, Options{Prefix: t.Name() + ":"})
-	})
+	return srv
 }
 
 // TestContractSentinel runs the suite through a Sentinel: the failover

@@ -54,19 +54,48 @@ func (s *Server) dispatch(c *fiber.Ctx) error {
 		canon = uri.PathOriginal()
 	}
 
-	if h := s.builtin(canon); h != nil {
-		return h(c)
-	}
 	rt := s.current.Load()
-	e := rt.table.Match(canon)
-	if e == nil {
-		return fiber.NewError(fiber.StatusNotFound, "not found")
+	var e *route.Entry
+	if route.HasParams(canon) {
+		var err error
+		if e, err = matchWithParams(rt, canon); err != nil {
+			return err
+		}
+	} else {
+		if h := s.builtin(canon); h != nil {
+			return h(c)
+		}
+		if e = rt.table.Match(canon); e == nil {
+			return fiber.NewError(fiber.StatusNotFound, "not found")
+		}
 	}
 	rt.inflight.Add(1)
 	defer rt.inflight.Add(-1)
 	rh := &rt.routes[e.Index]
 	c.Locals(localsRoute, rh.route.Name)
 	return rh.handler(c)
+}
+
+// matchWithParams routes a canonical path holding ';' path parameters. It
+// matches the path as a servlet container would route it (each segment cut
+// at its ';' or %3B, see route.StripParams), so that "/app/admin;x/users"
+// is judged by /app/admin's rules, never by a public parent route's. Such a
+// path is refused (400 invalid request path) unless that route has
+// allow_path_params and its prefix stands in the path as it was sent; it is
+// then forwarded as sent. The gateway's own endpoints never take parameters.
+func matchWithParams(rt *routing, canon []byte) (*route.Entry, error) {
+	bufp := pathBufs.Get().(*[]byte)
+	defer pathBufs.Put(bufp)
+	stripped := route.StripParams((*bufp)[:0], canon)
+	*bufp = stripped[:0]
+	e := rt.table.Match(stripped)
+	if e == nil || isBuiltin(stripped) {
+		return nil, fiber.NewError(fiber.StatusBadRequest, "invalid request path")
+	}
+	if !rt.routes[e.Index].route.AllowPathParams || !route.HasPrefix(canon, e.Prefix) {
+		return nil, fiber.NewError(fiber.StatusBadRequest, "invalid request path")
+	}
+	return e, nil
 }
 
 // ambiguousFraming reports a request that carries both Transfer-Encoding and
@@ -94,7 +123,7 @@ func ambiguousFraming(h *fasthttp.RequestHeader) bool {
 // builtin returns the handler of a gateway endpoint at path, or nil.
 func (s *Server) builtin(path []byte) fiber.Handler {
 	switch {
-	case len(path) >= 5 && string(path[:5]) == "/auth" && (len(path) == 5 || path[5] == '/'):
+	case isAuthPath(path):
 		return s.authEndpoints
 	case string(path) == "/healthz":
 		return s.healthz
@@ -104,6 +133,20 @@ func (s *Server) builtin(path []byte) fiber.Handler {
 		return s.serveMetrics
 	}
 	return nil
+}
+
+// isBuiltin reports a path of a gateway endpoint (see builtin).
+func isBuiltin(path []byte) bool {
+	switch string(path) {
+	case "/healthz", "/readyz", "/metrics":
+		return true
+	}
+	return isAuthPath(path)
+}
+
+// isAuthPath reports /auth and the paths under it.
+func isAuthPath(path []byte) bool {
+	return len(path) >= 5 && string(path[:5]) == "/auth" && (len(path) == 5 || path[5] == '/')
 }
 
 // authEndpointTimeout bounds a request to /auth/* (the store and the IdP

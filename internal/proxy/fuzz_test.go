@@ -3,39 +3,88 @@ package proxy
 import (
 	"bufio"
 	"bytes"
+	"net"
+	"slices"
 	"strings"
 	"testing"
 
+	"github.com/gofiber/fiber/v2"
 	"github.com/valyala/fasthttp"
+
+	"github.com/gatehouse-dev/gatehouse/internal/config"
+	"github.com/gatehouse-dev/gatehouse/plugins"
 )
 
-// FuzzStripRequest: whatever fields a client sends, none that is hop-by-hop
-// (in any spelling), named by Connection, named with an underscore, or
-// Expect survives stripRequest, and the scan's view agrees with a search by
-// name of what the client sent.
+// FuzzStripRequest runs whatever fields a client sends from an untrusted
+// peer the way the server does: the edge (StripClientRequest), then the
+// gateway's own fields (a plugin's X-User-Id, the gate's identity, the
+// request id), then prepareRequest. In the upstream request:
+//
+//   - no hop-by-hop field (in any spelling), Expect or underscored name;
+//   - no forwarding field (isForwarding, in any spelling) but X-Forwarded-For,
+//     -Proto and -Host, each once with the gateway's value;
+//   - no field the client's Connection names, except the end-to-end ones
+//     (Host, Content-Length, Cookie) and those the gateway sets;
+//   - every field the gateway set, once, with its value: a nomination never
+//     removes one.
 func FuzzStripRequest(f *testing.F) {
 	for _, s := range []string{
 		"Keep-Alive: 5", "te: trailers", "X_Forwarded_For: 1.2.3.4", "Connection: x-a\r\nX-A: 1",
 		"Expect: 100-continue", "PROXY-AUTHORIZATION: x", "Upgrade: h2c", "X-Kept: k", "Trailer: X-T",
+		"Connection: X-User-Id, Authorization, X-Request-Id, X-Forwarded-For, x-forwarded-host",
+		"X-Forwarded-Prefix: /evil\r\nx-forwarded-port: 1\r\nX-FORWARDED-SSL: on",
+		"X-Original-URL: /admin\r\nX-Rewrite-URL: /admin\r\nForwarded: for=1.2.3.4\r\nX-Real-IP: 1.2.3.4",
+		"X-Forwarded-Host x: evil", "Connection: close, X-A\r\nX-A: 1", "Connection: Host, Cookie\r\nCookie: a=1",
 	} {
 		f.Add(s)
 	}
+	p, err := New(&config.Route{Name: "r", Prefix: "/", Upstreams: []string{"http://upstream.test"}},
+		Options{PublicURL: "https://app.example"})
+	if err != nil {
+		f.Fatal(err)
+	}
+	app := fiber.New()
+	peer := &net.TCPAddr{IP: net.IPv4(192, 0, 2, 1), Port: 4711}
+	gatewaySet := map[string]string{
+		"X-User-Id":         "alice",
+		"Authorization":     "Bearer tok",
+		"X-Request-Id":      "rid-1",
+		"X-Forwarded-For":   "192.0.2.1",
+		"X-Forwarded-Proto": "https",
+		"X-Forwarded-Host":  "app.example",
+	}
 	f.Fuzz(func(t *testing.T, fields string) {
 		raw := "GET / HTTP/1.1\r\nHost: gw\r\n" + fields + "\r\n\r\n"
-		var h fasthttp.RequestHeader
-		if err := h.Read(bufio.NewReader(strings.NewReader(raw))); err != nil {
+		var in fasthttp.Request
+		if err := in.Header.Read(bufio.NewReader(strings.NewReader(raw))); err != nil {
 			return // not a request fasthttp's server would hand over
 		}
-		var named [][]byte // what Connection names
-		for _, v := range h.PeekAll("Connection") {
+		var named []string // what Connection names
+		for _, v := range in.Header.PeekAll("Connection") {
 			for n := range bytes.SplitSeq(v, []byte(",")) {
 				if n = bytes.TrimSpace(n); len(n) > 0 {
-					named = append(named, bytes.ToLower(n))
+					named = append(named, strings.ToLower(string(n)))
 				}
 			}
 		}
-		stripRequest(&h)
-		for k, v := range h.All() {
+		var fctx fasthttp.RequestCtx
+		fctx.Init(&in, peer, nil)
+		c := app.AcquireCtx(&fctx)
+		defer app.ReleaseCtx(c)
+
+		h := &c.Request().Header
+		StripClientRequest(h, false)
+		c.Locals("requestid", gatewaySet["X-Request-Id"])
+		h.Del("X-User-Id") // the headers plugin replaces every line
+		h.Set("X-User-Id", gatewaySet["X-User-Id"])
+		plugins.SetIdentity(c, &plugins.Identity{Subject: "alice", AccessToken: "tok"})
+		req := fasthttp.AcquireRequest()
+		defer fasthttp.ReleaseRequest(req)
+		p.prepareRequest(c, req)
+
+		got := map[string][]string{}
+		for k, v := range req.Header.All() {
+			got[string(k)] = append(got[string(k)], string(v))
 			lk := strings.ToLower(string(k))
 			for _, hop := range hopByHop {
 				if lk == strings.ToLower(hop) {
@@ -45,10 +94,19 @@ func FuzzStripRequest(f *testing.F) {
 			if lk == "expect" || strings.Contains(lk, "_") {
 				t.Fatalf("%s: %q survived in %q", k, v, raw)
 			}
-			for _, n := range named {
-				if lk == string(n) && lk != "host" && lk != "content-length" && lk != "content-type" {
-					t.Fatalf("%s, named by Connection, survived in %q", k, raw)
-				}
+			if _, ours := gatewaySet[string(k)]; ours {
+				continue
+			}
+			if isForwarding(k) {
+				t.Fatalf("forwarding field %s: %q from an untrusted peer survived in %q", k, v, raw)
+			}
+			if slices.Contains(named, lk) && lk != "host" && lk != "content-length" && lk != "cookie" {
+				t.Fatalf("%s, named by Connection, survived in %q", k, raw)
+			}
+		}
+		for k, want := range gatewaySet {
+			if v := got[k]; len(v) != 1 || v[0] != want {
+				t.Fatalf("upstream %s = %q, want exactly [%q] (sent %q)", k, v, want, raw)
 			}
 		}
 	})

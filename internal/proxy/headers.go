@@ -11,7 +11,9 @@ import (
 // hopByHop are the fields that describe one connection, not the message; a
 // proxy must not forward them (RFC 9110 §7.6.1), in either direction.
 // Proxy-Connection is a pre-standard alias of Connection still sent by some
-// clients. Connection's own list of field names is removed as well.
+// clients. The fields a Connection header names are hop-by-hop as well: a
+// response's are removed with these (copyResponseHeader), a request's at the
+// server's edge (StripClientRequest), before the gateway sets any field.
 var hopByHop = [...]string{
 	fiber.HeaderConnection,
 	fiber.HeaderKeepAlive,
@@ -44,13 +46,19 @@ const (
 	hasHopByHop        fields = 1 << iota // a hopByHop field
 	hasUnderscore                         // a name with "_"; see dropUnderscored
 	hasExpect                             // Expect
-	hasForwarded                          // Forwarded or X-Real-Ip
+	hasForwarded                          // other forwarding metadata; see isForwarding
 	hasXForwardedFor                      // X-Forwarded-For
 	hasXForwardedProto                    // X-Forwarded-Proto
 	hasXForwardedHost                     // X-Forwarded-Host
 	hasXRequestID                         // X-Request-Id
 	hasAuthorization                      // Authorization
+
+	// hasForwarding is any field only a trusted proxy may send.
+	hasForwarding = hasForwarded | hasXForwardedFor | hasXForwardedProto | hasXForwardedHost
 )
+
+// xForwardedPrefix begins every name of the X-Forwarded-* family.
+const xForwardedPrefix = "X-Forwarded-"
 
 // classify returns the field a canonical header name stands for, 0 for any
 // other name.
@@ -61,8 +69,6 @@ func classify(name []byte) fields {
 		return hasHopByHop
 	case "Expect":
 		return hasExpect
-	case "Forwarded", "X-Real-Ip":
-		return hasForwarded
 	case "X-Forwarded-For":
 		return hasXForwardedFor
 	case "X-Forwarded-Proto":
@@ -74,10 +80,44 @@ func classify(name []byte) fields {
 	case "Authorization":
 		return hasAuthorization
 	}
+	if isForwarding(name) {
+		return hasForwarded
+	}
 	if bytes.IndexByte(name, '_') >= 0 {
 		return hasUnderscore
 	}
 	return 0
+}
+
+// isForwarding reports a request field that describes the client or the URL
+// it asked for as a proxy in front saw them: upstream frameworks believe these
+// to build links and redirects, to key caches and to log or limit by client
+// address, so only a trusted proxy may send them (StripClientRequest drops
+// them from anyone else). The set:
+//
+//   - the whole X-Forwarded-* family (For, Proto, Host, Port, Prefix, Ssl,
+//     Scheme, Server, Uri, Method, …), any name beginning "X-Forwarded-" in any
+//     case, a name with stray spaces included;
+//   - Forwarded (RFC 7239) and X-Real-Ip;
+//   - the original-URL fields of IIS, Symfony and nginx's auth_request:
+//     X-Original-Url, X-Rewrite-Url, X-Original-Uri, X-Original-Host,
+//     X-Original-Method, X-Original-Forwarded-For;
+//   - X-Host, Front-End-Https and X-Url-Scheme, read as the host or the scheme
+//     by some frameworks;
+//   - the client-address fields of CDNs and load balancers that frameworks
+//     read in place of X-Forwarded-For: Client-Ip, X-Client-Ip, True-Client-Ip,
+//     X-Cluster-Client-Ip, Cf-Connecting-Ip.
+func isForwarding(name []byte) bool {
+	switch string(name) {
+	case "Forwarded", "X-Real-Ip",
+		"X-Original-Url", "X-Rewrite-Url", "X-Original-Uri", "X-Original-Host", "X-Original-Method",
+		"X-Original-Forwarded-For", "X-Host", "Front-End-Https", "X-Url-Scheme",
+		"Client-Ip", "X-Client-Ip", "True-Client-Ip", "X-Cluster-Client-Ip", "Cf-Connecting-Ip":
+		return true
+	}
+	// fasthttp stores a name with an inner space as sent, uncanonicalised.
+	return len(name) >= len(xForwardedPrefix) && (name[0]|0x20) == 'x' &&
+		bytes.EqualFold(name[:len(xForwardedPrefix)], []byte(xForwardedPrefix))
 }
 
 // scanRequest returns the fields of h the proxy edits. fasthttp's iterator
@@ -106,6 +146,13 @@ func scanResponse(h *fasthttp.ResponseHeader) fields {
 // answered 100 Continue before the body was read); the fasthttp client
 // cannot wait for an interim response, so the upstream must not be asked.
 // It returns what scanRequest found, for the fields set next.
+//
+// It never deletes a field because a Connection header names it: by now the
+// request carries the fields the auth gate and the plugins set, and a client
+// naming X-User-Id or Authorization must not remove them (Traefik
+// CVE-2024-45410). The client's nominations were applied at the edge, before
+// anything wrote (StripClientRequest); the fixed list is removed again here
+// in case anything set one since.
 func stripRequest(h *fasthttp.RequestHeader) fields {
 	f := scanRequest(h)
 	if f&hasHopByHop != 0 {
@@ -121,28 +168,89 @@ func stripRequest(h *fasthttp.RequestHeader) fields {
 	return f
 }
 
-// headers is what removeHopByHop needs of fasthttp's request and response
-// headers.
+// stripResponse removes the hop-by-hop fields of an upstream response: the
+// ones its Connection header names (the upstream's own fields; the gateway
+// adds its fields afterwards) and the fixed list.
+func stripResponse(h *fasthttp.ResponseHeader) {
+	if scanResponse(h)&hasHopByHop != 0 {
+		removeNominated(h)
+		removeHopByHop(h)
+	}
+}
+
+// StripClientRequest applies, to the client's request as it arrived, the
+// rules about what the client may say about its connection and its route.
+// The server runs it at its edge, before the auth gate or any plugin writes
+// a field, so that nothing here can remove a field the gateway sets:
+//
+//   - every field the client's Connection header names is removed (RFC 9110
+//     §7.6.1), except Host, Content-Length and Cookie, which describe the
+//     message for every recipient and which the gateway reads (a sender must
+//     not name such a field);
+//   - the hop-by-hop fields themselves are removed (see hopByHop);
+//   - unless the peer is a trusted proxy (trustedPeer), every forwarding
+//     field (see isForwarding) is removed. The proxy then sets
+//     X-Forwarded-For, -Proto and -Host of its own.
+//
+// A Connection: close keeps its meaning for the client's connection: fasthttp
+// decided it before the handler ran, and the request still reports it.
+// Nothing is allocated unless the client sent a forwarding field.
+func StripClientRequest(h *fasthttp.RequestHeader, trustedPeer bool) {
+	f := scanRequest(h)
+	if f&hasHopByHop != 0 {
+		closing := h.ConnectionClose()
+		removeNominated(h)
+		removeHopByHop(h)
+		if closing {
+			h.SetConnectionClose()
+		}
+	}
+	if !trustedPeer && f&hasForwarding != 0 {
+		dropForwarding(h)
+	}
+}
+
+// headers is what removeHopByHop and removeNominated need of fasthttp's
+// request and response headers.
 type headers interface {
 	PeekAll(key string) [][]byte
 	DelBytes(key []byte)
 	Del(key string)
 }
 
-// removeHopByHop deletes the hop-by-hop fields from h, first the ones
-// Connection names (RFC 9110 §7.6.1), then the fixed list. Callers run it
-// only when a scan found one (hasHopByHop).
-func removeHopByHop(h headers) {
+// removeNominated deletes the fields h's Connection header names (RFC 9110
+// §7.6.1), but never Host, Content-Length or Cookie (see
+// StripClientRequest). Callers run it only when a scan found a hop-by-hop
+// field (hasHopByHop), and on a request only before anything else wrote to
+// it.
+func removeNominated(h headers) {
 	for _, v := range h.PeekAll(fiber.HeaderConnection) {
 		for len(v) > 0 {
 			var name []byte
 			name, v, _ = bytes.Cut(v, []byte{','})
 			name = bytes.TrimSpace(name)
-			if len(name) > 0 && !bytes.EqualFold(name, []byte("close")) && !bytes.EqualFold(name, []byte("keep-alive")) {
+			if len(name) > 0 && !endToEnd(name) {
 				h.DelBytes(name)
 			}
 		}
 	}
+}
+
+// endToEnd reports a connection option that names no field to remove: the
+// options close and keep-alive, and the fields Host, Content-Length and
+// Cookie.
+func endToEnd(name []byte) bool {
+	for _, s := range [...]string{"close", "keep-alive", fiber.HeaderHost, fiber.HeaderContentLength, fiber.HeaderCookie} {
+		if bytes.EqualFold(name, []byte(s)) {
+			return true
+		}
+	}
+	return false
+}
+
+// removeHopByHop deletes the fixed hop-by-hop fields from h. Callers run it
+// only when a scan found one (hasHopByHop).
+func removeHopByHop(h headers) {
 	for _, name := range hopByHop {
 		h.Del(name)
 	}
@@ -155,10 +263,21 @@ func removeHopByHop(h headers) {
 // in for one the gateway sets or removes (X-Forwarded-*, X-Real-Ip, a
 // headers plugin's X-User-Id) and spoof it. No standard field has one.
 func dropUnderscored(h *fasthttp.RequestHeader) {
+	dropFields(h, func(k []byte) bool { return bytes.IndexByte(k, '_') >= 0 })
+}
+
+// dropForwarding deletes every forwarding field (isForwarding) from h.
+func dropForwarding(h *fasthttp.RequestHeader) {
+	dropFields(h, func(k []byte) bool { return classify(k)&hasForwarding != 0 })
+}
+
+// dropFields deletes every field of h whose name match accepts. Deleting
+// while iterating is unsafe, so the names are copied out first.
+func dropFields(h *fasthttp.RequestHeader, match func(name []byte) bool) {
 	var names [][]byte
 	for k := range h.All() {
-		if bytes.IndexByte(k, '_') >= 0 {
-			names = append(names, bytes.Clone(k)) // deleting while iterating is unsafe
+		if match(k) {
+			names = append(names, bytes.Clone(k))
 		}
 	}
 	for _, k := range names {
@@ -168,13 +287,12 @@ func dropUnderscored(h *fasthttp.RequestHeader) {
 
 // setForwarded writes X-Forwarded-For, -Proto and -Host. From a trusted
 // proxy the client-sent values stand and the peer is appended to
-// X-Forwarded-For; from anyone else they are replaced, and Forwarded and
-// X-Real-Ip, which upstreams may believe as well, are removed. f is what
-// scanRequest found in h.
+// X-Forwarded-For; from anyone else they are replaced. (The client's other
+// forwarding fields were dropped at the edge, StripClientRequest, so that
+// one a plugin set reaches the upstream.) f is what scanRequest found in h.
 func (p *Proxy) setForwarded(c *fiber.Ctx, h *fasthttp.RequestHeader, f fields) {
 	ctx := c.Context()
-	peer, _ := netip.AddrFromSlice(ctx.RemoteIP())
-	peer = peer.Unmap()
+	peer := peerOf(c)
 	var ipBuf [64]byte
 	ip := peer.AppendTo(ipBuf[:0])
 	proto := "http"
@@ -197,10 +315,6 @@ func (p *Proxy) setForwarded(c *fiber.Ctx, h *fasthttp.RequestHeader, f fields) 
 		}
 		return
 	}
-	if f&hasForwarded != 0 {
-		h.Del(fiber.HeaderForwarded)
-		h.Del("X-Real-Ip")
-	}
 	replaceHeader(h, keyXForwardedFor, ip, f&hasXForwardedFor != 0)
 	host := ctx.Request.Header.Host()
 	if p.publicProto != "" {
@@ -211,6 +325,12 @@ func (p *Proxy) setForwarded(c *fiber.Ctx, h *fasthttp.RequestHeader, f fields) 
 	var protoBuf [8]byte
 	replaceHeader(h, keyXForwardedProto, append(protoBuf[:0], proto...), f&hasXForwardedProto != 0)
 	replaceHeader(h, keyXForwardedHost, host, f&hasXForwardedHost != 0)
+}
+
+// peerOf returns the address of c's direct peer.
+func peerOf(c *fiber.Ctx) netip.Addr {
+	peer, _ := netip.AddrFromSlice(c.Context().RemoteIP())
+	return peer.Unmap()
 }
 
 // replaceHeader sets the canonical key to value. When the client sent key

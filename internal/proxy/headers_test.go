@@ -12,6 +12,8 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/valyala/fasthttp"
+
+	"github.com/gatehouse-dev/gatehouse/internal/clientip"
 )
 
 // rawUpstream answers every request on its connections with the literal
@@ -224,7 +226,10 @@ func TestCanonicalNames(t *testing.T) {
 		}
 	}
 	names := append(hopByHop[:], "Expect", "Forwarded", "X-Real-Ip", "X-Forwarded-For",
-		"X-Forwarded-Proto", "X-Forwarded-Host", "X-Request-Id", "Authorization")
+		"X-Forwarded-Proto", "X-Forwarded-Host", "X-Request-Id", "Authorization", "X-Forwarded-Prefix",
+		"X-Original-Url", "X-Rewrite-Url", "X-Original-Uri", "X-Original-Host", "X-Original-Method",
+		"X-Original-Forwarded-For", "X-Host", "Front-End-Https", "X-Url-Scheme", "Client-Ip", "X-Client-Ip",
+		"True-Client-Ip", "X-Cluster-Client-Ip", "Cf-Connecting-Ip")
 	for _, name := range names {
 		if name == fiber.HeaderTransferEncoding {
 			continue // fasthttp frames the body itself and never lists it
@@ -236,5 +241,96 @@ func TestCanonicalNames(t *testing.T) {
 				t.Errorf("a client's %q is not found by scanRequest", spelling)
 			}
 		}
+	}
+}
+
+// TestConnectionCannotRemoveGatewayFields (Traefik CVE-2024-45410): the
+// fields a client's Connection names are removed before the gateway sets
+// its own, so naming one never removes the gateway's; the client's own
+// nominated fields are still removed, and Host, Content-Length and Cookie
+// are never removed by a nomination.
+func TestConnectionCannotRemoveGatewayFields(t *testing.T) {
+	up := newRecorder(t, "u")
+	gw := newGateway(t, route1("r", "/", up.srv.URL), Options{PublicURL: "https://app.example"})
+	req, _ := http.NewRequest(http.MethodPost, gw.url+"/x", strings.NewReader("body"))
+	req.Header.Set("Connection", "X-User-Id, Authorization, X-Request-Id, X-Forwarded-For, X-Forwarded-Proto, "+
+		"X-Forwarded-Host, X-Own, Host, Content-Length, Cookie")
+	req.Header.Set("X-Own", "client")
+	req.Header.Set("Cookie", "a=1")
+	req.Header.Set("X-Test-Plugin-Set", "X-User-Id: alice")
+	req.Header.Set("X-Test-Identity-Token", "tok")
+	req.Header.Set("X-Test-Locals-Id", "rid-1")
+	if resp, body := do(t, req); resp.StatusCode != http.StatusOK {
+		t.Fatalf("POST /x = %d %s", resp.StatusCode, body)
+	}
+	got := up.last(t)
+	want := map[string]string{
+		"X-User-Id": "alice", "Authorization": "Bearer tok", "X-Request-Id": "rid-1",
+		"X-Forwarded-For": "127.0.0.1", "X-Forwarded-Proto": "https", "X-Forwarded-Host": "app.example",
+		"Cookie": "a=1", "X-Own": "",
+	}
+	for k, w := range want {
+		if v := strings.Join(got.header.Values(k), ", "); v != w {
+			t.Errorf("upstream %s = %q, want %q", k, v, w)
+		}
+	}
+	if string(got.body) != "body" || got.host == "" {
+		t.Errorf("upstream body %q host %q, want the body and a Host", got.body, got.host)
+	}
+}
+
+// TestForwardingFieldsFromUntrustedPeers: from a peer that is not a trusted
+// proxy the whole forwarding family is dropped (X-Forwarded-For, -Proto and
+// -Host are then the gateway's own); from a trusted proxy it passes. A field
+// of the family that the gateway sets itself (a headers plugin) reaches the
+// upstream from any peer.
+func TestForwardingFieldsFromUntrustedPeers(t *testing.T) {
+	sent := []string{
+		"X-Forwarded-Prefix", "X-Forwarded-Port", "X-Forwarded-Ssl", "X-Forwarded-Scheme", "X-Forwarded-Server",
+		"x-forwarded-uri", "X-FORWARDED-METHOD", "Forwarded", "X-Real-IP", "X-Original-URL", "X-Rewrite-URL",
+		"X-Original-URI", "X-Original-Host", "X-Host", "Front-End-Https", "X-Url-Scheme", "True-Client-IP",
+		"X-Client-IP", "Client-IP", "X-Cluster-Client-IP", "CF-Connecting-IP",
+	}
+	for _, tc := range []struct {
+		name    string
+		trusted []string
+		kept    bool
+	}{
+		{"untrusted peer", nil, false},
+		{"trusted proxy", []string{"127.0.0.1/32"}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			opts := Options{}
+			if tc.trusted != nil {
+				r, err := clientip.New(tc.trusted)
+				if err != nil {
+					t.Fatal(err)
+				}
+				opts.TrustedProxies = r
+			}
+			raw := "GET /x HTTP/1.1\r\nHost: gw\r\nX-Test-Plugin-Set: X-Forwarded-Prefix: /set-by-gateway\r\n"
+			for _, name := range sent {
+				if name != "X-Forwarded-Prefix" {
+					raw += name + ": evil\r\n"
+				}
+			}
+			h := forwardRaw(t, opts, raw+"X-Forwarded-Prefix: /evil\r\nX-Kept: k\r\n\r\n")
+			for _, name := range sent {
+				v := h.Values(name)
+				switch {
+				case name == "X-Forwarded-Prefix":
+					if strings.Join(v, ", ") != "/set-by-gateway" {
+						t.Errorf("upstream %s = %q, want only the gateway's %q", name, v, "/set-by-gateway")
+					}
+				case tc.kept && (len(v) != 1 || v[0] != "evil"):
+					t.Errorf("upstream %s = %q from a trusted proxy, want it kept", name, v)
+				case !tc.kept && len(v) > 0:
+					t.Errorf("upstream %s = %q from an untrusted peer, want it dropped", name, v)
+				}
+			}
+			if h.Get("X-Kept") != "k" {
+				t.Errorf("upstream X-Kept = %q, want %q", h.Get("X-Kept"), "k")
+			}
+		})
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -77,6 +78,13 @@ func newApp(p *Proxy) *fiber.App {
 	})
 	var bufs sync.Pool // *[]byte, as the server keeps them
 	app.Use(func(c *fiber.Ctx) error {
+		if id := c.Get("X-Test-Locals-Id"); id != "" {
+			c.Locals("requestid", id)
+		} else if id := c.Get("X-Request-Id"); id != "" {
+			c.Locals("requestid", id) // the server's observe, which runs first
+		}
+		// The server's edge, before anything writes to the request.
+		StripClientRequest(&c.Request().Header, p.trusted(peerOf(c)))
 		bp, _ := bufs.Get().(*[]byte)
 		if bp == nil {
 			bp = new([]byte)
@@ -93,8 +101,12 @@ func newApp(p *Proxy) *fiber.App {
 			c.Set("X-Request-Id", id)
 			c.Cookie(&fiber.Cookie{Name: "gw", Value: "1"})
 		}
-		if id := c.Get("X-Test-Locals-Id"); id != "" {
-			c.Locals("requestid", id)
+		if v := c.Get("X-Test-Plugin-Set"); v != "" {
+			// A field a plugin sets ("name: value"), as the headers plugin
+			// does, after the edge and before Forward.
+			name, value, _ := strings.Cut(v, ": ")
+			c.Request().Header.Del(name)
+			c.Request().Header.Set(name, value)
 		}
 		if tok := c.Get("X-Test-Identity-Token"); tok != "" {
 			// What the auth gate records for a logged-in caller.

@@ -13,13 +13,19 @@
 //
 // # Headers
 //
-// Hop-by-hop headers (RFC 9110 §7.6.1) are removed in both directions, and
-// Expect is not passed on, nor request fields whose names hold an underscore
-// (see dropUnderscored). One pass over each message finds which of the
-// fields the proxy edits are there (scanRequest), so that a message without
-// them costs no lookups by name. X-Forwarded-For, -Proto and -Host are believed and
-// extended only from Options.TrustedProxies; from other peers they are
-// replaced, and Forwarded and X-Real-Ip dropped. X-Request-Id carries
+// The server calls StripClientRequest on the client's request at its edge,
+// before the auth gate and the plugins write to it: it applies the client's
+// Connection header (the fields it names are removed then, and never later,
+// so a client cannot remove a field the gateway sets) and, unless the peer is
+// a trusted proxy, drops every forwarding field (X-Forwarded-*, Forwarded,
+// X-Real-Ip, X-Original-Url, …; see isForwarding). Forward then removes the
+// fixed hop-by-hop fields (RFC 9110 §7.6.1) in both directions, the fields an
+// upstream response's Connection names, Expect, and request fields whose
+// names hold an underscore (see dropUnderscored). One pass over each message
+// finds which of the fields the proxy edits are there (scanRequest), so that
+// a message without them costs no lookups by name. X-Forwarded-For, -Proto
+// and -Host are believed and extended only from Options.TrustedProxies; from
+// other peers they are replaced. X-Request-Id carries
 // c.Locals("requestid") (or the client's header). With an identity from the
 // auth gate (plugins.IdentityOf), Authorization is "Bearer <access token>",
 // set here after every plugin ran. Every replaced header has
@@ -119,7 +125,8 @@ type Options struct {
 	// TrustedProxies decides which peers' X-Forwarded-For, -Proto and -Host
 	// are believed and extended (server.trusted_proxies; the same resolver
 	// gives logs and plugins the client address). From any other peer they
-	// are replaced, and Forwarded and X-Real-Ip are dropped. Nil: none.
+	// are replaced (the other forwarding fields such a peer sent were dropped
+	// by StripClientRequest). Nil: none.
 	TrustedProxies *clientip.Resolver
 	// MaxBody is the request body limit in bytes; larger → 413. 0 means no
 	// limit (the server always passes server.max_body).
@@ -531,9 +538,7 @@ func (p *Proxy) copyResponseHeader(out, up *fasthttp.ResponseHeader) {
 	if !setByGateway(out) {
 		// The common case (no plugin set a response header): nothing to keep.
 		up.CopyTo(out)
-		if scanResponse(out)&hasHopByHop != 0 {
-			removeHopByHop(out)
-		}
+		stripResponse(out)
 		out.ResetConnectionClose()
 		return
 	}
@@ -543,9 +548,7 @@ func (p *Proxy) copyResponseHeader(out, up *fasthttp.ResponseHeader) {
 	}
 	out.CopyTo(saved)
 	up.CopyTo(out)
-	if scanResponse(out)&hasHopByHop != 0 {
-		removeHopByHop(out)
-	}
+	stripResponse(out)
 	out.ResetConnectionClose()
 	// Two passes: first remove every upstream line of a name the gateway
 	// set, then add the gateway's lines (all of them, if it set several).

@@ -16,6 +16,7 @@ import (
 
 	"github.com/MicahParks/jwkset"
 	"github.com/MicahParks/keyfunc/v3"
+	"github.com/gatehouse-dev/gatehouse/internal/safego"
 	"github.com/golang-jwt/jwt/v5"
 	"golang.org/x/sync/singleflight"
 	"golang.org/x/time/rate"
@@ -110,7 +111,7 @@ func NewKeySet(ctx context.Context, url string, client *http.Client, log *slog.L
 		return nil, fmt.Errorf("building keyfunc: %w", err)
 	}
 	ks.kf = kf
-	go ks.refreshLoop(ctx)
+	safego.Loop(ctx, ks.log, "jwks refresh", ks.refreshLoop)
 	return ks, nil
 }
 

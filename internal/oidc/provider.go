@@ -23,6 +23,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/gatehouse-dev/gatehouse/internal/safego"
 	"golang.org/x/oauth2"
 )
 
@@ -168,7 +169,7 @@ func DefaultHTTPClient() *http.Client {
 // backoff until it succeeds or ctx ends. ctx also ends the JWKS refresh. Only
 // the first call has an effect.
 func (p *Provider) Start(ctx context.Context) {
-	p.start.Do(func() { go p.discoverLoop(ctx) })
+	p.start.Do(func() { safego.Loop(ctx, p.log, "oidc discovery", p.discoverLoop) })
 }
 
 // Ready returns nil once discovery has succeeded, otherwise an error wrapping

@@ -11,6 +11,7 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/internal/config"
 	"github.com/gatehouse-dev/gatehouse/internal/route"
+	"github.com/gatehouse-dev/gatehouse/internal/safego"
 )
 
 // routing is one generation of what a config's routes compile to: the route
@@ -83,7 +84,8 @@ func (s *Server) Reload(cfg *config.Config) error {
 		s.retiring = map[*routing]struct{}{}
 	}
 	s.retiring[old] = struct{}{}
-	go s.retire(old, max(cfg.Server.ShutdownTimeout.D(), retireGrace))
+	limit := max(cfg.Server.ShutdownTimeout.D(), retireGrace)
+	safego.Go(s.logger, "reload: retire old routes", func() { s.retire(old, limit) })
 	return nil
 }
 

@@ -3,12 +3,15 @@ package ratelimit
 import (
 	"context"
 	"hash/maphash"
+	"log/slog"
 	"math"
 	"strings"
 	"sync"
 	"time"
 
 	"golang.org/x/time/rate"
+
+	"github.com/gatehouse-dev/gatehouse/internal/safego"
 )
 
 // Policy is the token bucket a Limiter enforces for every key: Burst tokens
@@ -53,6 +56,8 @@ type MemoryOptions struct {
 	MaxKeys int
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
+	// Logger receives a panic of the janitor (which then restarts). Default slog.Default().
+	Logger *slog.Logger
 }
 
 // DefaultMaxKeys is the default bound on a Memory limiter's buckets.
@@ -75,7 +80,7 @@ type Memory struct {
 	shards   []shard
 	perShard int
 	now      func() time.Time
-	done     chan struct{} // closed when the janitor has stopped
+	done     <-chan struct{} // closed when the janitor has stopped
 }
 
 type shard struct {
@@ -108,17 +113,16 @@ func NewMemory(ctx context.Context, policy Policy, opts MemoryOptions) *Memory {
 		shards:   make([]shard, n),
 		perShard: max(opts.MaxKeys/n, 1),
 		now:      opts.Now,
-		done:     make(chan struct{}),
 	}
 	for i := range m.shards {
 		m.shards[i].m = make(map[string]*bucket)
 	}
-	go m.janitor(ctx, min(max(policy.RefillTime(), time.Second), time.Minute))
+	every := min(max(policy.RefillTime(), time.Second), time.Minute)
+	m.done = safego.Loop(ctx, opts.Logger, "rate_limit janitor", func(ctx context.Context) { m.janitor(ctx, every) })
 	return m
 }
 
 func (m *Memory) janitor(ctx context.Context, every time.Duration) {
-	defer close(m.done)
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {

@@ -105,7 +105,7 @@ func NewLimiter(spec plugins.Spec, policy Policy, maxKeys int) (Limiter, error) 
 		return nil, fmt.Errorf("rate_limit: %w", err)
 	}
 	if kind == store.Memory {
-		return NewMemory(spec.Ctx, policy, MemoryOptions{MaxKeys: maxKeys}), nil
+		return NewMemory(spec.Ctx, policy, MemoryOptions{MaxKeys: maxKeys, Logger: spec.Logger}), nil
 	}
 	rdb, err := redisstore.NewClient(spec.Store, nil)
 	if err != nil {

@@ -25,6 +25,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/gatehouse-dev/gatehouse/internal/safego"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
 )
 
@@ -65,8 +66,8 @@ type Store struct {
 	now   func() time.Time
 	epoch time.Time // expiries are nanoseconds since epoch
 
-	stop      chan struct{}
-	done      chan struct{}
+	stop      context.CancelFunc // ends the janitor
+	done      <-chan struct{}    // closed once the janitor has ended
 	closeOnce sync.Once
 }
 
@@ -103,20 +104,20 @@ func New(opts Options) (*Store, error) {
 		max:     opts.MaxEntries,
 		now:     opts.Now,
 		epoch:   opts.Now(),
-		stop:    make(chan struct{}),
-		done:    make(chan struct{}),
 	}
-	go s.janitor(opts.SweepInterval)
+	ctx, stop := context.WithCancel(context.Background())
+	s.stop = stop
+	// A panic in a sweep is logged and the janitor restarts.
+	s.done = safego.Loop(ctx, nil, "memory store janitor", func(ctx context.Context) { s.janitor(ctx, opts.SweepInterval) })
 	return s, nil
 }
 
-func (s *Store) janitor(every time.Duration) {
-	defer close(s.done)
+func (s *Store) janitor(ctx context.Context, every time.Duration) {
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
 		select {
-		case <-s.stop:
+		case <-ctx.Done():
 			return
 		case <-t.C:
 			s.Sweep()
@@ -309,7 +310,7 @@ func (s *Store) Ping(ctx context.Context) error {
 // store.ErrClosed; closing twice is not an error.
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
-		close(s.stop)
+		s.stop()
 		<-s.done
 		s.mu.Lock()
 		s.closed = true

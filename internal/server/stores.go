@@ -10,13 +10,17 @@ import (
 	redisstore "github.com/gatehouse-dev/gatehouse/internal/store/redis"
 )
 
-// maxLoginStates bounds the login attempts in flight (state, nonce, PKCE
-// verifier) held in memory. They live in a store of their own so that a flood
-// of /auth/login requests can never evict real sessions.
-const maxLoginStates = 100_000
+// maxAuthEntries bounds the memory auth store: single-use records of
+// finished logins (each for at most the 10 minutes a login may take),
+// back-channel logout jtis, parked logout URLs and refresh locks. None is
+// written for an anonymous request (a started login lives in its cookie),
+// so only logins the IdP accepted and IdP calls fill it; a store of its own
+// can never evict real sessions.
+const maxAuthEntries = 100_000
 
 // openStores opens the session store and the store for short-lived auth state
-// (login states, single-use ids) named by session.store.
+// (single-use login records and ids, logout handles, locks) named by
+// session.store.
 //
 // With Redis, a URL that cannot work fails, and so does a Redis that rejects
 // the URL's credentials or database, or whose certificate does not verify
@@ -36,14 +40,14 @@ func openStores(cfg *config.Config) (sessions, auth store.Store, err error) {
 		if err != nil {
 			return nil, nil, err
 		}
-		auth, err = memory.New(memory.Options{MaxEntries: maxLoginStates})
+		auth, err = memory.New(memory.Options{MaxEntries: maxAuthEntries})
 		if err != nil {
 			_ = sessions.Close()
 			return nil, nil, err
 		}
 		return sessions, auth, nil
 	}
-	// One Redis for every replica; login states under a prefix of their own.
+	// One Redis for every replica; auth state under a prefix of its own.
 	// Errors never carry the password (an invalid URL is shown redacted).
 	rs, err := redisstore.Open(cfg.Session.Store, redisstore.Options{})
 	if err != nil {

@@ -139,6 +139,7 @@ func New(cfg *config.Config, opts Options) (srv *Server, err error) {
 	// text, and a last recover around everything.
 	fs := s.app.Server()
 	fs.ErrorHandler = s.edgeError
+	fs.HeaderReceived = s.headerReceived // a refused head's body is never read
 	fs.Handler = s.guard(fs.Handler)
 	authApp := fiber.New(fiber.Config{ErrorHandler: errorHandler(logger), DisableStartupMessage: true})
 	s.auth.Mount(authApp)
@@ -188,6 +189,10 @@ func (s *Server) fiberConfig() fiber.Config {
 		// Stream request bodies to the upstream instead of buffering them whole;
 		// BodyLimit still answers 413 to a Content-Length above max_body.
 		StreamRequestBody: true,
+		// fasthttp would otherwise read a whole multipart/form-data body (up
+		// to max_body, in memory) before any handler ran: an anonymous client
+		// could make the gateway buffer bodies for routes that refuse them.
+		DisablePreParseMultipartForm: true,
 		BodyLimit:         int(sc.MaxBody),
 		// fasthttp reads the request line and headers into this buffer: a larger
 		// head fails with 431 Request Header Fields Too Large.

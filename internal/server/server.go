@@ -193,7 +193,7 @@ func (s *Server) fiberConfig() fiber.Config {
 		// to max_body, in memory) before any handler ran: an anonymous client
 		// could make the gateway buffer bodies for routes that refuse them.
 		DisablePreParseMultipartForm: true,
-		BodyLimit:         int(sc.MaxBody),
+		BodyLimit:                    int(sc.MaxBody),
 		// fasthttp reads the request line and headers into this buffer: a larger
 		// head fails with 431 Request Header Fields Too Large.
 		ReadBufferSize: int(sc.MaxHeaderBytes),

@@ -69,7 +69,8 @@ type Server struct {
 	retiring map[*routing]struct{}
 	auth     *auth.Auth
 	store    store.Store // sessions
-	// authStore holds short-lived login state and single-use ids.
+	// authStore holds short-lived single-use records (used login states,
+	// logout handles, back-channel jti).
 	authStore      store.Store
 	metricsHandler fiber.Handler
 	clientIP       *clientip.Resolver

@@ -1,5 +1,5 @@
 // Package store holds the small key-value interface through which all shared
-// state (sessions, login states, single-use ids, locks) is persisted, with an
+// state (sessions, single-use ids, locks) is persisted, with an
 // in-memory implementation (the default) and one on Redis. storetest/ is the
 // contract suite every implementation must pass.
 package store
@@ -35,7 +35,7 @@ type Store interface {
 	// SetNX stores value only if key is absent; it reports whether it stored.
 	SetNX(ctx context.Context, key string, value []byte, ttl time.Duration) (bool, error)
 	// Take atomically returns and deletes the value under key (single-use
-	// values such as login states), or ErrNotFound.
+	// values such as logout handles), or ErrNotFound.
 	Take(ctx context.Context, key string) ([]byte, error)
 	// CompareAndSwap replaces the value under key with value, and its TTL with
 	// ttl, only if the current value equals old byte for byte; it reports

@@ -1,6 +1,6 @@
 // Package redisstore is the store.Store on Redis (github.com/redis/go-redis/v9):
 // the shared state engine when several gateway replicas run behind a load
-// balancer. Sessions, login states, single-use ids and locks written by one
+// balancer. Sessions, single-use ids and locks written by one
 // replica are seen by all, and survive a gateway restart.
 //
 // Every call is bounded: short dial/read/write/pool timeouts (see NewClient)

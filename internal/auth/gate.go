@@ -161,11 +161,13 @@ func (a *Auth) sessionAuth(c *fiber.Ctx) error {
 	return nil
 }
 
-// stripSessionCookie removes the session cookie from the request's Cookie
-// header, keeping the others.
+// stripSessionCookie removes every session cookie pair from every Cookie
+// line of the request and keeps the other cookies byte for byte and in order
+// (session.StripCookie); fasthttp's DelCookie would rewrite them from its
+// lossy parse. It runs before any plugin, as StripCookie requires.
 func (a *Auth) stripSessionCookie(c *fiber.Ctx) {
 	if a.sessions != nil {
-		c.Request().Header.DelCookie(a.sessions.CookieName())
+		session.StripCookie(&c.Request().Header, a.sessions.CookieName())
 	}
 }
 

@@ -170,7 +170,15 @@ func (h *harness) upstream(c *fiber.Ctx) error {
 			return err
 		}
 	}
-	s := seen{Path: c.Path(), Cookie: string(c.Request().Header.Peek("Cookie")), Identity: plugins.IdentityOf(c)}
+	// The Cookie lines as the proxy would forward them: after the gate they
+	// are plain fields (session.StripCookie), which Peek does not see.
+	var cookies []string
+	for k, v := range c.Request().Header.All() {
+		if string(k) == fiber.HeaderCookie {
+			cookies = append(cookies, string(v))
+		}
+	}
+	s := seen{Path: c.Path(), Cookie: strings.Join(cookies, "; "), Identity: plugins.IdentityOf(c)}
 	if id := s.Identity; id != nil && id.AccessToken != "" {
 		c.Request().Header.Set("Authorization", "Bearer "+id.AccessToken)
 	}

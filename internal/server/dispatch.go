@@ -25,19 +25,15 @@ import (
 // pathBufs recycles the buffers canonical paths are built in.
 var pathBufs = sync.Pool{New: func() any { b := make([]byte, 0, 256); return &b }}
 
-// dispatch normalises the path, serves the built-in endpoints, and hands the
-// request to the longest matching route.
+// dispatch applies the edge rules (edge), normalises the path, serves the
+// built-in endpoints, and hands the request to the longest matching route.
 func (s *Server) dispatch(c *fiber.Ctx) error {
+	if err := s.edge(c); err != nil {
+		return err
+	}
 	uri := c.Request().URI()
 	if max := s.cfg.Server.MaxURILength; max > 0 && len(c.Request().Header.RequestURI()) > max {
 		return fiber.NewError(fiber.StatusRequestURITooLong, "request uri too long")
-	}
-	if ambiguousFraming(&c.Request().Header) {
-		// fasthttp would read the body as chunked and close the connection
-		// afterwards (RFC 9112 §6.3); an upstream or a proxy in front of us
-		// might have read it by Content-Length. Refuse rather than guess.
-		c.Context().SetConnectionClose()
-		return fiber.NewError(fiber.StatusBadRequest, "ambiguous request framing")
 	}
 	bufp := pathBufs.Get().(*[]byte)
 	defer pathBufs.Put(bufp)
@@ -96,28 +92,6 @@ func matchWithParams(rt *routing, canon []byte) (*route.Entry, error) {
 		return nil, fiber.NewError(fiber.StatusBadRequest, "invalid request path")
 	}
 	return e, nil
-}
-
-// ambiguousFraming reports a request that carries both Transfer-Encoding and
-// Content-Length, the classic request-smuggling shape. Only chunked requests
-// pay for the scan of the raw header block.
-func ambiguousFraming(h *fasthttp.RequestHeader) bool {
-	if h.ContentLength() != -1 {
-		return false
-	}
-	raw := h.RawHeaders()
-	for len(raw) > 0 {
-		line := raw
-		if i := bytes.IndexByte(raw, '\n'); i >= 0 {
-			line, raw = raw[:i], raw[i+1:]
-		} else {
-			raw = nil
-		}
-		if len(line) > len("content-length:") && bytes.EqualFold(line[:len("content-length:")], []byte("content-length:")) {
-			return true
-		}
-	}
-	return false
 }
 
 // builtin returns the handler of a gateway endpoint at path, or nil.

@@ -248,9 +248,12 @@ func (a *Auth) refreshShared(c *fiber.Ctx, s *session.Session, cookie, rejected 
 		}
 		return nil, fiber.NewError(fiber.StatusServiceUnavailable, msgIdPUnavailable)
 	}
+	// Detached from this request: the others waiting must not fail because it
+	// left. Taken here, not in the flight's goroutine, which may outlive the
+	// request (and c with it).
+	detached := context.WithoutCancel(c.UserContext())
 	ch := a.flight.DoChan(s.ID, func() (any, error) {
-		// Detached from one request: the others waiting must not fail because it left.
-		ctx, cancel := context.WithTimeout(context.WithoutCancel(c.UserContext()), refreshTimeout)
+		ctx, cancel := context.WithTimeout(detached, refreshTimeout)
 		defer cancel()
 		return a.refresh(ctx, cookie, rejected)
 	})

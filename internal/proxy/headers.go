@@ -52,6 +52,7 @@ const (
 	hasXForwardedHost                     // X-Forwarded-Host
 	hasXRequestID                         // X-Request-Id
 	hasAuthorization                      // Authorization
+	hasMethodOverride                     // see isMethodOverride
 
 	// hasForwarding is any field only a trusted proxy may send.
 	hasForwarding = hasForwarded | hasXForwardedFor | hasXForwardedProto | hasXForwardedHost
@@ -82,6 +83,9 @@ func classify(name []byte) fields {
 	}
 	if isForwarding(name) {
 		return hasForwarded
+	}
+	if isMethodOverride(name) {
+		return hasMethodOverride
 	}
 	if bytes.IndexByte(name, '_') >= 0 {
 		return hasUnderscore
@@ -118,6 +122,20 @@ func isForwarding(name []byte) bool {
 	// fasthttp stores a name with an inner space as sent, uncanonicalised.
 	return len(name) >= len(xForwardedPrefix) && (name[0]|0x20) == 'x' &&
 		bytes.EqualFold(name[:len(xForwardedPrefix)], []byte(xForwardedPrefix))
+}
+
+// isMethodOverride reports a field that asks a framework (Rails, Laravel,
+// Express's method-override, ASP.NET, Symfony) to run the request as another
+// method than the request line's: X-Http-Method-Override, X-Http-Method,
+// X-Method-Override. The method a route's methods: list and the auth gate's
+// CSRF rules judged must be the one the upstream runs, so these are dropped
+// from every client, a trusted proxy included.
+func isMethodOverride(name []byte) bool {
+	switch string(name) {
+	case "X-Http-Method-Override", "X-Http-Method", "X-Method-Override":
+		return true
+	}
+	return false
 }
 
 // scanRequest returns the fields of h the proxy edits. fasthttp's iterator
@@ -190,7 +208,9 @@ func stripResponse(h *fasthttp.ResponseHeader) {
 //   - the hop-by-hop fields themselves are removed (see hopByHop);
 //   - unless the peer is a trusted proxy (trustedPeer), every forwarding
 //     field (see isForwarding) is removed. The proxy then sets
-//     X-Forwarded-For, -Proto and -Host of its own.
+//     X-Forwarded-For, -Proto and -Host of its own;
+//   - the method-override fields (see isMethodOverride) are removed, from
+//     every peer.
 //
 // A Connection: close keeps its meaning for the client's connection: fasthttp
 // decided it before the handler ran, and the request still reports it.
@@ -207,6 +227,9 @@ func StripClientRequest(h *fasthttp.RequestHeader, trustedPeer bool) {
 	}
 	if !trustedPeer && f&hasForwarding != 0 {
 		dropForwarding(h)
+	}
+	if f&hasMethodOverride != 0 {
+		dropFields(h, func(k []byte) bool { return classify(k) == hasMethodOverride })
 	}
 }
 

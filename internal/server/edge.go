@@ -28,6 +28,10 @@ var (
 	// errFoldedHeader: a field line continued on the next (obs-fold, RFC 9112
 	// §5.2), which parsers join differently.
 	errFoldedHeader = fiber.NewError(fiber.StatusBadRequest, "bad request")
+	// errBadFieldName: a field name that is not an RFC 9110 token, such as
+	// "X-User Id" (fasthttp accepts an inner space): upstreams read such a
+	// line differently (some trim or fold the name, some refuse it).
+	errBadFieldName = fiber.NewError(fiber.StatusBadRequest, "bad request")
 	// errBodyTooLarge: a Content-Length above server.max_body.
 	errBodyTooLarge = fiber.NewError(fiber.StatusRequestEntityTooLarge, "request body too large")
 )
@@ -74,6 +78,7 @@ func (s *Server) headerReceived(h *fasthttp.RequestHeader) fasthttp.RequestConfi
 // allocates nothing:
 //
 //   - a folded field line (obs-fold) → 400;
+//   - a field name that is not a token (RFC 9110 §5.1) → 400;
 //   - Transfer-Encoding with Content-Length → 400 (ambiguous framing);
 //   - Transfer-Encoding whose codings, over all its lines, are not exactly
 //     one final chunked: chunked not last (identity, gzip, "chunked, gzip"),
@@ -101,6 +106,9 @@ func framingError(raw []byte, maxBody int64) error {
 			return errFoldedHeader
 		}
 		name, value, _ := bytes.Cut(line, []byte{':'})
+		if !isToken(name) {
+			return errBadFieldName
+		}
 		switch {
 		case bytes.EqualFold(name, []byte(fiber.HeaderTransferEncoding)):
 			teLines++
@@ -158,3 +166,30 @@ func exceeds(v []byte, max int64) bool {
 	}
 	return false
 }
+
+// isToken reports whether b is an RFC 9110 §5.6.2 token: one or more tchar.
+func isToken(b []byte) bool {
+	if len(b) == 0 {
+		return false
+	}
+	for _, c := range b {
+		if !tchar[c] {
+			return false
+		}
+	}
+	return true
+}
+
+// tchar holds the bytes a token may contain.
+var tchar = func() (t [256]bool) {
+	for c := '0'; c <= '9'; c++ {
+		t[c] = true
+	}
+	for c := 'a'; c <= 'z'; c++ {
+		t[c], t[c-'a'+'A'] = true, true
+	}
+	for _, c := range "!#$%&'*+-.^_`|~" {
+		t[c] = true
+	}
+	return t
+}()

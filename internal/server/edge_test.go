@@ -9,6 +9,7 @@ import (
 	"net/http/httputil"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -20,21 +21,23 @@ import (
 )
 
 // rawUpstream is a loopback upstream on a bare socket: it records the
-// request head of every request exactly as it arrived, reads the body by its
-// framing, and answers 200 "ok".
+// request head of every request exactly as it arrived (no HTTP library
+// cleans it first), reads the body by its framing, and answers 200 "ok".
 type rawUpstream struct {
 	url   string
-	heads chan string
+	heads chan string // the latest heads, in order (the oldest dropped when full)
+	mu    sync.Mutex
+	byID  map[string]string // X-Request-Id → head, until taken by take
 }
 
-func newRawUpstream(t *testing.T) *rawUpstream {
+func newRawUpstream(t testing.TB) *rawUpstream {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { ln.Close() })
-	u := &rawUpstream{url: "http://" + ln.Addr().String(), heads: make(chan string, 64)}
+	u := &rawUpstream{url: "http://" + ln.Addr().String(), heads: make(chan string, 64), byID: map[string]string{}}
 	go func() {
 		for {
 			c, err := ln.Accept()
@@ -81,11 +84,26 @@ func (u *rawUpstream) serve(c net.Conn) {
 			}
 			chunked = line != "\r\n"
 		}
-		u.heads <- head.String()
+		u.mu.Lock()
+		u.byID[req.Header.Get("X-Request-Id")] = head.String()
+		u.mu.Unlock()
+		select {
+		case u.heads <- head.String():
+		default: // a fuzz run forwards more than anyone reads in order
+		}
 		if _, err := io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"); err != nil {
 			return
 		}
 	}
+}
+
+// take returns (and forgets) the head of the request with the id, or "".
+func (u *rawUpstream) take(id string) string {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	h := u.byID[id]
+	delete(u.byID, id)
+	return h
 }
 
 // forwarded returns the heads the upstream received so far. A forwarded
@@ -119,7 +137,7 @@ func fieldValues(head, name string) []string {
 // body, and (when wantClosed) whether the gateway then closed the
 // connection. The deadline only keeps a broken gateway from hanging the
 // test; nothing is asserted about time.
-func exchange(t *testing.T, base, req string, checkClosed bool) (resp *http.Response, body string, closed bool) {
+func exchange(t testing.TB, base, req string, checkClosed bool) (resp *http.Response, body string, closed bool) {
 	t.Helper()
 	conn, err := net.Dial("tcp", strings.TrimPrefix(base, "http://"))
 	if err != nil {

@@ -15,7 +15,7 @@ import (
 )
 
 // loadConfig parses testdata/NAME with ${VAR}s taken from env only.
-func loadConfig(t *testing.T, name string, env map[string]string) *config.Config {
+func loadConfig(t testing.TB, name string, env map[string]string) *config.Config {
 	t.Helper()
 	data, err := os.ReadFile(filepath.Join("testdata", name))
 	if err != nil {

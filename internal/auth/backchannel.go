@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gatehouse-dev/gatehouse/httperr"
 	"github.com/gofiber/fiber/v2"
 )
 
@@ -40,12 +41,12 @@ func (a *Auth) backChannelLogout(c *fiber.Ctx) error {
 		return err
 	}
 	if err := a.rp.Ready(); err != nil {
-		return fiber.NewError(fiber.StatusServiceUnavailable, msgIdPUnavailable)
+		return httperr.New(fiber.StatusServiceUnavailable, msgIdPUnavailable)
 	}
 	lt, err := a.rp.VerifyLogoutToken(ctx, raw)
 	if err != nil {
 		a.log.WarnContext(ctx, "auth: back-channel logout token refused", "error", err)
-		return fiber.NewError(fiber.StatusBadRequest, "invalid_request")
+		return httperr.New(fiber.StatusBadRequest, "invalid_request")
 	}
 	// §2.6 step 10 (optional, done): a jti is accepted once.
 	ttl := min(max(lt.Expiry.Sub(a.now())+a.rpLeeway(), time.Minute), maxJTITTL)
@@ -53,10 +54,10 @@ func (a *Auth) backChannelLogout(c *fiber.Ctx) error {
 	fresh, err := a.st.SetNX(ctx, "bcl:jti:"+base64.RawURLEncoding.EncodeToString(h[:]), []byte{1}, ttl)
 	if err != nil {
 		a.log.ErrorContext(ctx, "auth: recording logout token jti", "error", err)
-		return fiber.NewError(fiber.StatusServiceUnavailable, msgStore)
+		return httperr.New(fiber.StatusServiceUnavailable, msgStore)
 	}
 	if !fresh {
-		return fiber.NewError(fiber.StatusBadRequest, "invalid_request")
+		return httperr.New(fiber.StatusBadRequest, "invalid_request")
 	}
 	var n int
 	if lt.SID != "" {
@@ -66,7 +67,7 @@ func (a *Auth) backChannelLogout(c *fiber.Ctx) error {
 	}
 	if err != nil {
 		a.log.ErrorContext(ctx, "auth: back-channel logout", "error", err)
-		return fiber.NewError(fiber.StatusServiceUnavailable, msgStore)
+		return httperr.New(fiber.StatusServiceUnavailable, msgStore)
 	}
 	a.log.InfoContext(ctx, "auth: back-channel logout", "sub", lt.Subject, "sessions", n)
 	return c.SendStatus(fiber.StatusOK)
@@ -78,7 +79,7 @@ func (a *Auth) backChannelLogout(c *fiber.Ctx) error {
 // the body is no such form or has no token.
 func logoutTokenParam(c *fiber.Ctx) (string, error) {
 	if !strings.HasPrefix(strings.ToLower(c.Get(fiber.HeaderContentType)), fiber.MIMEApplicationForm) {
-		return "", fiber.NewError(fiber.StatusBadRequest, "invalid_request")
+		return "", httperr.New(fiber.StatusBadRequest, "invalid_request")
 	}
 	body, err := limitedBody(c, maxBackChannelBody)
 	if err != nil {
@@ -86,7 +87,7 @@ func logoutTokenParam(c *fiber.Ctx) (string, error) {
 	}
 	form, err := url.ParseQuery(string(body))
 	if err != nil || form.Get("logout_token") == "" {
-		return "", fiber.NewError(fiber.StatusBadRequest, "invalid_request")
+		return "", httperr.New(fiber.StatusBadRequest, "invalid_request")
 	}
 	return form.Get("logout_token"), nil
 }
@@ -100,19 +101,19 @@ func logoutTokenParam(c *fiber.Ctx) (string, error) {
 // returned bytes may be the request's buffer: valid during the request only.
 func limitedBody(c *fiber.Ctx, limit int) ([]byte, error) {
 	if c.Request().Header.ContentLength() > limit {
-		return nil, fiber.NewError(fiber.StatusRequestEntityTooLarge, msgBodyTooLarge)
+		return nil, httperr.New(fiber.StatusRequestEntityTooLarge, msgBodyTooLarge)
 	}
 	var body []byte
 	if stream := c.Context().RequestBodyStream(); stream != nil {
 		var err error
 		if body, err = io.ReadAll(io.LimitReader(stream, int64(limit)+1)); err != nil {
-			return nil, fiber.NewError(fiber.StatusBadRequest, "invalid_request")
+			return nil, httperr.New(fiber.StatusBadRequest, "invalid_request")
 		}
 	} else {
 		body = c.Body() // a server that buffers bodies has read it already
 	}
 	if len(body) > limit {
-		return nil, fiber.NewError(fiber.StatusRequestEntityTooLarge, msgBodyTooLarge)
+		return nil, httperr.New(fiber.StatusRequestEntityTooLarge, msgBodyTooLarge)
 	}
 	return body, nil
 }

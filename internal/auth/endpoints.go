@@ -5,6 +5,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gatehouse-dev/gatehouse/httperr"
 	"github.com/gofiber/fiber/v2"
 )
 
@@ -70,7 +71,7 @@ func (a *Auth) logout(c *fiber.Ctx) error {
 		sameOrigin := (origin != "" && strings.EqualFold(origin, a.origin)) ||
 			(origin == "" && c.Get("Sec-Fetch-Site") == "same-origin")
 		if !sameOrigin {
-			return fiber.NewError(fiber.StatusForbidden, msgOrigin)
+			return httperr.New(fiber.StatusForbidden, msgOrigin)
 		}
 		cookie = a.sessions.CookieValue(c)
 	} else {
@@ -82,16 +83,16 @@ func (a *Auth) logout(c *fiber.Ctx) error {
 	c.Cookie(a.sessions.ClearCookie())
 	c.Set(fiber.HeaderCacheControl, "no-store")
 	if cookie == "" {
-		return fiber.NewError(fiber.StatusUnauthorized, msgAuthRequired)
+		return httperr.New(fiber.StatusUnauthorized, msgAuthRequired)
 	}
 	ctx := c.UserContext()
 	s, err := a.sessions.Load(ctx, cookie)
 	if err != nil {
-		return fiber.NewError(fiber.StatusUnauthorized, msgAuthRequired)
+		return httperr.New(fiber.StatusUnauthorized, msgAuthRequired)
 	}
 	if err := a.sessions.Delete(ctx, s.ID); err != nil {
 		a.log.ErrorContext(ctx, "auth: deleting session at logout", "error", err)
-		return fiber.NewError(fiber.StatusServiceUnavailable, msgStore)
+		return httperr.New(fiber.StatusServiceUnavailable, msgStore)
 	}
 	if s.RefreshToken != "" && a.rp.CanRevoke() {
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), revokeTimeout)

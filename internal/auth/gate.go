@@ -8,6 +8,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/gatehouse-dev/gatehouse/httperr"
 	"github.com/gatehouse-dev/gatehouse/internal/config"
 	"github.com/gatehouse-dev/gatehouse/internal/oidc"
 	"github.com/gatehouse-dev/gatehouse/internal/session"
@@ -54,7 +55,7 @@ func (a *Auth) Gate(route *config.Route) func(next fiber.Handler) fiber.Handler 
 				return next(c)
 			}
 			if a.rp == nil {
-				return fiber.NewError(fiber.StatusUnauthorized, msgAuthRequired)
+				return httperr.New(fiber.StatusUnauthorized, msgAuthRequired)
 			}
 			var err error
 			bearer := mode == config.AuthBearer ||
@@ -99,13 +100,13 @@ func safeMethod(m string) bool {
 // which gatehouse never grants).
 func (a *Auth) checkBrowser(c *fiber.Ctx) error {
 	if isPreflight(c) {
-		return fiber.NewError(fiber.StatusForbidden, msgPreflight)
+		return httperr.New(fiber.StatusForbidden, msgPreflight)
 	}
 	if c.Get(a.csrfHeader) != "1" {
-		return fiber.NewError(fiber.StatusForbidden, msgCSRF)
+		return httperr.New(fiber.StatusForbidden, msgCSRF)
 	}
 	if !safeMethod(c.Method()) && !a.sameOrigin(c) {
-		return fiber.NewError(fiber.StatusForbidden, msgOrigin)
+		return httperr.New(fiber.StatusForbidden, msgOrigin)
 	}
 	return nil
 }
@@ -119,12 +120,12 @@ func (a *Auth) sameOrigin(c *fiber.Ctx) bool {
 // loadSession applies checkBrowser and returns the request's live session.
 func (a *Auth) loadSession(c *fiber.Ctx) (*session.Session, string, error) {
 	if isPreflight(c) {
-		return nil, "", fiber.NewError(fiber.StatusForbidden, msgPreflight)
+		return nil, "", httperr.New(fiber.StatusForbidden, msgPreflight)
 	}
 	cookie := a.sessions.CookieValue(c)
 	if cookie == "" {
 		// No ambient credential, hence nothing to forge: plain 401.
-		return nil, "", fiber.NewError(fiber.StatusUnauthorized, msgAuthRequired)
+		return nil, "", httperr.New(fiber.StatusUnauthorized, msgAuthRequired)
 	}
 	if err := a.checkBrowser(c); err != nil {
 		return nil, "", err
@@ -133,10 +134,10 @@ func (a *Auth) loadSession(c *fiber.Ctx) (*session.Session, string, error) {
 	switch {
 	case errors.Is(err, session.ErrNoSession):
 		c.Cookie(a.sessions.ClearCookie())
-		return nil, "", fiber.NewError(fiber.StatusUnauthorized, msgAuthRequired)
+		return nil, "", httperr.New(fiber.StatusUnauthorized, msgAuthRequired)
 	case err != nil:
 		a.log.ErrorContext(c.UserContext(), "auth: loading session", "error", err)
-		return nil, "", fiber.NewError(fiber.StatusServiceUnavailable, msgStore)
+		return nil, "", httperr.New(fiber.StatusServiceUnavailable, msgStore)
 	}
 	return s, cookie, nil
 }
@@ -217,9 +218,9 @@ func (a *Auth) Reauthorize(c *fiber.Ctx) error {
 	s, err := a.sessions.Load(c.UserContext(), cookie)
 	switch {
 	case errors.Is(err, session.ErrNoSession):
-		return fiber.NewError(fiber.StatusUnauthorized, msgSessionExpired)
+		return httperr.New(fiber.StatusUnauthorized, msgSessionExpired)
 	case err != nil:
-		return fiber.NewError(fiber.StatusServiceUnavailable, msgStore)
+		return httperr.New(fiber.StatusServiceUnavailable, msgStore)
 	case s.RefreshToken == "":
 		return ErrCannotReauthorize
 	}
@@ -229,7 +230,7 @@ func (a *Auth) Reauthorize(c *fiber.Ctx) error {
 		}
 		if s.AccessToken == id.AccessToken {
 			// The refresh failed but the token was still "valid": nothing better to send.
-			return fiber.NewError(fiber.StatusServiceUnavailable, msgIdPUnavailable)
+			return httperr.New(fiber.StatusServiceUnavailable, msgIdPUnavailable)
 		}
 	}
 	plugins.SetIdentity(c, &plugins.Identity{SessionID: s.ID, Subject: s.Subject, Claims: s.Claims, AccessToken: s.AccessToken})
@@ -246,7 +247,7 @@ func (a *Auth) refreshShared(c *fiber.Ctx, s *session.Session, cookie, rejected 
 		if a.now().Before(s.AccessExpiresAt) {
 			return s, nil
 		}
-		return nil, fiber.NewError(fiber.StatusServiceUnavailable, msgIdPUnavailable)
+		return nil, httperr.New(fiber.StatusServiceUnavailable, msgIdPUnavailable)
 	}
 	// Detached from this request: the others waiting must not fail because it
 	// left. Taken here, not in the flight's goroutine, which may outlive the
@@ -262,12 +263,12 @@ func (a *Auth) refreshShared(c *fiber.Ctx, s *session.Session, cookie, rejected 
 	case r := <-ch:
 		res = singleflightResult{r.Val, r.Err}
 	case <-c.UserContext().Done():
-		return nil, fiber.NewError(fiber.StatusServiceUnavailable, msgIdPUnavailable)
+		return nil, httperr.New(fiber.StatusServiceUnavailable, msgIdPUnavailable)
 	}
 	switch {
 	case errors.Is(res.err, errSessionEnded), errors.Is(res.err, session.ErrNoSession):
 		c.Cookie(a.sessions.ClearCookie())
-		return nil, fiber.NewError(fiber.StatusUnauthorized, msgSessionExpired)
+		return nil, httperr.New(fiber.StatusUnauthorized, msgSessionExpired)
 	case res.err != nil:
 		if !errors.Is(res.err, errRefreshBusy) {
 			a.retry.failed(s.ID, a.now())
@@ -275,7 +276,7 @@ func (a *Auth) refreshShared(c *fiber.Ctx, s *session.Session, cookie, rejected 
 		if a.now().Before(s.AccessExpiresAt) {
 			return s, nil // still valid: serve, the next request retries
 		}
-		return nil, fiber.NewError(fiber.StatusServiceUnavailable, msgIdPUnavailable)
+		return nil, httperr.New(fiber.StatusServiceUnavailable, msgIdPUnavailable)
 	}
 	a.retry.succeeded(s.ID)
 	return res.val.(*session.Session), nil
@@ -342,16 +343,16 @@ func (a *Auth) bearerAuth(c *fiber.Ctx, audience string) error {
 	if !ok || !strings.EqualFold(scheme, "Bearer") || tok == "" {
 		// RFC 6750 §3.1: no error code when the request carried no credentials.
 		c.Set(fiber.HeaderWWWAuthenticate, `Bearer realm="gatehouse"`)
-		return fiber.NewError(fiber.StatusUnauthorized, msgAuthRequired)
+		return httperr.New(fiber.StatusUnauthorized, msgAuthRequired)
 	}
 	if err := a.rp.Ready(); err != nil {
-		return fiber.NewError(fiber.StatusServiceUnavailable, msgIdPUnavailable)
+		return httperr.New(fiber.StatusServiceUnavailable, msgIdPUnavailable)
 	}
 	claims, err := a.rp.VerifyAccessToken(c.UserContext(), tok, audience)
 	if err != nil {
 		a.log.InfoContext(c.UserContext(), "auth: bearer token refused", "error", err)
 		c.Set(fiber.HeaderWWWAuthenticate, `Bearer realm="gatehouse", error="invalid_token"`)
-		return fiber.NewError(fiber.StatusUnauthorized, msgInvalidToken)
+		return httperr.New(fiber.StatusUnauthorized, msgInvalidToken)
 	}
 	sub, _ := claims["sub"].(string)
 	plugins.SetIdentity(c, &plugins.Identity{Subject: sub, Claims: claims, AccessToken: tok})

@@ -2,7 +2,6 @@ package auth
 
 import (
 	"context"
-	"errors"
 	"io"
 	"log/slog"
 	"net"
@@ -16,6 +15,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/gatehouse-dev/gatehouse/httperr"
 	"github.com/gatehouse-dev/gatehouse/internal/config"
 	"github.com/gatehouse-dev/gatehouse/internal/session"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
@@ -152,11 +152,7 @@ func newHarness(t testing.TB, o harnessOpts) *harness {
 
 // errorJSON stands in for the server's error handler.
 func errorJSON(c *fiber.Ctx, err error) error {
-	code, msg := fiber.StatusInternalServerError, "internal error"
-	var fe *fiber.Error
-	if errors.As(err, &fe) {
-		code, msg = fe.Code, fe.Message
-	}
+	code, msg, _ := httperr.Answer(err)
 	return c.Status(code).JSON(fiber.Map{"error": msg})
 }
 

@@ -17,6 +17,7 @@ import (
 	"github.com/valyala/fasthttp"
 	"golang.org/x/oauth2"
 
+	"github.com/gatehouse-dev/gatehouse/httperr"
 	"github.com/gatehouse-dev/gatehouse/internal/oidc"
 	"github.com/gatehouse-dev/gatehouse/internal/session"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
@@ -201,7 +202,7 @@ func (a *Auth) loginCookie(name, value string, maxAge int) *fiber.Cookie {
 // login cookie.
 func (a *Auth) login(c *fiber.Ctx) error {
 	if err := a.rp.Ready(); err != nil {
-		return fiber.NewError(fiber.StatusServiceUnavailable, msgIdPUnavailable)
+		return httperr.New(fiber.StatusServiceUnavailable, msgIdPUnavailable)
 	}
 	state, err := randomToken(32) // 256 bits (>= 128 required)
 	if err != nil {
@@ -210,7 +211,7 @@ func (a *Auth) login(c *fiber.Ctx) error {
 	ls := newLoginState(SafeReturnTo(c.Query("returnTo")), a.now().Add(loginTTL))
 	authURL, err := a.rp.AuthCodeURL(state, ls.nonceParam(), ls.verifierParam())
 	if err != nil {
-		return fiber.NewError(fiber.StatusServiceUnavailable, msgIdPUnavailable)
+		return httperr.New(fiber.StatusServiceUnavailable, msgIdPUnavailable)
 	}
 	c.Cookie(a.loginCookie(a.loginCookieName(state), a.sealLogin(state, ls), int(loginTTL/time.Second)))
 	c.Set(fiber.HeaderCacheControl, "no-store")
@@ -228,7 +229,7 @@ func (a *Auth) callbackError(c *fiber.Ctx, status int, code, msg string) error {
 	if a.errorPage != "" {
 		return c.Redirect(a.errorPage+"?error="+url.QueryEscape(code), fiber.StatusFound)
 	}
-	return fiber.NewError(status, msg)
+	return httperr.New(status, msg)
 }
 
 // callback finishes the login: GET /auth/callback?code&state[&iss] or ?error&state.
@@ -279,7 +280,7 @@ func (a *Auth) callback(c *fiber.Ctx) error {
 		return a.callbackError(c, fiber.StatusBadRequest, "invalid_state", msgInvalidState)
 	case !errors.Is(err, store.ErrNotFound):
 		a.log.ErrorContext(ctx, "auth: reading the login's single-use record", "error", err)
-		return fiber.NewError(fiber.StatusServiceUnavailable, msgStore)
+		return httperr.New(fiber.StatusServiceUnavailable, msgStore)
 	}
 	toks, err := a.rp.Exchange(ctx, code, ls.verifierParam(), ls.nonceParam())
 	if err != nil {
@@ -298,7 +299,7 @@ func (a *Auth) callback(c *fiber.Ctx) error {
 	fresh, err := a.st.SetNX(ctx, used, []byte{1}, max(ls.expires.Sub(a.now()), 0)+a.rpLeeway())
 	if err != nil {
 		a.log.ErrorContext(ctx, "auth: recording the login's single use", "error", err)
-		return fiber.NewError(fiber.StatusServiceUnavailable, msgStore)
+		return httperr.New(fiber.StatusServiceUnavailable, msgStore)
 	}
 	if !fresh {
 		a.log.WarnContext(ctx, "auth: replayed callback refused")
@@ -325,7 +326,7 @@ func (a *Auth) callback(c *fiber.Ctx) error {
 	}
 	if err := a.sessions.New(ctx, s); err != nil {
 		a.log.ErrorContext(ctx, "auth: creating session", "error", err)
-		return fiber.NewError(fiber.StatusServiceUnavailable, msgStore)
+		return httperr.New(fiber.StatusServiceUnavailable, msgStore)
 	}
 	c.Cookie(a.sessions.Cookie(s))
 	c.Set(fiber.HeaderCacheControl, "no-store")

@@ -8,6 +8,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/gatehouse-dev/gatehouse/httperr"
 	"github.com/gatehouse-dev/gatehouse/internal/config"
 )
 
@@ -78,7 +79,7 @@ func (a *Auth) checkRequirements(c *fiber.Ctx, q *requirements, claims map[strin
 			if !hasScope(claims, s) {
 				a.log.InfoContext(c.UserContext(), "auth: bearer token lacks a required scope", "scope", s, "path", c.Path())
 				c.Set(fiber.HeaderWWWAuthenticate, q.scopeChallenge)
-				return fiber.NewError(fiber.StatusForbidden, msgInsufficientScope)
+				return httperr.New(fiber.StatusForbidden, msgInsufficientScope)
 			}
 		}
 	}
@@ -88,7 +89,7 @@ func (a *Auth) checkRequirements(c *fiber.Ctx, q *requirements, claims map[strin
 			if bearer {
 				c.Set(fiber.HeaderWWWAuthenticate, challengeInsufficient)
 			}
-			return fiber.NewError(fiber.StatusForbidden, msgAccessDenied)
+			return httperr.New(fiber.StatusForbidden, msgAccessDenied)
 		}
 	}
 	return nil

@@ -7,6 +7,7 @@ import (
 	"os"
 	"syscall"
 
+	"github.com/gatehouse-dev/gatehouse/httperr"
 	"github.com/gofiber/fiber/v2"
 	"github.com/valyala/fasthttp"
 )
@@ -32,17 +33,17 @@ func statusOf(err error) int {
 // statusError is the fiber error Forward returns for an upstream failure.
 func statusError(err error) error {
 	if statusOf(err) == fiber.StatusGatewayTimeout {
-		return fiber.NewError(fiber.StatusGatewayTimeout, msgTimeout)
+		return httperr.New(fiber.StatusGatewayTimeout, msgTimeout)
 	}
-	return fiber.NewError(fiber.StatusBadGateway, msgUnavailable)
+	return httperr.New(fiber.StatusBadGateway, msgUnavailable)
 }
 
 // clientError is the fiber error for a failure reading the client's body.
 func clientError(err error) error {
 	if errors.Is(err, errBodyTooLarge) {
-		return fiber.NewError(fiber.StatusRequestEntityTooLarge, msgBodyTooLarge)
+		return httperr.New(fiber.StatusRequestEntityTooLarge, msgBodyTooLarge)
 	}
-	return fiber.NewError(fiber.StatusBadRequest, msgBadBody)
+	return httperr.New(fiber.StatusBadRequest, msgBadBody)
 }
 
 func isDialError(err error) bool {

@@ -3,7 +3,6 @@ package proxy
 import (
 	"bufio"
 	"bytes"
-	"errors"
 	"io"
 	"log/slog"
 	"net"
@@ -16,6 +15,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/gatehouse-dev/gatehouse/httperr"
 	"github.com/gatehouse-dev/gatehouse/internal/config"
 	"github.com/gatehouse-dev/gatehouse/internal/logtest"
 	"github.com/gatehouse-dev/gatehouse/internal/route"
@@ -33,15 +33,7 @@ type gateway struct {
 
 // jsonErrors is a stand-in for the server's error handler.
 func jsonErrors(c *fiber.Ctx, err error) error {
-	code := fiber.StatusInternalServerError
-	var fe *fiber.Error
-	if errors.As(err, &fe) {
-		code = fe.Code
-	}
-	msg := "internal error"
-	if fe != nil {
-		msg = fe.Message
-	}
+	code, msg, _ := httperr.Answer(err)
 	return c.Status(code).JSON(fiber.Map{"error": msg})
 }
 

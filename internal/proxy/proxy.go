@@ -97,6 +97,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"github.com/valyala/fasthttp"
 
+	"github.com/gatehouse-dev/gatehouse/httperr"
 	"github.com/gatehouse-dev/gatehouse/internal/clientip"
 	"github.com/gatehouse-dev/gatehouse/internal/config"
 	"github.com/gatehouse-dev/gatehouse/internal/route"
@@ -319,7 +320,7 @@ func (p *Proxy) newTarget(raw string) (*target, error) {
 func (p *Proxy) Forward(c *fiber.Ctx) error {
 	in := &c.Context().Request
 	if p.opts.MaxBody > 0 && int64(in.Header.ContentLength()) > p.opts.MaxBody {
-		return fiber.NewError(fiber.StatusRequestEntityTooLarge, msgBodyTooLarge)
+		return httperr.New(fiber.StatusRequestEntityTooLarge, msgBodyTooLarge)
 	}
 	req := fasthttp.AcquireRequest()
 	resp := fasthttp.AcquireResponse()

@@ -14,6 +14,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"github.com/valyala/fasthttp"
 
+	"github.com/gatehouse-dev/gatehouse/httperr"
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
 	"github.com/gatehouse-dev/gatehouse/internal/config"
 	"github.com/gatehouse-dev/gatehouse/internal/proxy"
@@ -33,7 +34,7 @@ func (s *Server) dispatch(c *fiber.Ctx) error {
 	}
 	uri := c.Request().URI()
 	if max := s.cfg.Server.MaxURILength; max > 0 && len(c.Request().Header.RequestURI()) > max {
-		return fiber.NewError(fiber.StatusRequestURITooLong, "request uri too long")
+		return httperr.New(fiber.StatusRequestURITooLong, "request uri too long")
 	}
 	bufp := pathBufs.Get().(*[]byte)
 	defer pathBufs.Put(bufp)
@@ -41,7 +42,7 @@ func (s *Server) dispatch(c *fiber.Ctx) error {
 	canon, ok := route.Normalize((*bufp)[:0], raw)
 	*bufp = canon[:0]
 	if !ok {
-		return fiber.NewError(fiber.StatusBadRequest, "invalid request path")
+		return httperr.New(fiber.StatusBadRequest, "invalid request path")
 	}
 	if !bytes.Equal(canon, raw) {
 		// From here on the canonical path is the request's path: plugins (cache
@@ -62,7 +63,7 @@ func (s *Server) dispatch(c *fiber.Ctx) error {
 			return h(c)
 		}
 		if e = rt.table.Match(canon); e == nil {
-			return fiber.NewError(fiber.StatusNotFound, "not found")
+			return httperr.New(fiber.StatusNotFound, "not found")
 		}
 	}
 	rt.inflight.Add(1)
@@ -86,10 +87,10 @@ func matchWithParams(rt *routing, canon []byte) (*route.Entry, error) {
 	*bufp = stripped[:0]
 	e := rt.table.Match(stripped)
 	if e == nil || isBuiltin(stripped) {
-		return nil, fiber.NewError(fiber.StatusBadRequest, "invalid request path")
+		return nil, httperr.New(fiber.StatusBadRequest, "invalid request path")
 	}
 	if !rt.routes[e.Index].route.AllowPathParams || !route.HasPrefix(canon, e.Prefix) {
-		return nil, fiber.NewError(fiber.StatusBadRequest, "invalid request path")
+		return nil, httperr.New(fiber.StatusBadRequest, "invalid request path")
 	}
 	return e, nil
 }

@@ -8,6 +8,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"github.com/valyala/fasthttp"
 
+	"github.com/gatehouse-dev/gatehouse/httperr"
 	"github.com/gatehouse-dev/gatehouse/internal/proxy"
 )
 
@@ -17,23 +18,23 @@ var (
 	// errAmbiguousFraming: both Transfer-Encoding and Content-Length. fasthttp
 	// would read the body as chunked; a proxy in front of us might have read
 	// it by Content-Length (request smuggling, RFC 9112 §6.3).
-	errAmbiguousFraming = fiber.NewError(fiber.StatusBadRequest, "ambiguous request framing")
+	errAmbiguousFraming = httperr.New(fiber.StatusBadRequest, "ambiguous request framing")
 	// errInvalidTransferEncoding: chunked is not the final coding, or is
 	// applied twice, or the field is empty: the body's length cannot be
 	// determined (RFC 9112 §6.3 ¶4, §7).
-	errInvalidTransferEncoding = fiber.NewError(fiber.StatusBadRequest, "invalid transfer encoding")
+	errInvalidTransferEncoding = httperr.New(fiber.StatusBadRequest, "invalid transfer encoding")
 	// errUnsupportedTransferEncoding: a coding such as gzip before the final
 	// chunked, which gatehouse does not decode (RFC 9112 §6.1).
-	errUnsupportedTransferEncoding = fiber.NewError(fiber.StatusNotImplemented, "unsupported transfer encoding")
+	errUnsupportedTransferEncoding = httperr.New(fiber.StatusNotImplemented, "unsupported transfer encoding")
 	// errFoldedHeader: a field line continued on the next (obs-fold, RFC 9112
 	// §5.2), which parsers join differently.
-	errFoldedHeader = fiber.NewError(fiber.StatusBadRequest, "bad request")
+	errFoldedHeader = httperr.New(fiber.StatusBadRequest, "bad request")
 	// errBadFieldName: a field name that is not an RFC 9110 token, such as
 	// "X-User Id" (fasthttp accepts an inner space): upstreams read such a
 	// line differently (some trim or fold the name, some refuse it).
-	errBadFieldName = fiber.NewError(fiber.StatusBadRequest, "bad request")
+	errBadFieldName = httperr.New(fiber.StatusBadRequest, "bad request")
 	// errBodyTooLarge: a Content-Length above server.max_body.
-	errBodyTooLarge = fiber.NewError(fiber.StatusRequestEntityTooLarge, "request body too large")
+	errBodyTooLarge = httperr.New(fiber.StatusRequestEntityTooLarge, "request body too large")
 )
 
 // edge applies the rules every request meets before anything else reads or

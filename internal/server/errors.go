@@ -8,27 +8,23 @@ import (
 	"os"
 	"strings"
 
+	"github.com/gatehouse-dev/gatehouse/httperr"
 	"github.com/gofiber/fiber/v2"
 	"github.com/valyala/fasthttp"
 )
 
-// errorHandler is the one place that turns an error into an HTTP answer:
-// *fiber.Error keeps its status and message (handlers choose both, and never put
-// internal detail in the message); anything else is logged and becomes a bare 500.
+// errorHandler is the one place that turns an error into an HTTP answer, and
+// the client only ever reads text gatehouse wrote for it (see httperr):
+// an *httperr.Error keeps its status and message; a *fiber.Error (Fiber's,
+// or a plugin's) only its status, with the status's own phrase, since its
+// text may hold anything; anything else is logged with the request id (never
+// shown) and answered 500 "internal error" (httperr.Answer).
 func errorHandler(logger *slog.Logger) fiber.ErrorHandler {
 	return func(c *fiber.Ctx, err error) error {
-		status, msg := fiber.StatusInternalServerError, "internal error"
-		var fe *fiber.Error
-		if errors.As(err, &fe) {
-			status, msg = fe.Code, fe.Message
-			// Fiber's and fasthttp's own errors carry the reason phrase ("Request
-			// Header Fields Too Large"): keep the house style, lower case.
-			if msg == fasthttp.StatusMessage(status) {
-				msg = strings.ToLower(msg)
-			}
-		} else if !errors.Is(err, errPanicked) { // logged where it was recovered
+		status, msg, internal := httperr.Answer(err)
+		if internal && !errors.Is(err, errPanicked) { // a panic was logged where it was recovered
 			logger.Error("unhandled error", "err", err, "request_id", requestID(c),
-				"method", c.Method(), "path", c.Path())
+				"method", methodLabel(c.Method()), "path", c.Path())
 		}
 		return writeError(c, status, msg)
 	}

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/gatehouse-dev/gatehouse/httperr"
 	"github.com/gatehouse-dev/gatehouse/plugins"
 	"github.com/gofiber/fiber/v2"
 	"github.com/gofiber/fiber/v2/middleware/adaptor"
@@ -151,7 +152,7 @@ func (s *Server) fromMetricsNetworks(c *fiber.Ctx) bool {
 // name the routes and the upstream targets).
 func (s *Server) serveMetrics(c *fiber.Ctx) error {
 	if !s.fromMetricsNetworks(c) {
-		return fiber.NewError(fiber.StatusNotFound, "not found")
+		return httperr.New(fiber.StatusNotFound, "not found")
 	}
 	return s.metricsHandler(c)
 }

@@ -3,6 +3,7 @@ package server
 import (
 	"strings"
 
+	"github.com/gatehouse-dev/gatehouse/httperr"
 	"github.com/gofiber/fiber/v2"
 )
 
@@ -43,7 +44,7 @@ func (m methodSet) guard(next fiber.Handler) fiber.Handler {
 	return func(c *fiber.Ctx) error {
 		if !m.has(c.Method()) {
 			c.Set(fiber.HeaderAllow, m.allow)
-			return fiber.NewError(fiber.StatusMethodNotAllowed, "method not allowed")
+			return httperr.New(fiber.StatusMethodNotAllowed, "method not allowed")
 		}
 		return next(c)
 	}

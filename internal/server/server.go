@@ -28,6 +28,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/valyala/fasthttp"
 
+	"github.com/gatehouse-dev/gatehouse/httperr"
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
 	"github.com/gatehouse-dev/gatehouse/internal/clientip"
 	"github.com/gatehouse-dev/gatehouse/internal/config"
@@ -293,8 +294,8 @@ func wrongMethodOr404(app *fiber.App) fiber.Handler {
 	return func(c *fiber.Ctx) error {
 		if h, ok := header[c.Path()]; ok {
 			c.Set(fiber.HeaderAllow, h)
-			return fiber.NewError(fiber.StatusMethodNotAllowed, "method not allowed")
+			return httperr.New(fiber.StatusMethodNotAllowed, "method not allowed")
 		}
-		return fiber.ErrNotFound
+		return httperr.New(fiber.StatusNotFound, "not found")
 	}
 }

@@ -44,6 +44,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"golang.org/x/sync/singleflight"
 
+	"github.com/gatehouse-dev/gatehouse/httperr"
 	"github.com/gatehouse-dev/gatehouse/internal/config"
 )
 
@@ -144,7 +145,7 @@ func New(route *config.Route, opts Options) (*Handler, error) {
 func (h *Handler) Close() error { return h.root.Close() }
 
 // errNotFound is what every miss becomes: the client learns nothing about why.
-var errNotFound = fiber.NewError(fiber.StatusNotFound, "not found")
+var errNotFound = httperr.New(fiber.StatusNotFound, "not found")
 
 // Serve answers the request with a file, index.html for a client-side route,
 // 304, 404 or 405. The request path must already be canonical (the server
@@ -153,7 +154,7 @@ func (h *Handler) Serve(c *fiber.Ctx) error {
 	req := &c.Request().Header
 	if !req.IsGet() && !req.IsHead() {
 		c.Set(fiber.HeaderAllow, "GET, HEAD")
-		return fiber.NewError(fiber.StatusMethodNotAllowed, "method not allowed")
+		return httperr.New(fiber.StatusMethodNotAllowed, "method not allowed")
 	}
 	p := c.Request().URI().PathOriginal()
 	if !bytes.HasPrefix(p, []byte(h.prefix)) {

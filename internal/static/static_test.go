@@ -3,7 +3,6 @@ package static
 import (
 	"bytes"
 	"compress/gzip"
-	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -16,6 +15,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 	brrr "github.com/molecule-man/go-brrr"
 
+	"github.com/gatehouse-dev/gatehouse/httperr"
 	"github.com/gatehouse-dev/gatehouse/internal/config"
 )
 
@@ -81,12 +81,11 @@ func app(t *testing.T, prefix, dir string, opts Options) (*fiber.App, *Handler) 
 	a := fiber.New(fiber.Config{
 		DisableStartupMessage: true,
 		ErrorHandler: func(c *fiber.Ctx, err error) error {
-			var fe *fiber.Error
-			if !errors.As(err, &fe) {
-				t.Errorf("handler returned a non-fiber error: %v", err)
-				return c.Status(500).JSON(fiber.Map{"error": "internal error"})
+			code, msg, internal := httperr.Answer(err)
+			if internal {
+				t.Errorf("handler returned an error without client text: %v", err)
 			}
-			return c.Status(fe.Code).JSON(fiber.Map{"error": fe.Message})
+			return c.Status(code).JSON(fiber.Map{"error": msg})
 		},
 	})
 	a.Use(h.Serve)

@@ -30,6 +30,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"go.yaml.in/yaml/v3"
 
+	"github.com/gatehouse-dev/gatehouse/httperr"
 	"github.com/gatehouse-dev/gatehouse/internal/config"
 	"github.com/gatehouse-dev/gatehouse/plugins"
 )
@@ -236,7 +237,7 @@ func (m *cacheMiddleware) serve(c *fiber.Ctx, next fiber.Handler, head bool) err
 		return m.miss(c, res.err)
 	}
 	if !waited {
-		return fiber.NewError(fiber.StatusGatewayTimeout, "upstream timed out")
+		return httperr.New(fiber.StatusGatewayTimeout, "upstream timed out")
 	}
 	if res.entry != nil && (len(res.entry.Vary) == 0 || variantKey(primary, c, res.entry.Vary) == res.key) {
 		m.writeHit(c, res.entry)
@@ -557,7 +558,7 @@ func (m *cacheMiddleware) readBody(c *fiber.Ctx) ([]byte, bool, error) {
 		body := make([]byte, cl)
 		if _, err := io.ReadFull(stream, body); err != nil || !atEOF(stream) {
 			// Cut short, or longer than announced: not a body to keep or send.
-			return nil, false, fiber.NewError(fiber.StatusBadGateway, "bad gateway")
+			return nil, false, httperr.New(fiber.StatusBadGateway, "bad gateway")
 		}
 		resp.SetBodyRaw(body)
 		return body, true, nil
@@ -580,7 +581,7 @@ func (m *cacheMiddleware) readBody(c *fiber.Ctx) ([]byte, bool, error) {
 			return body, true, nil
 		}
 		if err != nil {
-			return nil, false, fiber.NewError(fiber.StatusBadGateway, "bad gateway")
+			return nil, false, httperr.New(fiber.StatusBadGateway, "bad gateway")
 		}
 	}
 	// Longer than MaxEntryBytes: hand the prefix back in front of the rest.

@@ -4,7 +4,6 @@
 package plugintest
 
 import (
-	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -17,6 +16,7 @@ import (
 	"github.com/valyala/fasthttp"
 	"go.yaml.in/yaml/v3"
 
+	"github.com/gatehouse-dev/gatehouse/httperr"
 	"github.com/gatehouse-dev/gatehouse/internal/config"
 	"github.com/gatehouse-dev/gatehouse/plugins"
 )
@@ -61,13 +61,10 @@ const RequestID = "test-request-id"
 func NewApp(mw plugins.Middleware, upstream fiber.Handler, ids map[string]*plugins.Identity) *fiber.App {
 	app := fiber.New(fiber.Config{
 		DisableStartupMessage: true,
+		// The server's rule: only an httperr.Error's text reaches the client.
 		ErrorHandler: func(c *fiber.Ctx, err error) error {
-			code := fiber.StatusInternalServerError
-			var fe *fiber.Error
-			if errors.As(err, &fe) {
-				code = fe.Code
-			}
-			return c.Status(code).JSON(fiber.Map{"error": err.Error()})
+			code, msg, _ := httperr.Answer(err)
+			return c.Status(code).JSON(fiber.Map{"error": msg})
 		},
 	})
 	chain := mw(upstream)

@@ -27,6 +27,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/gatehouse-dev/gatehouse/httperr"
 	"github.com/gatehouse-dev/gatehouse/internal/config"
 	"github.com/gatehouse-dev/gatehouse/plugins"
 )
@@ -247,7 +248,7 @@ func (m *limiterMiddleware) middleware(next fiber.Handler) fiber.Handler {
 			if m.deny {
 				m.log.Error("rate_limit: backend failed, request refused (on_error: deny)",
 					"route", m.route, "requestid", c.Locals("requestid"), "error", err)
-				return fiber.NewError(fiber.StatusServiceUnavailable, "rate limiter unavailable")
+				return httperr.New(fiber.StatusServiceUnavailable, "rate limiter unavailable")
 			}
 			// Fail open: a backend outage must not take every route down.
 			m.log.Error("rate_limit: backend failed, request let through",
@@ -258,7 +259,7 @@ func (m *limiterMiddleware) middleware(next fiber.Handler) fiber.Handler {
 			m.setHeaders(c, d)
 			var buf [20]byte
 			c.Response().Header.SetCanonical(hdrRetryAfter, strconv.AppendInt(buf[:0], ceilSeconds(d.RetryAfter), 10))
-			return fiber.NewError(fiber.StatusTooManyRequests, "rate limit exceeded")
+			return httperr.New(fiber.StatusTooManyRequests, "rate limit exceeded")
 		}
 		err = next(c)
 		// After next: the proxy replaces the response headers with the upstream's.

@@ -7,7 +7,8 @@
 //
 // It shows the whole contract: register in init with a name and a phase,
 // decode the YAML block strictly, report semantic errors at their key, return
-// errors as fiber.NewError so that the gateway's error handler answers JSON.
+// errors as httperr.New so that the gateway's error handler answers JSON with
+// that message (the only error text a client ever reads).
 // Link it into a gateway by blank-importing it from a main of your own (see
 // ../main.go and docs/plugins.md).
 package denyua
@@ -17,6 +18,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/gatehouse-dev/gatehouse/httperr"
 	"github.com/gatehouse-dev/gatehouse/plugins"
 )
 
@@ -63,13 +65,13 @@ func New(spec plugins.Spec) (plugins.Middleware, error) {
 			ua := c.Request().Header.UserAgent()
 			if len(ua) == 0 {
 				if cfg.DenyEmpty {
-					return fiber.NewError(fiber.StatusForbidden, "forbidden")
+					return httperr.New(fiber.StatusForbidden, "forbidden")
 				}
 				return next(c)
 			}
 			for _, n := range needles {
 				if containsFold(ua, n) {
-					return fiber.NewError(fiber.StatusForbidden, "forbidden")
+					return httperr.New(fiber.StatusForbidden, "forbidden")
 				}
 			}
 			return next(c)

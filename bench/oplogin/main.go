@@ -1,24 +1,30 @@
-// Command oplogin serves bench/compare.sh's authenticated runs: `oplogin op`
-// runs the development OpenID Provider (internal/devop) with long-lived
-// tokens, and `oplogin login` logs the test user in through a running
-// gatehouse exactly as a browser would, printing the session cookie
-// ("name=value") for wrk to send.
+// Command oplogin serves the benchmarks' authenticated runs: `oplogin op`
+// runs the development OpenID Provider (internal/devop), with long-lived
+// tokens by default (bench/compare.sh) or short ones (-access-ttl, for
+// bench/soak.sh's refreshes), and `oplogin login` logs the test user in
+// through a running gatehouse exactly as a browser would (package
+// bench/internal/browser), printing the session cookie ("name=value") for wrk
+// to send.
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"net/http"
-	"net/http/cookiejar"
 	"net/url"
 	"os"
 	"os/signal"
+	"sort"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
+	"github.com/gatehouse-dev/gatehouse/bench/internal/browser"
 	"github.com/gatehouse-dev/gatehouse/internal/devop"
 )
 
@@ -29,7 +35,7 @@ func (m *multi) Set(v string) error { *m = append(*m, v); return nil }
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: oplogin op -listen ADDR -gateway URL... | oplogin login -gateway URL")
+		fmt.Fprintln(os.Stderr, "usage: oplogin op -listen ADDR -gateway URL... [-access-ttl D] [-count-grants] | oplogin login -gateway URL")
 		os.Exit(2)
 	}
 	var err error
@@ -51,6 +57,9 @@ func runOP(args []string) error {
 	fs := flag.NewFlagSet("op", flag.ExitOnError)
 	listen := fs.String("listen", "127.0.0.1:19310", "address to serve the OP on")
 	secret := fs.String("secret", "bench-client-secret", "the gatehouse client's secret")
+	// Long enough by default that no refresh happens during a benchmark.
+	accessTTL := fs.Duration("access-ttl", 2*time.Hour, "lifetime of the access tokens issued")
+	countGrants := fs.Bool("count-grants", false, "count the token endpoint's grants by grant_type and print them on exit")
 	var gateways multi
 	fs.Var(&gateways, "gateway", "a gatehouse public_url allowed to log in (repeatable)")
 	_ = fs.Parse(args)
@@ -60,13 +69,18 @@ func runOP(args []string) error {
 	}
 	op, err := devop.New("http://"+*listen, devop.Options{
 		ClientSecret: *secret, RedirectURIs: redirects,
-		// Long enough that no refresh happens during a benchmark.
-		AccessTokenTTL: 2 * time.Hour, IDTokenTTL: 2 * time.Hour, RefreshTokenTTL: 4 * time.Hour,
+		AccessTokenTTL: *accessTTL, IDTokenTTL: 2 * time.Hour, RefreshTokenTTL: 4 * time.Hour,
 	})
 	if err != nil {
 		return err
 	}
-	srv := &http.Server{Addr: *listen, Handler: op.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	handler := op.Handler()
+	var grants *grantCounter
+	if *countGrants {
+		grants = &grantCounter{next: handler, n: map[string]int{}}
+		handler = grants
+	}
+	srv := &http.Server{Addr: *listen, Handler: handler, ReadHeaderTimeout: 10 * time.Second}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	go func() {
@@ -76,82 +90,71 @@ func runOP(args []string) error {
 	if err := srv.ListenAndServe(); !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
+	if grants != nil {
+		grants.print(os.Stderr)
+	}
 	return nil
 }
 
-// runLogin walks gatehouse's /auth/login, the OP's login form and the
-// callback, without following redirects blindly, and prints the cookie.
+// tokenPath is the devop token endpoint's path (zitadel's op default).
+const tokenPath = "/oauth/token"
+
+// grantCounter counts the token endpoint's requests by grant_type before
+// handing them to the OP.
+type grantCounter struct {
+	next http.Handler
+	mu   sync.Mutex
+	n    map[string]int
+}
+
+func (g *grantCounter) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method == http.MethodPost && r.URL.Path == tokenPath {
+		body, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+		r.Body.Close()
+		if err != nil {
+			http.Error(w, "reading body", http.StatusBadRequest)
+			return
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		gt := "(unparsable)"
+		if v, err := url.ParseQuery(string(body)); err == nil {
+			gt = v.Get("grant_type")
+		}
+		g.mu.Lock()
+		g.n[gt]++
+		g.mu.Unlock()
+	}
+	g.next.ServeHTTP(w, r)
+}
+
+// print writes one line: the grants counted, by type, in name order.
+func (g *grantCounter) print(w io.Writer) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	types := make([]string, 0, len(g.n))
+	for t := range g.n {
+		types = append(types, t)
+	}
+	sort.Strings(types)
+	parts := make([]string, 0, len(types))
+	for _, t := range types {
+		parts = append(parts, fmt.Sprintf("%s=%d", t, g.n[t]))
+	}
+	fmt.Fprintf(w, "oplogin op: token grants: %s\n", strings.Join(parts, " "))
+}
+
+// runLogin logs the test user in through gatehouse (package browser) and
+// prints the session cookie.
 func runLogin(args []string) error {
 	fs := flag.NewFlagSet("login", flag.ExitOnError)
 	gateway := fs.String("gateway", "", "the gatehouse base URL")
 	user := fs.String("user", devop.DefaultUser().Username, "username")
 	password := fs.String("password", devop.DefaultUser().Password, "password")
 	_ = fs.Parse(args)
-	jar, _ := cookiejar.New(nil)
-	c := &http.Client{Jar: jar, Timeout: 10 * time.Second,
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-
-	next, err := hop(c, "GET", *gateway+"/auth/login?returnTo=/", nil)
+	ck, err := browser.New(*gateway, nil, 10*time.Second).Login(*user, *password)
 	if err != nil {
 		return err
 	}
-	// Follow the OP's redirects to its login page.
-	for i := 0; i < 10 && !strings.Contains(next, "authRequestID="); i++ {
-		if next, err = hop(c, "GET", next, nil); err != nil {
-			return err
-		}
-	}
-	u, err := url.Parse(next)
-	if err != nil {
-		return err
-	}
-	form := url.Values{"id": {u.Query().Get("authRequestID")}, "username": {*user}, "password": {*password}}
-	next, err = hop(c, "POST", u.Scheme+"://"+u.Host+"/login", form)
-	if err != nil {
-		return err
-	}
-	// Follow the OP until it sends the browser back to gatehouse.
-	for i := 0; i < 10 && !strings.HasPrefix(next, *gateway); i++ {
-		if next, err = hop(c, "GET", next, nil); err != nil {
-			return err
-		}
-	}
-	if _, err := hop(c, "GET", next, nil); err != nil {
-		return err
-	}
-	gu, _ := url.Parse(*gateway)
-	for _, ck := range jar.Cookies(gu) {
-		if ck.Name == "gatehouse" || ck.Name == "__Host-gatehouse" {
-			fmt.Printf("%s=%s\n", ck.Name, ck.Value)
-			return nil
-		}
-	}
-	return errors.New("logged in, but gatehouse set no session cookie")
-}
-
-// hop performs one request and returns the absolute redirect target.
-func hop(c *http.Client, method, target string, form url.Values) (string, error) {
-	var req *http.Request
-	var err error
-	if form != nil {
-		req, err = http.NewRequest(method, target, strings.NewReader(form.Encode()))
-		if err == nil {
-			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		}
-	} else {
-		req, err = http.NewRequest(method, target, nil)
-	}
-	if err != nil {
-		return "", err
-	}
-	resp, err := c.Do(req)
-	if err != nil {
-		return "", err
-	}
-	resp.Body.Close()
-	loc, err := resp.Location()
-	if err != nil {
-		return "", fmt.Errorf("%s %s: %d without a redirect", method, target, resp.StatusCode)
-	}
-	return loc.String(), nil
+	fmt.Printf("%s=%s\n", ck.Name, ck.Value)
+	return nil
 }

@@ -8,7 +8,9 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/gatehouse-dev/gatehouse/internal/config"
 	"github.com/gatehouse-dev/gatehouse/internal/oidc/oidctest"
+	"github.com/gatehouse-dev/gatehouse/internal/store/redistest"
 	"github.com/gatehouse-dev/gatehouse/plugins"
 )
 
@@ -86,5 +88,33 @@ func TestRequestContextCarriesIDAndDeadline(t *testing.T) {
 	}
 	if got.ID != "ctx-test-1" || !got.HasDeadline || !got.WithinRoute {
 		t.Errorf("the request's context: %+v, want its id and the route's deadline", got)
+	}
+}
+
+// TestHangingStoreEndsAtTheRouteDeadline: a session store that accepts and
+// never answers (a real redis-server, suspended) ends a session request at
+// the route's timeout (300ms) with a clean 503, not after the store's own
+// operation timeout (2s): the session load takes the request's context.
+func TestHangingStoreEndsAtTheRouteDeadline(t *testing.T) {
+	redis := redistest.New(t)
+	ln := listen(t)
+	env, _ := storesEnv(t, ln, redis.URL(0))
+	cfg := loadConfig(t, "stores.yaml", env)
+	cfg.Routes[0].Timeout = config.Duration(300 * time.Millisecond) // the session route "api"
+	_, base := serve(t, cfg, ln)
+	b := newBrowser(t, base)
+	b.waitReady()
+	cookie := mintCookie(t, cfg)
+	redis.Freeze()
+	defer redis.Thaw()
+
+	// The guard: far above the route's 300ms, below the store's 2s.
+	b.client.Timeout = 1500 * time.Millisecond
+	resp := b.do("GET", "/api/x", "X-CSRF", "1", "Cookie", cookie.String())
+	if resp.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("GET with a hanging store = %d %s, want 503", resp.StatusCode, bodyOf(resp))
+	}
+	if msg := errorOf(t, bodyOf(resp)); msg != "session store unavailable" {
+		t.Errorf("error %q", msg)
 	}
 }

@@ -94,11 +94,12 @@ func TestRequestContextCarriesIDAndDeadline(t *testing.T) {
 // TestHangingStoreEndsAtTheRouteDeadline: a session store that accepts and
 // never answers (a real redis-server, suspended) ends a session request at
 // the route's timeout (300ms) with a clean 503, not after the store's own
-// operation timeout (2s): the session load takes the request's context.
+// timeouts (here a 5s read timeout; the whole call is bounded at 2s): the
+// session load takes the request's context.
 func TestHangingStoreEndsAtTheRouteDeadline(t *testing.T) {
 	redis := redistest.New(t)
 	ln := listen(t)
-	env, _ := storesEnv(t, ln, redis.URL(0))
+	env, _ := storesEnv(t, ln, redis.URL(0)+"?read_timeout=5s")
 	cfg := loadConfig(t, "stores.yaml", env)
 	cfg.Routes[0].Timeout = config.Duration(300 * time.Millisecond) // the session route "api"
 	_, base := serve(t, cfg, ln)
@@ -108,7 +109,7 @@ func TestHangingStoreEndsAtTheRouteDeadline(t *testing.T) {
 	redis.Freeze()
 	defer redis.Thaw()
 
-	// The guard: far above the route's 300ms, below the store's 2s.
+	// The guard: far above the route's 300ms, below the store's 2s bound.
 	b.client.Timeout = 1500 * time.Millisecond
 	resp := b.do("GET", "/api/x", "X-CSRF", "1", "Cookie", cookie.String())
 	if resp.StatusCode != http.StatusServiceUnavailable {

@@ -1,7 +1,8 @@
 // Command gatehouse is the gateway: `gatehouse -config routes.yaml` runs it,
 // `gatehouse validate -config routes.yaml` checks a config file.
 //
-// Run it from a checkout with `go run ./gateway -config routes.yaml`.
+// Run it from a checkout with `go run ./cmd/gatehouse -config routes.yaml`,
+// install it with `go install github.com/gatehouse-dev/gatehouse/cmd/gatehouse@latest`.
 // To ship your own plugins, copy this file into a main of your own and add a
 // blank import of your plugin package (see docs/plugins.md).
 package main

@@ -52,7 +52,7 @@ trap cleanup EXIT
 echo "building upstream, OP and gatehouse" >&2
 go build -o "$work/upstream" ./bench/upstream
 go build -o "$work/oplogin" ./bench/oplogin
-go build -o "$work/gatehouse" ./gateway
+go build -o "$work/gatehouse" ./cmd/gatehouse
 
 "$work/upstream" -listen "127.0.0.1:$UP_PORT" & pids+=($!); up_pid=$!
 redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save "" --appendonly no --dir "$work" >"$work/redis.log" 2>&1 & pids+=($!); redis_pid=$!

@@ -60,7 +60,7 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 echo "building gatehouse, the upstream, the OP and the load driver into $work" >&2
-go build -o "$work/gatehouse" ./gateway
+go build -o "$work/gatehouse" ./cmd/gatehouse
 go build -o "$work/upstream" ./bench/upstream
 go build -o "$work/oplogin" ./bench/oplogin
 go build -o "$work/soakload" ./bench/soakload

@@ -8,7 +8,7 @@
 // through the variables the shipped routes.yaml reads — GATEHOUSE_LISTEN,
 // GATEHOUSE_PUBLIC_URL, OIDC_ISSUER, PROFILE_URL, CATALOG_URL, ORDERS_URL
 // and STATUS_URL, which win over Options.LookupEnv — so the file itself
-// stays the one a user runs with `go run ./gateway`.
+// stays the one a user runs with `go run ./cmd/gatehouse`.
 package stack
 
 import (

@@ -76,8 +76,75 @@ type Server struct {
 	// for /readyz to answer 200. Default none: readiness reports this
 	// process's own ability to serve, and upstream health is only reported.
 	ReadyRequires []string `yaml:"ready_requires"`
+	// TLS, when set, makes server.listen serve HTTPS itself: with a
+	// certificate from files (re-read on SIGHUP and when they change) or
+	// from ACME. Needs an https public_url. Default none: plain HTTP (TLS
+	// ends in front of gatehouse, or nowhere in development).
+	TLS *TLS `yaml:"tls"`
+	// RedirectHTTP is an address (":80") for a second, plain-HTTP listener
+	// that answers every request with 308 to public_url's origin plus the
+	// request's path and query (never the request's Host header), and
+	// serves ACME HTTP-01 challenges when tls.acme is set. Needs an https
+	// public_url. Default none.
+	RedirectHTTP string `yaml:"redirect_http"`
+	// HSTS is the Strict-Transport-Security header sent on server.listen's
+	// responses when public_url is https; never on plain-http public_url
+	// nor on the redirect_http listener.
+	HSTS HSTS `yaml:"hsts"`
 
 	Pos Position `yaml:"-"`
+}
+
+// TLS configures HTTPS on server.listen: exactly one of a certificate pair
+// (CertFile and KeyFile) or ACME. TLS 1.2 is the least version accepted,
+// with Go's default cipher suites and curves.
+type TLS struct {
+	// CertFile is a PEM file holding the certificate, optionally followed
+	// by its intermediate chain. A relative path is relative to the config
+	// file's directory.
+	CertFile string `yaml:"cert_file"`
+	// KeyFile is the PEM private key of CertFile's certificate (relative
+	// paths as for CertFile).
+	KeyFile string `yaml:"key_file"`
+	// ACME, when set, obtains and renews the certificate from an ACME CA
+	// (Let's Encrypt by default) instead of CertFile/KeyFile.
+	ACME *ACME `yaml:"acme"`
+}
+
+// ACME configures automatic certificates (golang.org/x/crypto/acme/autocert).
+// The CA validates a domain by TLS-ALPN-01 on server.listen (which must be
+// reachable on port 443) or by HTTP-01 on server.redirect_http (port 80).
+type ACME struct {
+	// Domains are the host names certificates are requested for; a TLS
+	// handshake for any other name is refused. Required.
+	Domains []string `yaml:"domains"`
+	// Email is the contact address given to the CA (expiry notices). Optional.
+	Email string `yaml:"email"`
+	// CacheDir holds the account key and the certificates across restarts
+	// (and between replicas sharing it). Required: without it every start
+	// would ask the CA anew and soon hit its rate limits. A relative path is
+	// relative to the config file's directory.
+	CacheDir string `yaml:"cache_dir"`
+	// DirectoryURL is the CA's ACME directory. Default Let's Encrypt's
+	// production directory.
+	DirectoryURL string `yaml:"directory_url"`
+}
+
+// HSTS configures the Strict-Transport-Security response header (RFC 6797).
+type HSTS struct {
+	// Enabled defaults to true when public_url is https and is refused as
+	// true with an http public_url.
+	Enabled *bool `yaml:"enabled"`
+	// MaxAge is how long browsers keep to https for this host; whole
+	// seconds. Default 8760h (one year).
+	MaxAge Duration `yaml:"max_age"`
+	// IncludeSubdomains adds includeSubDomains: every subdomain too.
+	// Default false.
+	IncludeSubdomains bool `yaml:"include_subdomains"`
+	// Preload adds preload (asking to be on browsers' built-in lists);
+	// it needs include_subdomains and a max_age of at least a year.
+	// Default false: preloading is hard to undo, so only on request.
+	Preload bool `yaml:"preload"`
 }
 
 // OIDC configures the relying party (the gateway's login against the IdP).

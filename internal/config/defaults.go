@@ -19,6 +19,10 @@ const (
 	defaultIdleTimeout     = 60 * time.Second
 	defaultShutdownTimeout = 15 * time.Second
 	defaultMaxConnections  = 10000
+	// defaultHSTSMaxAge is one year: long enough that a browser that saw
+	// the site once keeps to https between visits, the least the preload
+	// lists accept, and what Mozilla's and the OWASP guidance name.
+	defaultHSTSMaxAge = 365 * 24 * time.Hour
 
 	defaultRefreshMargin      = 30 * time.Second
 	defaultLeeway             = 30 * time.Second
@@ -62,6 +66,7 @@ func applyDefaults(cfg *Config) {
 	setDefault(&s.IdleTimeout, Duration(defaultIdleTimeout))
 	setDefault(&s.ShutdownTimeout, Duration(defaultShutdownTimeout))
 	setDefault(&s.MaxConnections, defaultMaxConnections)
+	applyTLSDefaults(s, filepath.Dir(cfg.File))
 
 	if o := cfg.OIDC; o != nil {
 		if len(o.Scopes) == 0 {
@@ -130,6 +135,28 @@ func applyDefaults(cfg *Config) {
 			}
 			p.Where = pluginWhere(loc{where: routeLabel(r.Name, i)}, name)
 			r.Plugins[name] = p
+		}
+	}
+}
+
+// applyTLSDefaults fills server.hsts and makes server.tls's paths relative
+// to dir (the config file's directory).
+func applyTLSDefaults(s *Server, dir string) {
+	if s.HSTS.Enabled == nil {
+		on := strings.HasPrefix(strings.ToLower(s.PublicURL), "https://")
+		s.HSTS.Enabled = &on
+	}
+	setDefault(&s.HSTS.MaxAge, Duration(defaultHSTSMaxAge))
+	if s.TLS == nil {
+		return
+	}
+	paths := []*string{&s.TLS.CertFile, &s.TLS.KeyFile}
+	if s.TLS.ACME != nil {
+		paths = append(paths, &s.TLS.ACME.CacheDir)
+	}
+	for _, p := range paths {
+		if *p != "" && !filepath.IsAbs(*p) {
+			*p = filepath.Join(dir, *p)
 		}
 	}
 }

@@ -104,6 +104,100 @@ func (v *validator) server() {
 	v.nonNegative(&s.IdleTimeout, at, "server.idle_timeout", s.IdleTimeout)
 	v.nonNegative(&s.ShutdownTimeout, at, "server.shutdown_timeout", s.ShutdownTimeout)
 	v.positive(&s.MaxConnections, at, "server.max_connections", int64(s.MaxConnections))
+	v.https(listenOK)
+}
+
+// minPreloadMaxAge is the least HSTS max-age the browsers' preload lists accept.
+const minPreloadMaxAge = 365 * 24 * time.Hour
+
+// https checks server.tls, server.redirect_http and server.hsts. Each of
+// them serves a public_url the browser reaches over https: with an http
+// one, gatehouse's redirect_uri, cookies and links would say http while
+// the browser spoke TLS (or the reverse).
+func (v *validator) https(listenOK bool) {
+	s := &v.cfg.Server
+	at := s.Pos
+	https := strings.HasPrefix(strings.ToLower(s.PublicURL), "https://")
+	if t := s.TLS; t != nil && !v.d.failed[&s.TLS] && !v.d.failed[t] {
+		at := v.d.pos[&s.TLS] // a missing key is reported at "tls:"
+		if !https {
+			v.errorf(&s.TLS, at, "server.tls needs an https public_url, got %q", s.PublicURL)
+		}
+		switch files := t.CertFile != "" || t.KeyFile != ""; {
+		case files && t.ACME != nil:
+			v.errorf(&t.ACME, at, "server.tls: use either cert_file and key_file or acme, not both")
+		case t.ACME != nil:
+			v.acme(t.ACME, v.d.pos[&t.ACME])
+		case t.CertFile == "":
+			v.errorf(&t.CertFile, at, "server.tls.cert_file is required (or server.tls.acme)")
+		case t.KeyFile == "":
+			v.errorf(&t.KeyFile, at, "server.tls.key_file is required with cert_file")
+		}
+	}
+	if s.RedirectHTTP != "" {
+		switch {
+		case !validHostPort(s.RedirectHTTP):
+			v.errorf(&s.RedirectHTTP, at, "server.redirect_http %q is not host:port", s.RedirectHTTP)
+		case !https:
+			v.errorf(&s.RedirectHTTP, at, "server.redirect_http needs an https public_url to redirect to, got %q", s.PublicURL)
+		case listenOK && s.RedirectHTTP == s.Listen:
+			v.errorf(&s.RedirectHTTP, at, "server.redirect_http must differ from server.listen")
+		}
+	}
+	h := &s.HSTS
+	if h.Enabled != nil && *h.Enabled && !https {
+		v.errorf(&h.Enabled, at, "server.hsts.enabled needs an https public_url: browsers ignore HSTS over http")
+	}
+	switch {
+	case h.MaxAge < 0 || (h.MaxAge > 0 && h.MaxAge.D() < time.Second):
+		v.errorf(&h.MaxAge, at, "server.hsts.max_age must be at least 1s, got %s", h.MaxAge)
+	case h.Preload && (!h.IncludeSubdomains || h.MaxAge.D() < minPreloadMaxAge):
+		v.errorf(&h.Preload, at, "server.hsts.preload needs include_subdomains: true and a max_age of at least %s", minPreloadMaxAge)
+	}
+}
+
+// acme checks server.tls.acme: the domains autocert may ask certificates
+// for (public_url's host among them), and where it keeps them.
+// A missing key is reported at at.
+func (v *validator) acme(a *ACME, at Position) {
+	if len(a.Domains) == 0 {
+		v.errorf(&a.Domains, at, "server.tls.acme.domains is required")
+	}
+	for i := range a.Domains {
+		if msg := checkACMEDomain(a.Domains[i]); msg != "" {
+			v.errorf(&a.Domains[i], at, "server.tls.acme.domains: %q %s", a.Domains[i], msg)
+		}
+	}
+	if u, err := url.Parse(v.cfg.Server.PublicURL); err == nil && u.Hostname() != "" && len(a.Domains) > 0 &&
+		!slices.Contains(a.Domains, strings.ToLower(u.Hostname())) {
+		v.errorf(&a.Domains, at, "server.tls.acme.domains must include public_url's host %q", u.Hostname())
+	}
+	if a.CacheDir == "" {
+		v.errorf(&a.CacheDir, at, "server.tls.acme.cache_dir is required: without it every start asks the CA anew")
+	}
+	if a.Email != "" && (!strings.Contains(a.Email, "@") || strings.ContainsAny(a.Email, " ,<>\r\n")) {
+		v.errorf(&a.Email, at, "server.tls.acme.email %q is not an email address", a.Email)
+	}
+	if a.DirectoryURL != "" && checkHTTPURL(a.DirectoryURL, false) != "" {
+		v.errorf(&a.DirectoryURL, at, "server.tls.acme.directory_url %q is not an http(s) URL", a.DirectoryURL)
+	}
+}
+
+// checkACMEDomain returns why d cannot be given an ACME certificate by
+// gatehouse, or "": a lower-case DNS name with a dot; no IP address, no
+// wildcard (autocert answers neither challenge for those).
+func checkACMEDomain(d string) string {
+	if strings.HasPrefix(d, "*.") {
+		return "is a wildcard: ACME needs DNS-01 for those, which gatehouse does not answer"
+	}
+	if _, err := netip.ParseAddr(d); err == nil {
+		return "is an IP address, not a domain name"
+	}
+	if d == "" || strings.Trim(d, "abcdefghijklmnopqrstuvwxyz0123456789-.") != "" || strings.Contains(d, "..") ||
+		!strings.Contains(d, ".") || strings.HasPrefix(d, ".") || strings.HasSuffix(d, ".") {
+		return "is not a public domain name (lower case, with a dot)"
+	}
+	return ""
 }
 
 func (v *validator) positive(field any, at Position, name string, n int64) {

@@ -36,6 +36,12 @@ type Config struct {
 	Session  Session  `yaml:"session"`
 	Defaults Defaults `yaml:"defaults"`
 	Routes   []Route  `yaml:"routes"`
+
+	// CORS, when set, lets the listed browser origins call every route and
+	// /auth/me and /auth/logout with credentials (split-origin deployments);
+	// a route's own cors block replaces it for that route. Read at start-up
+	// only (a reload that changes it is refused).
+	CORS *CORS `yaml:"cors"`
 }
 
 // Server holds the listener settings and the limits applied to every client.
@@ -76,6 +82,12 @@ type Server struct {
 	// for /readyz to answer 200. Default none: readiness reports this
 	// process's own ability to serve, and upstream health is only reported.
 	ReadyRequires []string `yaml:"ready_requires"`
+	// ErrorPages is a directory of Go html/template files that replace the
+	// built-in HTML error page browser navigations get (internal/errorpage):
+	// NNN.html for one status, error.html for the others. Relative to the
+	// config file; parsed and trial-run at load. Default none: the
+	// built-in page. Read only at start-up.
+	ErrorPages string `yaml:"error_pages"`
 	// TLS, when set, makes server.listen serve HTTPS itself: with a
 	// certificate from files (re-read on SIGHUP and when they change) or
 	// from ACME. Needs an https public_url. Default none: plain HTTP (TLS
@@ -252,6 +264,25 @@ type Route struct {
 	// request causes (session store, IdP, plugin backends) takes a context
 	// that ends then. Default 30s.
 	Timeout Duration `yaml:"timeout"`
+	// WebSocket lets the route carry WebSocket upgrades (RFC 6455). A GET
+	// with Connection: upgrade, Upgrade: websocket, Sec-WebSocket-Version:
+	// 13 and a Sec-WebSocket-Key passes the auth gate and the route's
+	// plugins (the cache plugin does not run on a websocket route), is sent
+	// to the upstream with the gateway's Authorization, and after the
+	// upstream's 101 gatehouse relays bytes both ways. A cookie-authenticated
+	// handshake must carry an Origin equal to public_url's origin or one of
+	// the route's cors allowed_origins (else 403): the Origin check stands in
+	// for the CSRF header, which a browser's WebSocket cannot send. A
+	// session's sockets are closed (1008) when it ends. Needs an upstream.
+	// Default false.
+	WebSocket bool `yaml:"websocket"`
+	// WebSocketMaxConnections bounds the route's open WebSockets (on this
+	// process); a handshake beyond it gets 503 before the upstream is asked.
+	// Default 1000.
+	WebSocketMaxConnections int `yaml:"websocket_max_connections"`
+	// WebSocketIdleTimeout closes a WebSocket through which no byte has
+	// passed, either way, for this long. Default 5m.
+	WebSocketIdleTimeout Duration `yaml:"websocket_idle_timeout"`
 	// Auth is how callers authenticate. Default "session" (or "none" when the file has no oidc block).
 	Auth AuthMode `yaml:"auth"`
 	// Audience is the aud a bearer token must carry on this route. Default oidc.client_id.
@@ -276,6 +307,24 @@ type Route struct {
 	// plugin's phase. After loading it also holds the defaults.plugins
 	// entries the route did not override (with Where naming this route).
 	Plugins Plugins `yaml:"plugins"`
+	// CORS replaces the top-level cors block for this route (nil: the
+	// top-level one applies). An empty allowed_origins turns CORS off here.
+	CORS *CORS `yaml:"cors"`
+
+	Pos Position `yaml:"-"`
+}
+
+// CORS is a cross-origin policy for browser calls with credentials
+// (Fetch standard §3.2): exact origins only, never a wildcard.
+type CORS struct {
+	// AllowedOrigins are the origins (scheme://host[:port], as a browser
+	// sends them in Origin) allowed to call with the session cookie. No
+	// wildcard, no "null", no path; http origins only while public_url is
+	// http. Lower-cased, and a default port dropped, at load.
+	AllowedOrigins []string `yaml:"allowed_origins"`
+	// MaxAge is how long a browser may cache a preflight's answer
+	// (Access-Control-Max-Age, whole seconds). Default 10m; at most 24h.
+	MaxAge Duration `yaml:"max_age"`
 
 	Pos Position `yaml:"-"`
 }

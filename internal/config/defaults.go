@@ -36,6 +36,10 @@ const (
 	defaultMaxSessions     = 100000
 
 	defaultRouteTimeout = 30 * time.Second
+
+	// defaultCORSMaxAge: Chromium caps Access-Control-Max-Age at 2h, Firefox
+	// at 24h; 10 minutes spares most preflights without pinning a policy long.
+	defaultCORSMaxAge = 10 * time.Minute
 )
 
 // defaultScopes and defaultAlgorithms are copied, never shared, so that a
@@ -66,6 +70,9 @@ func applyDefaults(cfg *Config) {
 	setDefault(&s.IdleTimeout, Duration(defaultIdleTimeout))
 	setDefault(&s.ShutdownTimeout, Duration(defaultShutdownTimeout))
 	setDefault(&s.MaxConnections, defaultMaxConnections)
+	if s.ErrorPages != "" && !filepath.IsAbs(s.ErrorPages) {
+		s.ErrorPages = filepath.Join(filepath.Dir(cfg.File), s.ErrorPages)
+	}
 	applyTLSDefaults(s, filepath.Dir(cfg.File))
 
 	if o := cfg.OIDC; o != nil {
@@ -108,10 +115,12 @@ func applyDefaults(cfg *Config) {
 	setDefault(&ss.Store, defaultStore)
 	setDefault(&ss.MaxSessions, defaultMaxSessions)
 
+	corsDefaults(cfg.CORS)
 	dir := filepath.Dir(cfg.File)
 	for i := range cfg.Routes {
 		r := &cfg.Routes[i]
 		setDefault(&r.Timeout, Duration(defaultRouteTimeout))
+		corsDefaults(r.CORS)
 		if r.Auth == "" {
 			r.Auth = AuthSession
 			// A static route serves the SPA itself, to top-level navigations
@@ -158,6 +167,26 @@ func applyTLSDefaults(s *Server, dir string) {
 		if *p != "" && !filepath.IsAbs(*p) {
 			*p = filepath.Join(dir, *p)
 		}
+	}
+}
+
+// corsDefaults sets a cors block's max_age default and puts its origins in
+// the form browsers send in Origin: lower case, no trailing "/", no default
+// port (https://App.example.com:443/ → https://app.example.com).
+func corsDefaults(c *CORS) {
+	if c == nil {
+		return
+	}
+	setDefault(&c.MaxAge, Duration(defaultCORSMaxAge))
+	for i, o := range c.AllowedOrigins {
+		o = strings.ToLower(strings.TrimSuffix(o, "/"))
+		switch {
+		case strings.HasPrefix(o, "https://"):
+			o = strings.TrimSuffix(o, ":443")
+		case strings.HasPrefix(o, "http://"):
+			o = strings.TrimSuffix(o, ":80")
+		}
+		c.AllowedOrigins[i] = o
 	}
 }
 

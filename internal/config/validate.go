@@ -64,6 +64,7 @@ func (v *validator) validate() {
 		v.oidc()
 	}
 	v.routes()
+	v.corsBlock(v.cfg.CORS, Position{}, "")
 }
 
 func (v *validator) server() {
@@ -104,6 +105,7 @@ func (v *validator) server() {
 	v.nonNegative(&s.IdleTimeout, at, "server.idle_timeout", s.IdleTimeout)
 	v.nonNegative(&s.ShutdownTimeout, at, "server.shutdown_timeout", s.ShutdownTimeout)
 	v.positive(&s.MaxConnections, at, "server.max_connections", int64(s.MaxConnections))
+	v.errorPages()
 	v.https(listenOK)
 }
 
@@ -391,8 +393,45 @@ func (v *validator) routes() {
 			rerr(&r.Auth, "auth must be session, bearer, any or none, got %q", r.Auth)
 		}
 		v.routeRequirements(r, rerr)
+		v.corsBlock(r.CORS, at, label+": ")
 	}
 	v.readyRequires(names)
+}
+
+// maxCORSMaxAge bounds cors.max_age: Firefox's own cap; Chromium's is 2h.
+const maxCORSMaxAge = 24 * time.Hour
+
+// corsBlock checks a cors block (nil: none); label prefixes its messages
+// ("" at the top level, `route "x": ` on a route). Only exact http(s)
+// origins are accepted: credentials go with every allowed origin, so a
+// wildcard, "null" (any page can run in a sandboxed frame) or a plain-http
+// origin beside an https public_url (a network attacker can script it)
+// would hand the user's session to others.
+func (v *validator) corsBlock(c *CORS, at Position, label string) {
+	if c == nil || v.d.failed[c] {
+		return
+	}
+	if at == (Position{}) {
+		at = c.Pos
+	}
+	https := strings.HasPrefix(strings.ToLower(v.cfg.Server.PublicURL), "https://")
+	for i := range c.AllowedOrigins {
+		o := &c.AllowedOrigins[i]
+		switch msg := checkOrigin(*o); {
+		case strings.Contains(*o, "*"):
+			v.errorf(o, at, "%scors.allowed_origins: %q: wildcards are not allowed; list each origin", label, *o)
+		case *o == "null":
+			v.errorf(o, at, `%scors.allowed_origins: "null" is not allowed: any page can send it from a sandboxed frame`, label)
+		case msg != "":
+			v.errorf(o, at, "%scors.allowed_origins: %q %s", label, *o, msg)
+		case https && strings.HasPrefix(*o, "http://"):
+			v.errorf(o, at, "%scors.allowed_origins: %q is plain http while public_url is https: "+
+				"a network attacker could run script as that origin and read the user's data", label, *o)
+		}
+	}
+	if c.MaxAge < 0 || c.MaxAge.D() > maxCORSMaxAge {
+		v.errorf(&c.MaxAge, at, "%scors.max_age must be between 0 and %s, got %s", label, maxCORSMaxAge, c.MaxAge)
+	}
 }
 
 // readyRequires checks that server.ready_requires names proxied routes.

@@ -1,0 +1,29 @@
+package config
+
+import (
+	"errors"
+
+	"github.com/gatehouse-dev/gatehouse/internal/errorpage"
+)
+
+// errorPages checks server.error_pages by loading its templates: a problem
+// inside a template is reported at the template's own FILE:LINE[:COL] (where
+// an editor should jump), anything else (a missing directory, no template
+// in it) at the key.
+func (v *validator) errorPages() {
+	s := &v.cfg.Server
+	if s.ErrorPages == "" || v.d.failed[&s.ErrorPages] {
+		return
+	}
+	_, err := errorpage.Load(s.ErrorPages)
+	var list errorpage.Errors
+	switch {
+	case err == nil:
+	case errors.As(err, &list):
+		for _, e := range list {
+			v.d.errs = append(v.d.errs, Error{File: e.File, Line: e.Line, Col: e.Col, Msg: "server.error_pages: " + e.Msg})
+		}
+	default:
+		v.errorf(&s.ErrorPages, s.Pos, "server.error_pages: %v", err)
+	}
+}

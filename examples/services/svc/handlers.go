@@ -61,12 +61,12 @@ func Profile(v *Verifier, log *slog.Logger) http.Handler {
 		})
 	})))
 	mux.HandleFunc("GET /api/catalog", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, map[string]any{"service": "profile", "products": catalog})
+		writeJSONCaching(w, http.StatusOK, map[string]any{"service": "profile", "products": catalog}, CatalogCacheControl)
 	})
 	mux.HandleFunc("GET /api/catalog/{id}", func(w http.ResponseWriter, r *http.Request) {
 		for _, p := range catalog {
 			if p.ID == r.PathValue("id") {
-				writeJSON(w, http.StatusOK, p)
+				writeJSONCaching(w, http.StatusOK, p, CatalogCacheControl)
 				return
 			}
 		}
@@ -178,9 +178,21 @@ func jsonNotFound(mux *http.ServeMux) http.Handler {
 	})
 }
 
+// CatalogCacheControl lets shared caches (the gateway's cache plugin on
+// the public catalog route) keep the catalog for 30 s, while browsers ask
+// again every time (max-age=0): each click in the example SPA reaches the
+// gateway, which answers from its cache (X-Cache: HIT) after the first.
+const CatalogCacheControl = "public, max-age=0, s-maxage=30"
+
+// writeJSON writes v as JSON that no cache may keep.
 func writeJSON(w http.ResponseWriter, status int, v any) {
+	writeJSONCaching(w, status, v, "no-store")
+}
+
+// writeJSONCaching writes v as JSON with the Cache-Control cacheControl.
+func writeJSONCaching(w http.ResponseWriter, status int, v any, cacheControl string) {
 	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("Cache-Control", cacheControl)
 	w.WriteHeader(status)
 	json.NewEncoder(w).Encode(v)
 }

@@ -241,21 +241,23 @@ func TestPublicEndpoints(t *testing.T) {
 		path   string
 		status int
 		key    string
+		cache  string // Cache-Control
 	}{
-		{"catalog", profile, "/api/catalog", 200, "products"},
-		{"catalog item", profile, "/api/catalog/p-101", 200, "name"},
-		{"missing catalog item", profile, "/api/catalog/nope", 404, "error"},
-		{"profile health", profile, "/healthz", 200, "status"},
-		{"orders status at root", orders, "/", 200, "status"},
-		{"orders health", orders, "/healthz", 200, "status"},
-		{"unknown path is JSON 404", orders, "/nope", 404, "error"},
-		{"profile root is 404", profile, "/", 404, "error"},
+		{"catalog", profile, "/api/catalog", 200, "products", CatalogCacheControl},
+		{"catalog item", profile, "/api/catalog/p-101", 200, "name", CatalogCacheControl},
+		{"missing catalog item", profile, "/api/catalog/nope", 404, "error", "no-store"},
+		{"profile health", profile, "/healthz", 200, "status", "no-store"},
+		{"orders status at root", orders, "/", 200, "status", "no-store"},
+		{"orders health", orders, "/healthz", 200, "status", "no-store"},
+		{"unknown path is JSON 404", orders, "/nope", 404, "error", "no-store"},
+		{"profile root is 404", profile, "/", 404, "error", "no-store"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			status, body, _ := get(t, tt.h, tt.path, "")
-			if status != tt.status || body[tt.key] == nil {
-				t.Errorf("GET %s = %d %v, want %d with %q", tt.path, status, body, tt.status, tt.key)
+			status, body, hdr := get(t, tt.h, tt.path, "")
+			if status != tt.status || body[tt.key] == nil || hdr.Get("Cache-Control") != tt.cache {
+				t.Errorf("GET %s = %d %v (Cache-Control %q), want %d with %q (%q)", tt.path, status, body,
+					hdr.Get("Cache-Control"), tt.status, tt.key, tt.cache)
 			}
 		})
 	}

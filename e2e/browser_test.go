@@ -168,7 +168,9 @@ func (tr *traffic) last(method, path string) (response, bool) {
 	return response{}, false
 }
 
-func newBrowser(t *testing.T, exe string) context.Context {
+// newBrowser starts exe headless with a fresh profile; extra adds flags
+// for one test (the https test trusts its own certificate with one).
+func newBrowser(t *testing.T, exe string, extra ...chromedp.ExecAllocatorOption) context.Context {
 	t.Helper()
 	opts := []chromedp.ExecAllocatorOption{
 		chromedp.ExecPath(exe),
@@ -194,6 +196,7 @@ func newBrowser(t *testing.T, exe string) context.Context {
 		chromedp.Flag("disable-dev-shm-usage", true),
 		chromedp.Flag("password-store", "basic"),
 	}
+	opts = append(opts, extra...)
 	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancelCtx := chromedp.NewContext(actx, chromedp.WithLogf(t.Logf))
 	t.Cleanup(func() {
@@ -293,6 +296,10 @@ func TestBrowserLoginAPIsLogout(t *testing.T) {
 	if r, ok := tr.last("GET", "/auth/me"); !ok || r.status != http.StatusUnauthorized {
 		t.Errorf("GET /auth/me before login = %d (captured %v), want 401", r.status, ok)
 	}
+	// The APIs that need a session cannot be called; the public catalog can.
+	if got := get(p, "reading the buttons", chromedp.Evaluate[string](buttonStates)); got != signedOutButtons {
+		t.Errorf("signed out, the buttons are %q, want %q", got, signedOutButtons)
+	}
 
 	// 2. The OP's real login page, filled in like a person would.
 	p.do("following the login button to the OP",
@@ -341,16 +348,26 @@ func TestBrowserLoginAPIsLogout(t *testing.T) {
 	if got := get(p, "reading the profile API's answer", chromedp.Text(css("api-profile-sub"))); got != user.Subject {
 		t.Errorf("profile API shows sub %q, want %q", got, user.Subject)
 	}
+	// The cache plugin at work on the public catalog: the first load went to
+	// the service (MISS), the next one is answered by the gateway (HIT).
+	if got := get(p, "reading the cache line", chromedp.Text(css("catalog-cache"))); got != "Gateway cache: MISS" {
+		t.Errorf("after the first catalog load the page says %q, want %q", got, "Gateway cache: MISS")
+	}
+	p.do("loading the catalog again", chromedp.Click(css("load-catalog")))
+	get(p, "waiting for the cache HIT line", chromedp.Poll[bool](
+		`document.getElementById('catalog-cache').textContent.startsWith('Gateway cache: HIT')`))
+	if r, ok := tr.last("GET", "/api/catalog"); !ok || headerOf(r, "X-Cache") != "HIT" || headerOf(r, "Age") == "" {
+		t.Errorf("the second GET /api/catalog has X-Cache %q, Age %q, want HIT with an Age", headerOf(r, "X-Cache"), headerOf(r, "Age"))
+	}
 	shot(t, p, "logged-in.png")
 	// The same page on a phone.
 	p.do("emulating a phone", chromedp.EmulateViewport(390, 844, chromedp.EmulateScale(2), chromedp.EmulateMobile))
 	shot(t, p, "logged-in-phone.png")
 	p.do("back to the desktop", chromedp.EmulateViewport(1280, 900))
 
-	p.do("calling the orders API",
+	p.do("opening the orders tab (the orders load by themselves)",
 		chromedp.Click(css("nav-orders")),
 		chromedp.WaitVisible(css("view-orders")),
-		chromedp.Click(css("load-orders")),
 		chromedp.WaitVisible(chromedp.CSS(`[data-testid="orders-table"] [data-testid="order-row"]`)),
 	)
 	first := get(p, "reading the first order", chromedp.Text(chromedp.CSS(`[data-testid="order-row"] td`)))
@@ -373,13 +390,46 @@ func TestBrowserLoginAPIsLogout(t *testing.T) {
 	if cs := p.cookies("reading cookies after logout", home); slices.ContainsFunc(cs, func(c *network.Cookie) bool { return c.Name == cookieName }) {
 		t.Errorf("after logout the browser still holds %q", cookieName)
 	}
-	p.do("calling the profile API after logout", chromedp.Click(css("load-profile")))
-	// 6. The SPA's api() turns the 401 into its login prompt with this reason.
-	get(p, "waiting for the refusal", chromedp.Poll[bool](
-		`document.getElementById('login-prompt-reason').textContent.includes('session has ended')`))
-	if r, ok := tr.last("GET", "/api/profile"); !ok || r.status != http.StatusUnauthorized {
-		t.Errorf("GET /api/profile after logout = %d %s, want 401", r.status, r.body)
+	// 6. The page says so, and the APIs that need a session cannot be called.
+	if got := get(p, "reading the signed-out title", chromedp.Text(css("login-prompt-title"))); got != "You are signed out" {
+		t.Errorf("after logout the page says %q, want %q", got, "You are signed out")
 	}
+	if got := get(p, "reading the buttons", chromedp.Evaluate[string](buttonStates)); got != signedOutButtons {
+		t.Errorf("after logout the buttons are %q, want %q", got, signedOutButtons)
+	}
+	shot(t, p, "signed-out.png")
+	// The old session is gone at the gateway too: the API refuses the page.
+	status := get(p, "calling the profile API after logout", chromedp.Evaluate[int](
+		`fetch('/api/profile', {headers: {'X-CSRF': '1', Accept: 'application/json'}}).then((r) => r.status)`,
+		chromedp.EvalAwaitPromise))
+	if r, ok := tr.last("GET", "/api/profile"); status != http.StatusUnauthorized || !ok || r.status != http.StatusUnauthorized {
+		t.Errorf("GET /api/profile after logout = %d %s, want 401", status, r.body)
+	}
+
+	// 6b. A browser navigation that ends in an error gets gatehouse's HTML
+	// page (an API call gets JSON, as above), with a link onwards.
+	for _, tt := range []struct {
+		path   string
+		status int64
+		want   errorPage
+		shot   string
+	}{
+		{"/no-such-page.txt", 404, errorPage{Lang: "en", Title: "404 Page not found", H1: "Page not found",
+			Sentence: "There is nothing at this address.", Link: "Go to the start page", Href: "/"}, "error-404.png"},
+		{"/api/profile", 401, errorPage{Lang: "en", Title: "401 Please log in", H1: "Please log in",
+			Sentence: "You need to log in to see this page.", Link: "Log in", Href: "/auth/login?returnTo=%2Fapi%2Fprofile"}, "error-401.png"},
+	} {
+		p.do("navigating to "+tt.path, chromedp.Navigate(s.URL+tt.path), chromedp.WaitVisible(chromedp.CSS("h1")))
+		if r, ok := tr.last("GET", tt.path); !ok || r.status != tt.status || headerOf(r, "Content-Type") != "text/html; charset=utf-8" {
+			t.Errorf("navigation to %s = %d %q, want %d text/html", tt.path, r.status, headerOf(r, "Content-Type"), tt.status)
+		}
+		if got := get(p, "reading the error page", chromedp.Evaluate[errorPage](readErrorPage)); got != tt.want {
+			t.Errorf("the error page of %s shows %+v, want %+v", tt.path, got, tt.want)
+		}
+		shot(t, p, tt.shot)
+	}
+	// The 401 page's link starts a login that comes back to the page.
+	p.do("following the error page's Log in link", chromedp.Click(chromedp.CSS("a")), chromedp.WaitVisible(css("op-username")))
 
 	// 7. No token anywhere the page could reach, all along: cookies it can read, web
 	// storage, and the bodies and readable headers of every response from
@@ -435,6 +485,40 @@ func TestBrowserLoginAPIsLogout(t *testing.T) {
 	}
 }
 
+// buttonStates lists the API buttons as "id:enabled|disabled".
+const buttonStates = `['load-profile', 'load-orders', 'load-catalog']
+	.map((id) => id + ':' + (document.getElementById(id).disabled ? 'disabled' : 'enabled')).join(' ')`
+
+// signedOutButtons: only the public catalog can be called while signed out.
+const signedOutButtons = "load-profile:disabled load-orders:disabled load-catalog:enabled"
+
+// errorPage is what gatehouse's HTML error page shows.
+type errorPage struct {
+	Lang     string `json:"lang"`
+	Title    string `json:"title"`
+	H1       string `json:"h1"`
+	Sentence string `json:"sentence"`
+	Link     string `json:"link"`
+	Href     string `json:"href"`
+}
+
+const readErrorPage = `(() => {
+	const a = document.querySelector('a');
+	return {lang: document.documentElement.lang, title: document.title,
+		h1: document.querySelector('h1').textContent, sentence: document.querySelector('h1 + p').textContent,
+		link: a.textContent, href: a.getAttribute('href')};
+})()`
+
+// headerOf returns r's header name (any case), or "".
+func headerOf(r response, name string) string {
+	for _, h := range r.headers {
+		if strings.EqualFold(h.Name, name) {
+			return h.Value
+		}
+	}
+	return ""
+}
+
 func cookieNames(cs []*network.Cookie) []string {
 	var out []string
 	for _, c := range cs {
@@ -444,13 +528,15 @@ func cookieNames(cs []*network.Cookie) []string {
 }
 
 // shot saves a full-page PNG screenshot into the test's temp dir (and into
-// -screenshots, when given).
+// -screenshots or $SCREENSHOT_DIR, when given).
 func shot(t *testing.T, p page, name string) {
 	t.Helper()
 	png := get(p, "taking "+name, chromedp.FullScreenshot(100))
 	dirs := []string{t.TempDir()}
-	if *screenshots != "" {
-		dirs = append(dirs, *screenshots)
+	for _, d := range []string{*screenshots, os.Getenv("SCREENSHOT_DIR")} {
+		if d != "" {
+			dirs = append(dirs, d)
+		}
 	}
 	for _, dir := range dirs {
 		path := filepath.Join(dir, name)

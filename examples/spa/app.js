@@ -19,9 +19,10 @@ export class ApiError extends Error {
  * api calls a same-origin endpoint with the session cookie and the CSRF
  * header gatehouse requires on every cookie-authenticated request (a
  * cross-site page cannot add it without a CORS preflight, which gatehouse
- * never grants). A 401 turns into the login prompt.
+ * never grants). A 401 turns into the login prompt. onResponse, when given,
+ * sees the Response first (its headers: X-Cache, Age).
  */
-export async function api(path, { method = 'GET', body } = {}) {
+export async function api(path, { method = 'GET', body, onResponse } = {}) {
   const headers = { 'X-CSRF': '1', Accept: 'application/json' };
   if (body !== undefined) headers['Content-Type'] = 'application/json';
   let res;
@@ -35,6 +36,7 @@ export async function api(path, { method = 'GET', body } = {}) {
   } catch {
     throw new ApiError(0, 'The gateway is not reachable.');
   }
+  if (onResponse) onResponse(res);
   const data = await res.json().catch(() => null);
   if (res.status === 401) {
     showLoginPrompt('Your session has ended or you are not signed in.');
@@ -78,6 +80,18 @@ function setError(message) {
   show('error', Boolean(message));
 }
 
+/**
+ * syncButtons disables the buttons marked data-needs-session while signed
+ * out: their APIs would only answer 401.
+ */
+function syncButtons() {
+  document.querySelectorAll('[data-needs-session]').forEach((b) => { b.disabled = locked(b); });
+}
+
+function locked(button) {
+  return button.hasAttribute('data-needs-session') && document.body.dataset.auth !== 'signed-in';
+}
+
 /** run wraps a click handler: disables the button, reports errors. */
 function run(button, fn) {
   button.addEventListener('click', async () => {
@@ -88,7 +102,7 @@ function run(button, fn) {
     } catch (err) {
       if (!(err instanceof ApiError && err.status === 401)) setError(err.message);
     } finally {
-      button.disabled = false;
+      button.disabled = locked(button);
     }
   });
 }
@@ -106,8 +120,10 @@ function login() {
   location.assign('/auth/login?returnTo=' + encodeURIComponent(currentPath()));
 }
 
-function showLoginPrompt(reason) {
+function showLoginPrompt(reason, title = 'Please log in') {
   document.body.dataset.auth = 'signed-out';
+  syncButtons();
+  text('login-prompt-title', title);
   text('login-prompt-reason', reason);
   show('login-prompt');
   show('login-button');
@@ -120,6 +136,7 @@ function showUser(me) {
   const p = me.profile || {};
   const name = p.name || p.preferred_username || p.email || me.userId;
   document.body.dataset.auth = 'signed-in';
+  syncButtons();
   show('login-prompt', false);
   show('login-button', false);
   show('logout-button');
@@ -142,7 +159,10 @@ async function loadSession() {
   try {
     showUser(await api('/auth/me'));
   } catch (err) {
-    if (err instanceof ApiError && err.status === 401) {
+    if (err instanceof ApiError && err.status === 401 && sessionStorage.getItem(SIGNED_OUT)) {
+      sessionStorage.removeItem(SIGNED_OUT);
+      showLoginPrompt('Your session has ended here and at the identity provider.', 'You are signed out');
+    } else if (err instanceof ApiError && err.status === 401) {
       showLoginPrompt('You are not signed in. Your session will live on the server; this page never sees a token.');
     } else {
       document.body.dataset.auth = 'error';
@@ -151,8 +171,13 @@ async function loadSession() {
   }
 }
 
+// SIGNED_OUT marks, across the IdP's end-session round trip, that the next
+// signed-out page follows a logout (a flag, never a token).
+const SIGNED_OUT = 'gatehouse-example:signed-out';
+
 async function logout() {
   const { logoutUrl } = await api('/auth/logout', { method: 'POST' });
+  sessionStorage.setItem(SIGNED_OUT, '1');
   // The IdP ends its own session too, then sends the browser back here.
   location.assign(logoutUrl || '/');
 }
@@ -190,13 +215,25 @@ async function loadOrders() {
 }
 
 async function loadCatalog() {
-  const { products } = await api('/api/catalog');
+  const { products } = await api('/api/catalog', { onResponse: showCacheState });
   $('catalog-list').replaceChildren(...products.map((p) => {
     const li = el('li');
     li.dataset.testid = 'catalog-item';
     li.append(el('span', p.name), el('span', money.format(p.priceCents / 100), 'num'));
     return li;
   }));
+}
+
+/**
+ * showCacheState reports the gateway's cache plugin at work on the public
+ * catalog route: X-Cache: MISS the first time, HIT (with Age) after.
+ */
+function showCacheState(res) {
+  const state = res.headers.get('X-Cache');
+  if (!state) return;
+  const age = res.headers.get('Age');
+  text('catalog-cache', `Gateway cache: ${state}` + (state === 'HIT' && age !== null ? ` (stored ${age} s ago)` : ''));
+  show('catalog-cache');
 }
 
 // ---------------------------------------------------------------------------
@@ -211,6 +248,12 @@ function route() {
   document.querySelectorAll('.nav a').forEach((a) => {
     a.toggleAttribute('aria-current', a.getAttribute('href') === path);
   });
+  openedView(path);
+}
+
+/** openedView loads what a view shows when it opens: the orders, when signed in. */
+function openedView(path) {
+  if (path === '/orders' && document.body.dataset.auth === 'signed-in') $('load-orders').click();
 }
 
 document.addEventListener('click', (e) => {
@@ -233,4 +276,4 @@ run($('load-profile'), loadProfileAPI);
 run($('load-orders'), loadOrders);
 run($('load-catalog'), loadCatalog);
 route();
-loadSession();
+loadSession().then(() => openedView(location.pathname));

@@ -54,8 +54,8 @@ const revokeTimeout = 5 * time.Second
 //     {"logoutUrl": ...} that the SPA navigates to.
 //   - a top-level HTML form post (Content-Type
 //     application/x-www-form-urlencoded, no CSRF header — a form cannot add
-//     one): it must prove same origin instead, by Origin equal to public_url's
-//     origin or Sec-Fetch-Site: same-origin; the answer is a 302 to the URL.
+//     one): it must prove its origin instead, by Origin equal to public_url's
+//     origin or a top-level cors allowed origin, or Sec-Fetch-Site: same-origin; the answer is a 302 to the URL.
 //
 // Either way the session is deleted server-side, its refresh token revoked at
 // the IdP when it advertises a revocation_endpoint (failure logged, not
@@ -68,7 +68,7 @@ func (a *Auth) logout(c *fiber.Ctx) error {
 	var cookie string
 	if form {
 		origin := c.Get(fiber.HeaderOrigin)
-		sameOrigin := (origin != "" && strings.EqualFold(origin, a.origin)) ||
+		sameOrigin := (origin != "" && a.topOriginAllowed(origin)) ||
 			(origin == "" && c.Get("Sec-Fetch-Site") == "same-origin")
 		if !sameOrigin {
 			return httperr.New(fiber.StatusForbidden, msgOrigin)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/httperr"
 	"github.com/gatehouse-dev/gatehouse/internal/config"
+	"github.com/gatehouse-dev/gatehouse/internal/cors"
 	"github.com/gatehouse-dev/gatehouse/internal/oidc"
 	"github.com/gatehouse-dev/gatehouse/internal/session"
 	"github.com/gatehouse-dev/gatehouse/plugins"
@@ -25,7 +26,8 @@ var errSessionEnded = errors.New("session ended by the identity provider")
 //
 //   - session: a session cookie is required (401 without one, never a
 //     redirect). With the cookie, the CSRF header must be "1" (403) and an
-//     unsafe method's Origin, when present, must be public_url's (403). The
+//     unsafe method's Origin, when present, must be public_url's or one of
+//     the route's cors allowed_origins (403). The
 //     access token is refreshed first when it expires within refresh_margin.
 //   - bearer: "Authorization: Bearer <JWT>" validated against the IdP's JWKS
 //     (aud = the route's audience, default client_id); 401 with
@@ -37,9 +39,11 @@ var errSessionEnded = errors.New("session ended by the identity provider")
 // see requirements).
 //
 // A CORS preflight to a cookie route is refused (403) without any
-// Access-Control-Allow-* header. In every mode the session cookie is removed
-// from the forwarded Cookie header (other cookies are kept): the upstream
-// never sees the browser's credential. In session mode a client-sent
+// Access-Control-Allow-* header (a route with a cors policy answers those
+// from its allowed origins before the gate: internal/cors). In every mode
+// the session cookie is removed from the forwarded Cookie header (other
+// cookies are kept): the upstream never sees the browser's credential. In
+// session mode a client-sent
 // Authorization header is removed too.
 func (a *Auth) Gate(route *config.Route) func(next fiber.Handler) fiber.Handler {
 	mode := route.Auth
@@ -48,6 +52,7 @@ func (a *Auth) Gate(route *config.Route) func(next fiber.Handler) fiber.Handler 
 	}
 	audience := route.Audience
 	req := newRequirements(route)
+	origins := cors.Origins(cors.For(a.cfg, route))
 	return func(next fiber.Handler) fiber.Handler {
 		return func(c *fiber.Ctx) error {
 			if mode == config.AuthNone {
@@ -63,7 +68,7 @@ func (a *Auth) Gate(route *config.Route) func(next fiber.Handler) fiber.Handler 
 			if bearer {
 				err = a.bearerAuth(c, audience)
 			} else {
-				err = a.sessionAuth(c)
+				err = a.sessionAuth(c, origins)
 			}
 			if err != nil {
 				return err
@@ -79,11 +84,7 @@ func (a *Auth) Gate(route *config.Route) func(next fiber.Handler) fiber.Handler 
 }
 
 // isPreflight reports a CORS preflight (Fetch standard §3.2.2).
-func isPreflight(c *fiber.Ctx) bool {
-	return c.Method() == fiber.MethodOptions &&
-		len(c.Request().Header.Peek(fiber.HeaderOrigin)) > 0 &&
-		len(c.Request().Header.Peek(fiber.HeaderAccessControlRequestMethod)) > 0
-}
+func isPreflight(c *fiber.Ctx) bool { return cors.IsPreflight(c) }
 
 // safeMethod reports the methods RFC 9110 §9.2.1 defines as safe.
 func safeMethod(m string) bool {
@@ -94,31 +95,49 @@ func safeMethod(m string) bool {
 	return false
 }
 
-// checkBrowser enforces the cookie-route request rules: no preflight, the
-// CSRF header, and a same-origin Origin on unsafe methods (RFC 10017
-// §6.1.3.3: a cross-site page cannot add a custom header without a preflight,
-// which gatehouse never grants).
+// checkBrowser enforces the cookie-route request rules for /auth/me and
+// /auth/logout (checkBrowserFrom with the top-level cors origins).
 func (a *Auth) checkBrowser(c *fiber.Ctx) error {
+	return a.checkBrowserFrom(c, cors.Origins(a.cfg.CORS))
+}
+
+// checkBrowserFrom enforces the cookie-route request rules: no preflight,
+// the CSRF header, and on unsafe methods an Origin that is public_url's or
+// one of origins (RFC 10017 §6.1.3.3: a cross-site page cannot add a custom
+// header without a preflight, which gatehouse grants to origins only).
+func (a *Auth) checkBrowserFrom(c *fiber.Ctx, origins []string) error {
 	if isPreflight(c) {
 		return httperr.New(fiber.StatusForbidden, msgPreflight)
 	}
 	if c.Get(a.csrfHeader) != "1" {
 		return httperr.New(fiber.StatusForbidden, msgCSRF)
 	}
-	if !safeMethod(c.Method()) && !a.sameOrigin(c) {
-		return httperr.New(fiber.StatusForbidden, msgOrigin)
+	if !safeMethod(c.Method()) {
+		if o := c.Get(fiber.HeaderOrigin); o != "" && !a.originAllowed(o, origins) {
+			return httperr.New(fiber.StatusForbidden, msgOrigin)
+		}
 	}
 	return nil
 }
 
-// sameOrigin is true when Origin is absent or equals public_url's origin.
-func (a *Auth) sameOrigin(c *fiber.Ctx) bool {
-	o := c.Get(fiber.HeaderOrigin)
-	return o == "" || strings.EqualFold(o, a.origin)
+// originAllowed reports whether an Origin value is public_url's origin or
+// one of origins (case-insensitive; "null" never is).
+func (a *Auth) originAllowed(o string, origins []string) bool {
+	return strings.EqualFold(o, a.origin) || cors.Allowed(origins, o)
 }
+
+// topOriginAllowed is originAllowed with the top-level cors origins (the
+// /auth endpoints').
+func (a *Auth) topOriginAllowed(o string) bool { return a.originAllowed(o, cors.Origins(a.cfg.CORS)) }
 
 // loadSession applies checkBrowser and returns the request's live session.
 func (a *Auth) loadSession(c *fiber.Ctx) (*session.Session, string, error) {
+	return a.loadSessionFrom(c, cors.Origins(a.cfg.CORS))
+}
+
+// loadSessionFrom applies checkBrowserFrom(origins) and returns the
+// request's live session.
+func (a *Auth) loadSessionFrom(c *fiber.Ctx, origins []string) (*session.Session, string, error) {
 	if isPreflight(c) {
 		return nil, "", httperr.New(fiber.StatusForbidden, msgPreflight)
 	}
@@ -127,7 +146,7 @@ func (a *Auth) loadSession(c *fiber.Ctx) (*session.Session, string, error) {
 		// No ambient credential, hence nothing to forge: plain 401.
 		return nil, "", httperr.New(fiber.StatusUnauthorized, msgAuthRequired)
 	}
-	if err := a.checkBrowser(c); err != nil {
+	if err := a.checkBrowserFrom(c, origins); err != nil {
 		return nil, "", err
 	}
 	s, err := a.sessions.Load(c.UserContext(), cookie)
@@ -142,8 +161,10 @@ func (a *Auth) loadSession(c *fiber.Ctx) (*session.Session, string, error) {
 	return s, cookie, nil
 }
 
-func (a *Auth) sessionAuth(c *fiber.Ctx) error {
-	s, cookie, err := a.loadSession(c)
+// sessionAuth authenticates by the session cookie; origins are the route's
+// cors allowed_origins.
+func (a *Auth) sessionAuth(c *fiber.Ctx, origins []string) error {
+	s, cookie, err := a.loadSessionFrom(c, origins)
 	if err != nil {
 		return err
 	}

@@ -66,7 +66,7 @@ type loginState struct {
 	nonce    [32]byte  // the ID token's nonce, base64url-encoded on the wire
 	verifier [32]byte  // PKCE code verifier (RFC 7636 §4.1), base64url-encoded: 43 characters
 	expires  time.Time // loginTTL after the start; the callback refuses the state from then on
-	returnTo string    // a SafeReturnTo path
+	returnTo string    // a safeReturnTo path or URL
 }
 
 // loginStateFixed is the length of a loginState's fixed fields.
@@ -148,7 +148,7 @@ func (a *Auth) openLogin(state, cookie string) (*loginState, error) {
 	if !a.now().Before(ls.expires) {
 		return nil, errLoginExpired
 	}
-	if SafeReturnTo(ls.returnTo) != ls.returnTo { // only ever sealed checked; checked again on use
+	if a.safeReturnTo(ls.returnTo) != ls.returnTo { // only ever sealed checked; checked again on use (an origin may have left cors since)
 		ls.returnTo = "/"
 	}
 	return ls, nil
@@ -208,7 +208,7 @@ func (a *Auth) login(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	ls := newLoginState(SafeReturnTo(c.Query("returnTo")), a.now().Add(loginTTL))
+	ls := newLoginState(a.safeReturnTo(c.Query("returnTo")), a.now().Add(loginTTL))
 	authURL, err := a.rp.AuthCodeURL(state, ls.nonceParam(), ls.verifierParam())
 	if err != nil {
 		return httperr.New(fiber.StatusServiceUnavailable, msgIdPUnavailable)

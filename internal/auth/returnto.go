@@ -3,6 +3,8 @@ package auth
 import (
 	"net/url"
 	"strings"
+
+	"github.com/gatehouse-dev/gatehouse/internal/cors"
 )
 
 // maxReturnTo bounds a returnTo value; longer ones fall back to "/". It
@@ -61,4 +63,37 @@ func safePath(s string, raw bool) bool {
 		return false
 	}
 	return !strings.HasPrefix(u.Path, "//")
+}
+
+// SafeReturnToOrigins is SafeReturnTo that also accepts an absolute URL on
+// one of origins (the cors allowed_origins: the SPA of a split-origin
+// deployment lives there): the value must start with exactly one of them,
+// byte for byte as configured (lower case, no default port), followed by
+// nothing or by a path SafeReturnTo accepts. So "https://app.example.com.evil.com",
+// "https://app.example.com@evil.com", "https://app.example.com:443/",
+// "https://app.example.com//evil.com", "https://app.example.com/\\evil" and
+// their encodings all become "/". The whole value is at most 512 bytes.
+func SafeReturnToOrigins(raw string, origins []string) string {
+	if strings.HasPrefix(raw, "/") || len(raw) > maxReturnTo {
+		return SafeReturnTo(raw)
+	}
+	for _, o := range origins {
+		rest, ok := strings.CutPrefix(raw, o)
+		if !ok {
+			continue
+		}
+		if rest == "" {
+			return raw
+		}
+		if rest[0] == '/' && SafeReturnTo(rest) == rest {
+			return raw
+		}
+	}
+	return "/"
+}
+
+// safeReturnTo applies SafeReturnToOrigins with the top-level cors
+// allowed_origins.
+func (a *Auth) safeReturnTo(raw string) string {
+	return SafeReturnToOrigins(raw, cors.Origins(a.cfg.CORS))
 }

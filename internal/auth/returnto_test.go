@@ -80,3 +80,55 @@ func BenchmarkSafeReturnTo(b *testing.B) {
 		_ = SafeReturnTo("/app/orders/42?tab=items")
 	}
 }
+
+// TestSafeReturnToOrigins: an absolute returnTo is kept only when it lies
+// exactly on an allowed origin with a path SafeReturnTo accepts; every
+// open-redirect shape around that origin falls back to "/".
+func TestSafeReturnToOrigins(t *testing.T) {
+	origins := []string{"https://app.example.com", "http://localhost:5173"}
+	tests := []struct {
+		name, in, want string
+	}{
+		{"path as before", "/orders", "/orders"},
+		{"scheme-relative path as before", "//evil.example", "/"},
+		{"the origin", "https://app.example.com", "https://app.example.com"},
+		{"origin and root", "https://app.example.com/", "https://app.example.com/"},
+		{"origin, path, query, fragment", "https://app.example.com/orders?tab=2#top", "https://app.example.com/orders?tab=2#top"},
+		{"second origin with its port", "http://localhost:5173/x", "http://localhost:5173/x"},
+		{"another host", "https://evil.example/", "/"},
+		{"suffix host", "https://app.example.com.evil.com/", "/"},
+		{"suffix host without path", "https://app.example.com.evil.com", "/"},
+		{"userinfo", "https://app.example.com@evil.com/", "/"},
+		{"userinfo with path", "https://app.example.com:x@evil.com/", "/"},
+		{"other port", "https://app.example.com:8443/", "/"},
+		{"default port spelled out", "https://app.example.com:443/", "/"},
+		{"http instead of https", "http://app.example.com/", "/"},
+		{"upper case", "HTTPS://APP.EXAMPLE.COM/", "/"},
+		{"scheme-relative to the origin", "//app.example.com/", "/"},
+		{"double slash after origin", "https://app.example.com//evil.com", "/"},
+		{"backslash after origin", `https://app.example.com/\evil.com`, "/"},
+		{"backslash as separator", `https://app.example.com\@evil.com`, "/"},
+		{"encoded double slash after origin", "https://app.example.com/%2F%2Fevil.com", "/"},
+		{"encoded backslash after origin", "https://app.example.com/%5Cevil.com", "/"},
+		{"double-encoded slash after origin", "https://app.example.com/%252F%252Fevil.com", "/"},
+		{"query right after origin", "https://app.example.com?x=1", "/"},
+		{"fragment right after origin", "https://app.example.com#x", "/"},
+		{"encoded origin", "https%3A%2F%2Fapp.example.com%2F", "/"},
+		{"tab in host", "https://app.exa\tmple.com/", "/"},
+		{"tab after origin", "https://app.example.com\t.evil.com/", "/"},
+		{"CR LF after origin", "https://app.example.com/\r\nSet-Cookie: x=1", "/"},
+		{"space after origin", "https://app.example.com/ x", "/"},
+		{"javascript", "javascript:alert(1)//https://app.example.com/", "/"},
+		{"too long", "https://app.example.com/" + strings.Repeat("a", maxReturnTo), "/"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := SafeReturnToOrigins(tt.in, origins); got != tt.want {
+				t.Errorf("SafeReturnToOrigins(%q) = %q, want %q", tt.in, got, tt.want)
+			}
+			if got := SafeReturnToOrigins(tt.in, nil); got != SafeReturnTo(tt.in) {
+				t.Errorf("SafeReturnToOrigins(%q, nil) = %q, want SafeReturnTo's %q", tt.in, got, SafeReturnTo(tt.in))
+			}
+		})
+	}
+}

@@ -188,7 +188,9 @@ func (s *Server) buildRouting(cfg *config.Config) (*routing, error) {
 			h = mws[j](h)
 		}
 		h = s.auth.Gate(r)(h)
-		rh.handler = withDeadline(r.Timeout.D(), rh.methods.guard(h))
+		// CORS outside the method guard: a preflight is an OPTIONS the
+		// route's methods: need not list.
+		rh.handler = withDeadline(r.Timeout.D(), routeCORS(cfg, r, rh.methods).Wrap(rh.methods.guard(h)))
 		rt.routes[i] = rh
 	}
 	if err := problems.Err(); err != nil {

@@ -51,10 +51,13 @@ type header struct{ name, value string }
 // keptOnError lists the response headers set before an error that belong in the
 // error answer: 429's Retry-After and RateLimit fields (IETF draft), 401's
 // WWW-Authenticate (RFC 6750 §3), 405's Allow (RFC 9110 §15.5.6), cookie
-// clearing on a failed session.
+// clearing on a failed session, and a cors policy's fields (internal/cors:
+// without them an allowed origin's script could not read a 401 or a 429).
 var keptOnError = []string{
 	fiber.HeaderRetryAfter, "RateLimit", "RateLimit-Policy",
 	fiber.HeaderWWWAuthenticate, fiber.HeaderAllow, fiber.HeaderSetCookie,
+	fiber.HeaderVary, fiber.HeaderAccessControlAllowOrigin, fiber.HeaderAccessControlAllowCredentials,
+	fiber.HeaderAccessControlExposeHeaders,
 }
 
 func errorHeaders(resp *fasthttp.Response) []header {

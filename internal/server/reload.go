@@ -137,6 +137,10 @@ func restartOnlyChanges(running, next *config.Config) error {
 	if !reflect.DeepEqual(sa, sb) {
 		changed = append(changed, "session")
 	}
+	// The /auth endpoints' CORS policy is built once, at start-up.
+	if !reflect.DeepEqual(corsSettings(running.CORS), corsSettings(next.CORS)) {
+		changed = append(changed, "cors")
+	}
 	if len(changed) > 0 {
 		return fmt.Errorf("%s: not reloaded: %s changed, which only a restart applies (routes and defaults reload)",
 			next.File, strings.Join(changed, ", "))
@@ -152,4 +156,14 @@ func oidcSettings(o *config.OIDC) *config.OIDC {
 	c := *o
 	c.Pos = config.Position{}
 	return &c
+}
+
+// corsSettings is c without its position, for comparison (nil stays nil).
+func corsSettings(c *config.CORS) *config.CORS {
+	if c == nil {
+		return nil
+	}
+	cp := *c
+	cp.Pos = config.Position{}
+	return &cp
 }

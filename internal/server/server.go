@@ -147,7 +147,7 @@ func New(cfg *config.Config, opts Options) (srv *Server, err error) {
 	s.auth.Mount(authApp)
 	authApp.Use(wrongMethodOr404(authApp))
 	s.authHandler = authApp.Handler()
-	s.authEndpoints = withDeadline(authEndpointTimeout, s.serveAuth)
+	s.authEndpoints = withDeadline(authEndpointTimeout, authCORS(cfg, s.serveAuth))
 
 	rt, err := s.buildRouting(cfg)
 	if err != nil {

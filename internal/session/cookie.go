@@ -30,7 +30,12 @@ const (
 	// Secure, host-only and Path=/, so a sibling subdomain cannot plant one
 	// (RFC 6265bis §4.1.3.2).
 	HostCookieName = "__Host-gatehouse"
-	// PlainCookieName is used otherwise (plain http, or a cookie_domain).
+	// SecureCookieName is used when public_url is https with a
+	// cookie_domain: __Host- forbids a Domain, but the __Secure- prefix still
+	// makes browsers refuse the cookie unless it is Secure and set over
+	// https, so a plain-http sibling cannot plant one (RFC 6265bis §4.1.3.1).
+	SecureCookieName = "__Secure-gatehouse"
+	// PlainCookieName is used otherwise (plain http).
 	PlainCookieName = "gatehouse"
 )
 
@@ -82,9 +87,13 @@ func newCookieAttrs(cfg config.Session, https bool) (cookieAttrs, error) {
 		return a, fmt.Errorf("session: same_site must be lax or strict, got %q", cfg.SameSite)
 	}
 	if a.name == "" {
-		a.name = PlainCookieName
-		if https && a.domain == "" {
+		switch {
+		case https && a.domain == "":
 			a.name = HostCookieName
+		case https:
+			a.name = SecureCookieName
+		default:
+			a.name = PlainCookieName
 		}
 	}
 	if !validCookieName(a.name) {

@@ -139,7 +139,7 @@ func TestCookieAttributes(t *testing.T) {
 	}{
 		{"http", "http://127.0.0.1:8080", nil, "gatehouse", false, "", fasthttp.CookieSameSiteLaxMode},
 		{"https", "https://app.example", nil, "__Host-gatehouse", true, "", fasthttp.CookieSameSiteLaxMode},
-		{"https with domain", "https://app.example", func(c *config.Session) { c.CookieDomain = "example.com" }, "gatehouse", true, "example.com", fasthttp.CookieSameSiteLaxMode},
+		{"https with domain", "https://app.example", func(c *config.Session) { c.CookieDomain = "example.com" }, "__Secure-gatehouse", true, "example.com", fasthttp.CookieSameSiteLaxMode},
 		{"strict", "https://app.example", func(c *config.Session) { c.SameSite = "strict" }, "__Host-gatehouse", true, "", fasthttp.CookieSameSiteStrictMode},
 		{"custom name", "https://app.example", func(c *config.Session) { c.CookieName = "__Host-sess" }, "__Host-sess", true, "", fasthttp.CookieSameSiteLaxMode},
 	}
@@ -220,6 +220,42 @@ func TestCookieValue(t *testing.T) {
 			defer app.ReleaseCtx(c)
 			if got := e.m.CookieValue(c); got != tt.want {
 				t.Fatalf("CookieValue(Cookie: %q) = %q, want %q", tt.header, got, tt.want)
+			}
+		})
+	}
+}
+
+// TestCookieNameFromConfig follows a routes.yaml through the real loader
+// (whose defaults name the cookie) to the Set-Cookie: with cookie_domain on
+// https the cookie is __Secure- (a __Host- cookie cannot carry a Domain),
+// Secure and scoped to the domain; without it, host-only __Host-.
+func TestCookieNameFromConfig(t *testing.T) {
+	tests := []struct {
+		name, yaml, wantName, wantDomain string
+		wantSecure                       bool
+	}{
+		{"https, cookie_domain", `server: {public_url: "https://api.example.com"}
+session: {secret: "` + testSecret + `", cookie_domain: example.com}`, "__Secure-gatehouse", "example.com", true},
+		{"https, host-only", `server: {public_url: "https://api.example.com"}
+session: {secret: "` + testSecret + `"}`, "__Host-gatehouse", "", true},
+		{"http, cookie_domain", `server: {public_url: "http://api.example.com"}
+session: {secret: "` + testSecret + `", cookie_domain: example.com}`, "gatehouse", "example.com", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg, err := config.Parse("routes.yaml", []byte(tt.yaml))
+			if err != nil {
+				t.Fatal(err)
+			}
+			e := newEnvOn(t, cfg.Session, cfg.Server.PublicURL, nil)
+			s := testSession("alice", "")
+			if err := e.m.New(t.Context(), s); err != nil {
+				t.Fatal(err)
+			}
+			c := e.m.Cookie(s)
+			if c.Name != tt.wantName || c.Domain != tt.wantDomain || c.Secure != tt.wantSecure || !c.HTTPOnly {
+				t.Errorf("cookie %s Domain=%q Secure=%v HttpOnly=%v, want %s Domain=%q Secure=%v HttpOnly",
+					c.Name, c.Domain, c.Secure, c.HTTPOnly, tt.wantName, tt.wantDomain, tt.wantSecure)
 			}
 		})
 	}

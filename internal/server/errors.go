@@ -1,14 +1,19 @@
 package server
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
+	"net/url"
 	"os"
 	"strings"
 
 	"github.com/gatehouse-dev/gatehouse/httperr"
+	"github.com/gatehouse-dev/gatehouse/internal/auth"
+	"github.com/gatehouse-dev/gatehouse/internal/errorpage"
 	"github.com/gofiber/fiber/v2"
 	"github.com/valyala/fasthttp"
 )
@@ -19,21 +24,27 @@ import (
 // or a plugin's) only its status, with the status's own phrase, since its
 // text may hold anything; anything else is logged with the request id (never
 // shown) and answered 500 "internal error" (httperr.Answer).
-func errorHandler(logger *slog.Logger) fiber.ErrorHandler {
+//
+// A browser navigation gets the answer as an HTML page from pages (see
+// writeError); everything else gets JSON {"error": msg}.
+func errorHandler(logger *slog.Logger, pages *errorpage.Pages) fiber.ErrorHandler {
 	return func(c *fiber.Ctx, err error) error {
 		status, msg, internal := httperr.Answer(err)
 		if internal && !errors.Is(err, errPanicked) { // a panic was logged where it was recovered
 			logger.Error("unhandled error", "err", err, "request_id", requestID(c),
 				"method", methodLabel(c.Method()), "path", c.Path())
 		}
-		return writeError(c, status, msg)
+		return writeError(c, pages, status, msg)
 	}
 }
 
-// writeError writes the JSON error body {"error": msg}. It discards whatever
-// the chain had started to put in the response (headers of an upstream that
-// failed half way, a streamed body) except the headers an error must keep.
-func writeError(c *fiber.Ctx, status int, msg string) error {
+// writeError writes the error answer: an HTML page from pages for a browser
+// navigation (errorpage.PrefersHTML: Sec-Fetch-Mode: navigate, or an Accept
+// ranking text/html above application/json), else the JSON body
+// {"error": msg}. It discards whatever the chain had started to put in the
+// response (headers of an upstream that failed half way, a streamed body)
+// except the headers an error must keep.
+func writeError(c *fiber.Ctx, pages *errorpage.Pages, status int, msg string) error {
 	resp := c.Response()
 	keep := errorHeaders(resp)
 	resp.Reset()
@@ -42,8 +53,103 @@ func writeError(c *fiber.Ctx, status int, msg string) error {
 	}
 	resp.Header.Set(fiber.HeaderCacheControl, "no-store")
 	resp.Header.Set(fiber.HeaderXContentTypeOptions, "nosniff")
+	// Added: a kept Vary (a cors policy's Origin) stays (RFC 9110 §12.5.5).
+	resp.Header.Add(fiber.HeaderVary, "Accept, Sec-Fetch-Mode")
 	c.Set(fiber.HeaderXRequestID, requestID(c))
+	req := &c.Request().Header
+	if pages != nil && errorpage.PrefersHTML(req.Peek("Sec-Fetch-Mode"), req.Peek(fiber.HeaderAccept)) {
+		var body bytes.Buffer
+		// Templates were trial-run at load; should one fail all the same,
+		// the client still gets the JSON answer.
+		if err := pages.Render(&body, pageData(c, status)); err == nil {
+			resp.Header.SetContentType(fiber.MIMETextHTMLCharsetUTF8)
+			resp.Header.Set(fiber.HeaderContentSecurityPolicy, errorpage.CSP)
+			resp.Header.Set(fiber.HeaderReferrerPolicy, "no-referrer")
+			resp.SetBody(body.Bytes())
+			c.Status(status)
+			return nil
+		}
+	}
 	return c.Status(status).JSON(fiber.Map{"error": msg})
+}
+
+// loadErrorPages returns the templates of server.error_pages, or the
+// built-in page when dir is "".
+func loadErrorPages(dir string) (*errorpage.Pages, error) {
+	if dir == "" {
+		return errorpage.Default(), nil
+	}
+	p, err := errorpage.Load(dir)
+	if err != nil {
+		return nil, fmt.Errorf("server.error_pages: %w", err)
+	}
+	return p, nil
+}
+
+// pageData is what an error page shows: the status's own title and
+// sentence, and at most one link built from the validated request path
+// (never the message, whose text is meant for programs, nor anything else
+// from the request). A failed or expired login at the callback (400, 401)
+// and any 401 link to the login; 5xx and 429 to the same place again.
+func pageData(c *fiber.Ctx, status int) errorpage.Data {
+	path := string(c.Request().URI().PathOriginal()) // a copy
+	kind := errorpage.General
+	if path == auth.PathCallback && (status == fiber.StatusBadRequest || status == fiber.StatusUnauthorized) {
+		kind = errorpage.Login
+	}
+	d := errorpage.Data{Status: status, RequestID: requestID(c)}
+	d.Title, d.Message = errorpage.Text(status, kind)
+	switch {
+	case kind == errorpage.Login || status == fiber.StatusUnauthorized:
+		d.LoginURL = loginURL(path)
+	case status >= 500 || status == fiber.StatusTooManyRequests:
+		d.RetryURL = retryURL(c, path)
+	}
+	return d
+}
+
+// loginURL starts a login that returns to path, when path is a link
+// target (linkPath) and not one of the gateway's own endpoints.
+func loginURL(path string) string {
+	if p, ok := linkPath(path); ok && p != "/" && !isAuthPath([]byte(p)) {
+		return auth.PathLogin + "?returnTo=" + url.QueryEscape(p)
+	}
+	return auth.PathLogin
+}
+
+// retryURL repeats the navigation to path: /auth/login keeps its validated
+// returnTo; a failed callback cannot be repeated and starts a new login. A
+// path that is not a link target (linkPath) gets no retry link ("").
+func retryURL(c *fiber.Ctx, path string) string {
+	switch path {
+	case auth.PathLogin:
+		return loginURL(strings.Clone(auth.SafeReturnTo(c.Query("returnTo"))))
+	case auth.PathCallback:
+		return auth.PathLogin
+	}
+	if p, ok := linkPath(path); ok {
+		return p
+	}
+	return ""
+}
+
+// linkPath reports whether a request path may go on an error page: what
+// auth.SafeReturnTo accepts (a same-origin path, at most 512 bytes) made of
+// RFC 3986 path and query characters only, so no quote, '<', '>', '\' or
+// space (html/template would escape them, but they have no place on a page).
+func linkPath(p string) (string, bool) {
+	if auth.SafeReturnTo(p) != p {
+		return "", false
+	}
+	for i := 0; i < len(p); i++ {
+		switch b := p[i]; {
+		case b >= 'a' && b <= 'z', b >= 'A' && b <= 'Z', b >= '0' && b <= '9':
+		case strings.IndexByte("-._~/?%!$&()*+,;=:@", b) >= 0:
+		default:
+			return "", false
+		}
+	}
+	return p, true
 }
 
 type header struct{ name, value string }

@@ -32,6 +32,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
 	"github.com/gatehouse-dev/gatehouse/internal/clientip"
 	"github.com/gatehouse-dev/gatehouse/internal/config"
+	"github.com/gatehouse-dev/gatehouse/internal/errorpage"
 	"github.com/gatehouse-dev/gatehouse/internal/proxy"
 	"github.com/gatehouse-dev/gatehouse/internal/route"
 	"github.com/gatehouse-dev/gatehouse/internal/session"
@@ -74,7 +75,9 @@ type Server struct {
 	// logout handles, back-channel jti).
 	authStore      store.Store
 	metricsHandler fiber.Handler
-	clientIP       *clientip.Resolver
+	// pages renders the HTML error pages of browser navigations.
+	pages    *errorpage.Pages
+	clientIP *clientip.Resolver
 	// metricsFrom holds the networks allowed to read /metrics.
 	metricsFrom *clientip.Resolver
 	ready       readiness
@@ -133,6 +136,9 @@ func New(cfg *config.Config, opts Options) (srv *Server, err error) {
 		return nil, fmt.Errorf("oidc: %w", err)
 	}
 
+	if s.pages, err = loadErrorPages(cfg.Server.ErrorPages); err != nil {
+		return nil, err
+	}
 	s.panics = newPanicCounter(s.metrics.registry)
 	s.metricsHandler = newMetricsHandler(s.metrics)
 	s.app = fiber.New(s.fiberConfig())
@@ -143,7 +149,7 @@ func New(cfg *config.Config, opts Options) (srv *Server, err error) {
 	fs.ErrorHandler = s.edgeError
 	fs.HeaderReceived = s.headerReceived // a refused head's body is never read
 	fs.Handler = s.guard(fs.Handler)
-	authApp := fiber.New(fiber.Config{ErrorHandler: errorHandler(logger), DisableStartupMessage: true})
+	authApp := fiber.New(fiber.Config{ErrorHandler: errorHandler(logger, s.pages), DisableStartupMessage: true})
 	s.auth.Mount(authApp)
 	authApp.Use(wrongMethodOr404(authApp))
 	s.authHandler = authApp.Handler()
@@ -186,7 +192,7 @@ func ValidatePlugins(cfg *config.Config) error {
 func (s *Server) fiberConfig() fiber.Config {
 	sc := s.cfg.Server
 	return fiber.Config{
-		ErrorHandler:          errorHandler(s.logger),
+		ErrorHandler:          errorHandler(s.logger, s.pages),
 		DisableStartupMessage: true,
 		// Stream request bodies to the upstream instead of buffering them whole;
 		// BodyLimit still answers 413 to a Content-Length above max_body.

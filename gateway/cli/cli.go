@@ -18,6 +18,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/gatehouse-dev/gatehouse/internal/buildinfo"
 	"github.com/gatehouse-dev/gatehouse/internal/config"
 	"github.com/gatehouse-dev/gatehouse/internal/server"
 	redisstore "github.com/gatehouse-dev/gatehouse/internal/store/redis"
@@ -30,6 +31,8 @@ Usage:
   gatehouse validate [-config FILE]              check FILE; print FILE:LINE:COL: message per problem
   gatehouse healthcheck [-url URL]               exit 0 when URL answers 200 (container health checks;
                                                  the image has no shell or curl)
+  gatehouse version                              print the version, VCS revision, build date and Go
+                                                 version (also: gatehouse -version)
 
 Flags:
 `
@@ -52,6 +55,7 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
 	cpuProfile := fs.String("cpuprofile", "", "run: write a CPU profile to this file until shutdown (for performance work)")
 	healthURL := fs.String("url", "http://127.0.0.1:8080/readyz", "healthcheck: the URL to probe")
+	showVersion := fs.Bool("version", false, "print the version and exit (as gatehouse version does)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -63,7 +67,13 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		fs.Usage()
 		return 2
 	}
+	if *showVersion {
+		cmd = "version"
+	}
 	switch cmd {
+	case "version":
+		fmt.Fprintln(stdout, buildinfo.Get())
+		return 0
 	case "validate":
 		return validate(*configPath, stdout, stderr)
 	case "healthcheck":
@@ -151,8 +161,12 @@ func run(path string, logger *slog.Logger, stderr io.Writer) int {
 
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.ListenAndServe() }()
+	bi := buildinfo.Get()
+	// The PID is the one to signal (kill -HUP reloads): under `go run` it is
+	// the child's, not the go command's.
 	logger.Info("gatehouse listening", "listen", cfg.Server.Listen, "public_url", cfg.Server.PublicURL,
-		"routes", len(cfg.Routes))
+		"routes", len(cfg.Routes), "pid", os.Getpid(), "version", bi.Version, "revision", bi.Revision,
+		"go", bi.GoVersion)
 
 wait:
 	for {

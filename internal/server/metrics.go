@@ -6,6 +6,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/gatehouse-dev/gatehouse/internal/buildinfo"
 )
 
 // metrics holds the gateway's Prometheus collectors. Each Server has its own
@@ -46,9 +48,23 @@ func newMetrics() *metrics {
 			Help: "Failed upstream attempts, by route, target and the status they map to (502 unavailable, 504 timeout).",
 		}, []string{"route", "upstream", "code"}),
 	}
-	m.registry.MustRegister(m.requests, m.duration, m.upstreamErrors,
+	m.registry.MustRegister(m.requests, m.duration, m.upstreamErrors, newBuildInfo(buildinfo.Get()),
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
+}
+
+// newBuildInfo is gatehouse_build_info: always 1, its labels say which build
+// runs (join on it to tell the versions of a fleet apart).
+func newBuildInfo(bi buildinfo.Info) prometheus.Gauge {
+	g := prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "gatehouse_build_info",
+		Help: "Always 1: the running build's version, VCS revision (+dirty) and Go version (gatehouse version).",
+		ConstLabels: prometheus.Labels{
+			"version": bi.Version, "revision": bi.Revision, "goversion": bi.GoVersion,
+		},
+	})
+	g.Set(1)
+	return g
 }
 
 // observe counts one request and records its duration.

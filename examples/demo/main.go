@@ -5,8 +5,11 @@
 //	go run ./examples/demo            # from the repository root
 //	open http://127.0.0.1:8080        # log in as alice / wonderland
 //
-// Ctrl-C stops everything. The OP (internal/devop) keeps users, sessions and
-// keys in memory: every run starts afresh. See docs/quickstart.md.
+// Ctrl-C stops everything; SIGHUP to the PID in the banner re-reads the
+// config and swaps its routes in, as gatehouse itself does (under `go run`
+// that PID is the demo's, not the go command's). The OP (internal/devop) keeps
+// users, sessions and keys in memory: every run starts afresh. See
+// docs/quickstart.md.
 package main
 
 import (
@@ -19,10 +22,12 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/examples/demo/stack"
+	"github.com/gatehouse-dev/gatehouse/internal/safego"
 )
 
 func main() {
@@ -61,6 +66,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 
+	// SIGHUP is caught from the start, so that one sent early never ends the
+	// demo; reloads begin once the stack runs.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+
 	// Until everything is up, only errors: the gateway's "not ready yet"
 	// while its IdP discovery runs is expected at start-up.
 	var lv slog.LevelVar
@@ -78,6 +89,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "demo: %v\n", err)
 		return 1
 	}
+	reloads, stopReloads := context.WithCancel(ctx)
+	defer stopReloads()
+	safego.Go(logger, "demo reloads", func() { reloadOnHUP(reloads, hup, s, *configPath, stdout, stderr) })
+
 	readyCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	err = s.WaitReady(readyCtx)
 	cancel()
@@ -98,6 +113,23 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
+// reloadOnHUP reloads the stack's config on each signal from hup until ctx
+// ends, and says how each went.
+func reloadOnHUP(ctx context.Context, hup <-chan os.Signal, s *stack.Stack, configPath string, stdout, stderr io.Writer) {
+	for {
+		select {
+		case <-hup:
+			if err := s.Reload(); err != nil {
+				fmt.Fprintf(stderr, "demo: reload refused, the running config stays:\n%s\n", strings.TrimRight(err.Error(), "\n"))
+			} else {
+				fmt.Fprintf(stdout, "demo: %s reloaded\n", configPath)
+			}
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
 func banner(w io.Writer, s *stack.Stack, configPath string) {
 	u := s.OP.User
 	fmt.Fprintf(w, `
@@ -112,6 +144,7 @@ func banner(w io.Writer, s *stack.Stack, configPath string) {
     orders service    %-28s /api/orders, /api/status
 
   Press Ctrl-C to stop.
+  kill -HUP %d re-reads %s.
 
-`, s.URL, u.Username, u.Password, s.URL, configPath, s.Issuer, s.ProfileURL, s.OrdersURL)
+`, s.URL, u.Username, u.Password, s.URL, configPath, s.Issuer, s.ProfileURL, s.OrdersURL, os.Getpid(), configPath)
 }

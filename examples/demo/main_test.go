@@ -3,10 +3,14 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"net/http"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -108,5 +112,101 @@ func TestRunPrintsTheURLAndCredentialsAndStopsCleanly(t *testing.T) {
 	}
 	if !strings.Contains(stdout.String(), "demo: stopped") {
 		t.Errorf("stdout = %q, want it to end with demo: stopped", stdout.String())
+	}
+}
+
+// demoConfig is a small demo config: the catalog route, and the status route
+// when withStatus.
+func demoConfig(withStatus bool) string {
+	cfg := `server: {listen: "${GATEHOUSE_LISTEN}", public_url: "${GATEHOUSE_PUBLIC_URL}"}
+oidc: {issuer: "${OIDC_ISSUER}", client_id: gatehouse, client_secret: demo-test-secret, post_logout_redirect: /}
+session: {secret: demo-reload-test-secret-demo-reload-test-0123}
+routes:
+  - {name: catalog, prefix: /api/catalog, upstream: "${CATALOG_URL}", auth: none}
+`
+	if withStatus {
+		cfg += `  - {name: status, prefix: /api/status, upstream: "${STATUS_URL}", strip_prefix: true, auth: none}
+`
+	}
+	return cfg
+}
+
+// SIGHUP to the demo's own PID (the one its banner names) re-reads the config:
+// a broken file is refused and the running routes stay; a good one adds its
+// route without a restart.
+func TestSIGHUPReloadsTheConfig(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "routes.yaml")
+	write := func(cfg string) {
+		t.Helper()
+		if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(demoConfig(false))
+	stdout := &notifyingBuffer{marker: "Press Ctrl-C to stop.", seen: make(chan struct{})}
+	var stderr notifyingBuffer
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan int, 1)
+	go func() {
+		done <- run(ctx, []string{"-config", path, "-listen", "127.0.0.1:0", "-issuer-addr", "127.0.0.1:0",
+			"-profile-addr", "127.0.0.1:0", "-orders-addr", "127.0.0.1:0"}, stdout, &stderr)
+	}()
+	select {
+	case <-stdout.seen:
+	case code := <-done:
+		t.Fatalf("run returned %d before printing the banner; stderr:\n%s", code, stderr.String())
+	case <-time.After(60 * time.Second):
+		t.Fatalf("no banner after 60s; stdout:\n%s\nstderr:\n%s", stdout.String(), stderr.String())
+	}
+	m := openLine.FindStringSubmatch(stdout.String())
+	if m == nil {
+		t.Fatalf("banner = %q, want an Open line with the URL", stdout.String())
+	}
+	if want := fmt.Sprintf("kill -HUP %d re-reads %s", os.Getpid(), path); !strings.Contains(stdout.String(), want) {
+		t.Errorf("banner = %q, want %q", stdout.String(), want)
+	}
+	get := func(path string) int {
+		resp, err := http.Get(m[1] + path)
+		if err != nil {
+			return 0
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	// poll waits for cond; the bound is for liveness, not timing.
+	poll := func(what string, cond func() bool) {
+		t.Helper()
+		for deadline := time.Now().Add(30 * time.Second); !cond(); time.Sleep(20 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("never: %s; stdout:\n%s\nstderr:\n%s", what, stdout.String(), stderr.String())
+			}
+		}
+	}
+	if s := get("/api/status"); s != http.StatusNotFound {
+		t.Fatalf("GET /api/status before the reload = %d, want 404", s)
+	}
+
+	write("routes: [oops")
+	if err := syscall.Kill(os.Getpid(), syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	poll("the broken config is refused", func() bool { return strings.Contains(stderr.String(), "reload refused") })
+	if s := get("/api/catalog"); s != http.StatusOK {
+		t.Errorf("after a refused reload: GET /api/catalog = %d, want 200 from the running routes", s)
+	}
+
+	write(demoConfig(true))
+	if err := syscall.Kill(os.Getpid(), syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	poll("the status route serves", func() bool { return get("/api/status") == http.StatusOK })
+	if !strings.Contains(stdout.String(), path+" reloaded") {
+		t.Errorf("stdout = %q, want a reloaded line", stdout.String())
+	}
+
+	cancel()
+	if code := <-done; code != 0 {
+		t.Errorf("run after Ctrl-C = %d, want 0; stderr:\n%s", code, stderr.String())
 	}
 }

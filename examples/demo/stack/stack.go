@@ -8,7 +8,9 @@
 // through the variables the shipped routes.yaml reads — GATEHOUSE_LISTEN,
 // GATEHOUSE_PUBLIC_URL, OIDC_ISSUER, PROFILE_URL, CATALOG_URL, ORDERS_URL
 // and STATUS_URL, which win over Options.LookupEnv — so the file itself
-// stays the one a user runs with `go run ./cmd/gatehouse`.
+// stays the one a user runs with `go run ./cmd/gatehouse`. GATEHOUSE_PORT,
+// the gateway's port alone, lets a config give public_url a host name of
+// its own (the split-origin browser test's api.gatehouse.localhost).
 package stack
 
 import (
@@ -19,6 +21,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -68,12 +71,18 @@ type Stack struct {
 	ProfileURL, OrdersURL string
 	// OP is the development OP; OP.User is the user to log in as.
 	OP *devop.Provider
-	// Config is the loaded gateway config.
+	// Config is the gateway config as loaded at Start (Reload does not change it).
 	Config *config.Config
 
 	verifiers []*svc.Verifier
 	group     *errgroup.Group
 	cancel    context.CancelFunc
+	gateway   *server.Server
+	// gatewayAddr is the address gatehouse listens on, which WaitReady dials
+	// whatever host public_url names.
+	gatewayAddr string
+	// load reads and checks the config file with the stack's addresses.
+	load func() (*config.Config, error)
 }
 
 // httpServer is one net/http component of the stack.
@@ -168,9 +177,11 @@ func Start(ctx context.Context, opts Options) (*Stack, error) {
 
 func build(ctx context.Context, o Options, lns *listeners) (*Stack, error) {
 	base := func(ln net.Listener) string { return "http://" + ln.Addr().String() }
-	s := &Stack{Issuer: base(lns.issuer), ProfileURL: base(lns.profile), OrdersURL: base(lns.orders)}
+	s := &Stack{Issuer: base(lns.issuer), ProfileURL: base(lns.profile), OrdersURL: base(lns.orders),
+		gatewayAddr: lns.gateway.Addr().String()}
 	vars := map[string]string{
 		"GATEHOUSE_LISTEN":     lns.gateway.Addr().String(),
+		"GATEHOUSE_PORT":       strconv.Itoa(lns.gateway.Addr().(*net.TCPAddr).Port),
 		"GATEHOUSE_PUBLIC_URL": base(lns.gateway),
 		"OIDC_ISSUER":          s.Issuer,
 		"PROFILE_URL":          s.ProfileURL,
@@ -178,20 +189,27 @@ func build(ctx context.Context, o Options, lns *listeners) (*Stack, error) {
 		"ORDERS_URL":           s.OrdersURL,
 		"STATUS_URL":           s.OrdersURL,
 	}
-	cfg, err := config.Load(o.Config, config.WithLookupEnv(func(k string) (string, bool) {
-		if v, ok := vars[k]; ok {
-			return v, true
+	s.load = func() (*config.Config, error) {
+		cfg, err := config.Load(o.Config, config.WithLookupEnv(func(k string) (string, bool) {
+			if v, ok := vars[k]; ok {
+				return v, true
+			}
+			return o.LookupEnv(k)
+		}))
+		if err != nil {
+			return nil, err
 		}
-		return o.LookupEnv(k)
-	}))
+		if err := server.Validate(cfg); err != nil {
+			return nil, err
+		}
+		if cfg.OIDC == nil || strings.TrimSuffix(cfg.OIDC.Issuer, "/") != s.Issuer {
+			return nil, fmt.Errorf("%s: oidc.issuer must be ${OIDC_ISSUER} (the development OP at %s)", o.Config, s.Issuer)
+		}
+		return cfg, nil
+	}
+	cfg, err := s.load()
 	if err != nil {
 		return nil, err
-	}
-	if err := server.Validate(cfg); err != nil {
-		return nil, err
-	}
-	if cfg.OIDC == nil || strings.TrimSuffix(cfg.OIDC.Issuer, "/") != s.Issuer {
-		return nil, fmt.Errorf("%s: oidc.issuer must be ${OIDC_ISSUER} (the development OP at %s)", o.Config, s.Issuer)
 	}
 	s.Config, s.URL = cfg, cfg.Server.PublicURL
 
@@ -240,7 +258,7 @@ func build(ctx context.Context, o Options, lns *listeners) (*Stack, error) {
 	}
 
 	// From here on nothing fails: every server runs until gctx ends.
-	s.group, s.cancel = g, cancel
+	s.group, s.cancel, s.gateway = g, cancel, gw
 	for _, hs := range servers {
 		var fresh freshConns
 		srv := &http.Server{Handler: hs.h, ReadHeaderTimeout: 10 * time.Second, ConnState: fresh.track}
@@ -341,7 +359,14 @@ func (s *Stack) WaitReady(ctx context.Context) error {
 			return fmt.Errorf("waiting for the services' signing keys: %w", ctx.Err())
 		}
 	}
-	client := &http.Client{Timeout: 5 * time.Second}
+	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{
+		// public_url's host may be a name only the browser resolves
+		// (Chromium maps *.localhost to loopback; Go does not).
+		DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, network, s.gatewayAddr)
+		},
+	}}
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
 	for {
@@ -361,6 +386,19 @@ func (s *Stack) WaitReady(ctx context.Context) error {
 			return fmt.Errorf("waiting for %s/readyz: %w", s.URL, ctx.Err())
 		}
 	}
+}
+
+// Reload re-reads the config file and swaps its routes into the running
+// gateway, as `gatehouse` does on SIGHUP. A config with any problem, or one
+// that changes what only a restart applies (the OP's client included), is
+// refused whole and the running routes stay. The OP and the services are
+// not restarted.
+func (s *Stack) Reload() error {
+	cfg, err := s.load()
+	if err != nil {
+		return err
+	}
+	return s.gateway.Reload(cfg)
 }
 
 // Wait blocks until every component has stopped — after the context given to

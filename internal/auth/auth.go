@@ -26,6 +26,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"golang.org/x/sync/singleflight"
 
+	"github.com/gatehouse-dev/gatehouse/httperr"
 	"github.com/gatehouse-dev/gatehouse/internal/config"
 	"github.com/gatehouse-dev/gatehouse/internal/oidc"
 	"github.com/gatehouse-dev/gatehouse/internal/seal"
@@ -87,6 +88,70 @@ type Auth struct {
 	onLockBusy func()
 	// lockWait, when positive (tests), replaces refreshLockWait.
 	lockWait time.Duration
+	// ended, when set, is told of the sessions logout and back-channel
+	// logout end (WithSessionObserver).
+	ended SessionObserver
+}
+
+// SessionEnd names the sessions that have just ended by a logout: the one
+// with ID, or every one of the IdP session SID, or every one of Subject
+// (back-channel logout without a sid). Exactly one field is set.
+type SessionEnd struct {
+	ID, SID, Subject string
+}
+
+// SessionObserver is told when a logout (POST /auth/logout) or a
+// back-channel logout has ended sessions, after the store no longer holds
+// them, so that what lives on beyond a request (the server's open
+// WebSockets) ends with them. SessionsEnded must not block; its argument's
+// strings are its own.
+type SessionObserver interface {
+	SessionsEnded(SessionEnd)
+}
+
+// Option adjusts an Auth built by New.
+type Option func(*Auth)
+
+// WithSessionObserver has o told of the sessions logouts end.
+func WithSessionObserver(o SessionObserver) Option { return func(a *Auth) { a.ended = o } }
+
+// AdmitUpgrade is the cross-site WebSocket hijacking defence. The server
+// calls it, before route's gate, for a request it recognised as a
+// WebSocket handshake. Browsers send cookies with a cross-site handshake
+// and no CORS preflight guards it, while a page's WebSocket cannot add the
+// CSRF header the gate demands. So when the handshake will be
+// authenticated by the session cookie (auth session, or any with the
+// cookie present), its Origin must equal public_url's origin or one of
+// allowed (exact origins, compared case-insensitively), else 403; a missing
+// Origin is refused as well (browsers always send one). A handshake that
+// passed has the CSRF header set on its request, so that the gate's check,
+// for which this one stands in, passes. Bearer and anonymous handshakes
+// pass unchanged: no ambient credential, nothing to forge.
+func (a *Auth) AdmitUpgrade(c *fiber.Ctx, route *config.Route, allowed []string) error {
+	switch route.Auth {
+	case config.AuthNone, config.AuthBearer:
+		return nil
+	}
+	if a.sessions == nil || a.sessions.CookieValue(c) == "" {
+		return nil // session: the gate answers 401; any: a bearer token
+	}
+	o := c.Get(fiber.HeaderOrigin)
+	ok := o != "" && strings.EqualFold(o, a.origin)
+	for _, allow := range allowed {
+		ok = ok || o != "" && strings.EqualFold(o, allow)
+	}
+	if !ok {
+		return httperr.New(fiber.StatusForbidden, msgOrigin)
+	}
+	c.Request().Header.Set(a.csrfHeader, "1")
+	return nil
+}
+
+// notifyEnded tells the observer, if any, that e's sessions ended.
+func (a *Auth) notifyEnded(e SessionEnd) {
+	if a.ended != nil {
+		a.ended.SessionsEnded(e)
+	}
 }
 
 // New builds the Auth for cfg and starts OIDC discovery in the background
@@ -95,7 +160,7 @@ type Auth struct {
 // and the JWKS refresh end with it. httpClient nil means a client with
 // timeouts (oidc.DefaultHTTPClient). With cfg.OIDC nil there is no login:
 // Mount registers nothing and only auth: none routes can pass the gate.
-func New(ctx context.Context, cfg *config.Config, sessions *session.Manager, st store.Store, logger *slog.Logger, httpClient *http.Client) (*Auth, error) {
+func New(ctx context.Context, cfg *config.Config, sessions *session.Manager, st store.Store, logger *slog.Logger, httpClient *http.Client, opts ...Option) (*Auth, error) {
 	if cfg == nil {
 		return nil, errors.New("auth: nil config")
 	}
@@ -118,6 +183,9 @@ func New(ctx context.Context, cfg *config.Config, sessions *session.Manager, st 
 	}
 	if a.csrfHeader == "" {
 		a.csrfHeader = "X-CSRF"
+	}
+	for _, o := range opts {
+		o(a)
 	}
 	if cfg.OIDC == nil {
 		return a, nil

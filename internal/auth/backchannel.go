@@ -59,16 +59,22 @@ func (a *Auth) backChannelLogout(c *fiber.Ctx) error {
 	if !fresh {
 		return httperr.New(fiber.StatusBadRequest, "invalid_request")
 	}
-	var n int
+	var (
+		n     int
+		ended SessionEnd
+	)
 	if lt.SID != "" {
 		n, err = a.sessions.DeleteBySID(ctx, lt.SID)
+		ended.SID = lt.SID
 	} else {
 		n, err = a.sessions.DeleteBySubject(ctx, lt.Subject)
+		ended.Subject = lt.Subject
 	}
 	if err != nil {
 		a.log.ErrorContext(ctx, "auth: back-channel logout", "error", err)
 		return httperr.New(fiber.StatusServiceUnavailable, msgStore)
 	}
+	a.notifyEnded(ended)
 	a.log.InfoContext(ctx, "auth: back-channel logout", "sub", lt.Subject, "sessions", n)
 	return c.SendStatus(fiber.StatusOK)
 }

@@ -94,6 +94,7 @@ func (a *Auth) logout(c *fiber.Ctx) error {
 		a.log.ErrorContext(ctx, "auth: deleting session at logout", "error", err)
 		return httperr.New(fiber.StatusServiceUnavailable, msgStore)
 	}
+	a.notifyEnded(SessionEnd{ID: s.ID})
 	if s.RefreshToken != "" && a.rp.CanRevoke() {
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), revokeTimeout)
 		if err := a.rp.Revoke(rctx, s.RefreshToken); err != nil {

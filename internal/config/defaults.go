@@ -37,6 +37,11 @@ const (
 
 	defaultRouteTimeout = 30 * time.Second
 
+	// defaultWebSocketMaxConnections and defaultWebSocketIdleTimeout apply
+	// to routes with websocket: true.
+	defaultWebSocketMaxConnections = 1000
+	defaultWebSocketIdleTimeout    = 5 * time.Minute
+
 	// defaultCORSMaxAge: Chromium caps Access-Control-Max-Age at 2h, Firefox
 	// at 24h; 10 minutes spares most preflights without pinning a policy long.
 	defaultCORSMaxAge = 10 * time.Minute
@@ -120,6 +125,10 @@ func applyDefaults(cfg *Config) {
 	for i := range cfg.Routes {
 		r := &cfg.Routes[i]
 		setDefault(&r.Timeout, Duration(defaultRouteTimeout))
+		if r.WebSocket {
+			setDefault(&r.WebSocketMaxConnections, defaultWebSocketMaxConnections)
+			setDefault(&r.WebSocketIdleTimeout, Duration(defaultWebSocketIdleTimeout))
+		}
 		corsDefaults(r.CORS)
 		if r.Auth == "" {
 			r.Auth = AuthSession

@@ -393,6 +393,7 @@ func (v *validator) routes() {
 			rerr(&r.Auth, "auth must be session, bearer, any or none, got %q", r.Auth)
 		}
 		v.routeRequirements(r, rerr)
+		v.routeWebSocket(r, rerr)
 		v.corsBlock(r.CORS, at, label+": ")
 	}
 	v.readyRequires(names)
@@ -446,6 +447,30 @@ func (v *validator) readyRequires(names map[string]int) {
 		case len(v.cfg.Routes[j].Upstreams) == 0:
 			v.errorf(name, s.Pos, "server.ready_requires: route %q has no upstream to check", *name)
 		}
+	}
+}
+
+// routeWebSocket checks the websocket keys: they need websocket: true, and
+// a websocket route needs an upstream and positive limits. (Defaults are
+// set only on websocket routes, so a limit set elsewhere is the user's.)
+func (v *validator) routeWebSocket(r *Route, rerr func(field any, format string, args ...any)) {
+	if !r.WebSocket {
+		if r.WebSocketMaxConnections != 0 {
+			rerr(&r.WebSocketMaxConnections, "websocket_max_connections needs websocket: true")
+		}
+		if r.WebSocketIdleTimeout != 0 {
+			rerr(&r.WebSocketIdleTimeout, "websocket_idle_timeout needs websocket: true")
+		}
+		return
+	}
+	if r.Static != "" {
+		rerr(&r.WebSocket, "websocket needs an upstream, not a static directory")
+	}
+	if r.WebSocketMaxConnections < 0 {
+		rerr(&r.WebSocketMaxConnections, "websocket_max_connections must be greater than 0, got %d", r.WebSocketMaxConnections)
+	}
+	if r.WebSocketIdleTimeout < 0 {
+		rerr(&r.WebSocketIdleTimeout, "websocket_idle_timeout must be greater than 0, got %s", r.WebSocketIdleTimeout)
 	}
 }
 

@@ -174,6 +174,10 @@ func (s *Server) buildRouting(cfg *config.Config) (*routing, error) {
 			}
 			rh.proxy = px
 			terminal = forward(px, s.auth)
+			if r.WebSocket {
+				rh.ws = s.newWSRoute(cfg, r, px)
+				terminal = rh.ws.terminal(terminal)
+			}
 		default:
 			st, err := static.New(r, static.Options{})
 			if err != nil {
@@ -188,6 +192,9 @@ func (s *Server) buildRouting(cfg *config.Config) (*routing, error) {
 			h = mws[j](h)
 		}
 		h = s.auth.Gate(r)(h)
+		if rh.ws != nil {
+			h = rh.ws.admit(h) // the Origin check that replaces the CSRF header
+		}
 		// CORS outside the method guard: a preflight is an OPTIONS the
 		// route's methods: need not list.
 		rh.handler = withDeadline(r.Timeout.D(), routeCORS(cfg, r, rh.methods).Wrap(rh.methods.guard(h)))
@@ -291,6 +298,10 @@ func buildPlugins(ctx context.Context, cfg *config.Config, r *config.Route, log 
 	}
 	// r.Plugins already holds the defaults block's entries (config merges them).
 	for name, pc := range r.Plugins {
+		if r.WebSocket && name == "cache" {
+			// A cached answer would stand in for the upstream's 101.
+			continue
+		}
 		add(name, pc)
 	}
 	sort.Slice(list, func(i, j int) bool {

@@ -50,6 +50,11 @@ func (s *Server) edge(c *fiber.Ctx) error {
 		// connection after this answer.
 		return err
 	}
+	if isWebSocketUpgrade(h) {
+		// Recognised before Connection and Upgrade go: the route decides
+		// (websocket: true) whether it becomes one (see wsRoute).
+		c.Locals(upgradeKey{}, true)
+	}
 	peer, _ := netip.AddrFromSlice(c.Context().RemoteIP())
 	proxy.StripClientRequest(h, s.clientIP.Trusted(peer.Unmap()))
 	return nil

@@ -23,6 +23,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/prometheus/client_golang/prometheus"
@@ -71,6 +72,13 @@ type Server struct {
 	retiring map[*routing]struct{}
 	auth     *auth.Auth
 	store    store.Store // sessions
+	// sessions is the session manager the auth gate uses; open WebSockets
+	// check their sessions with it.
+	sessions *session.Manager
+	// sockets are the open WebSockets; wsSessionCheck is how often each
+	// reads its session (sessionCheckEvery; shorter in tests).
+	sockets        *sockets
+	wsSessionCheck time.Duration
 	// authStore holds short-lived single-use records (used login states,
 	// logout handles, back-channel jti).
 	authStore      store.Store
@@ -101,6 +109,7 @@ type routeHandler struct {
 	handler fiber.Handler
 	proxy   *proxy.Proxy
 	static  *static.Handler
+	ws      *wsRoute // websocket: true
 }
 
 // New builds a Server from a validated config. Plugin configs are checked here
@@ -112,7 +121,8 @@ func New(cfg *config.Config, opts Options) (srv *Server, err error) {
 		logger = slog.Default()
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	s := &Server{cfg: cfg, logger: logger, metrics: newMetrics(), ctx: ctx, cancel: cancel}
+	s := &Server{cfg: cfg, logger: logger, metrics: newMetrics(), ctx: ctx, cancel: cancel,
+		sockets: newSockets(), wsSessionCheck: sessionCheckEvery}
 	defer func() {
 		if err != nil {
 			s.closeAll()
@@ -128,11 +138,11 @@ func New(cfg *config.Config, opts Options) (srv *Server, err error) {
 	if s.store, s.authStore, err = openStores(cfg); err != nil {
 		return nil, err
 	}
-	sessions, err := session.NewManager(cfg.Session, cfg.Server.PublicURL, s.store)
-	if err != nil {
+	if s.sessions, err = session.NewManager(cfg.Session, cfg.Server.PublicURL, s.store); err != nil {
 		return nil, fmt.Errorf("session: %w", err)
 	}
-	if s.auth, err = auth.New(ctx, cfg, sessions, s.authStore, logger, opts.HTTPClient); err != nil {
+	if s.auth, err = auth.New(ctx, cfg, s.sessions, s.authStore, logger, opts.HTTPClient,
+		auth.WithSessionObserver(s.sockets)); err != nil {
 		return nil, fmt.Errorf("oidc: %w", err)
 	}
 
@@ -268,6 +278,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 }
 
 func (s *Server) closeAll() {
+	s.sockets.closeAll()
 	s.cancel()
 	s.reloadMu.Lock()
 	if rt := s.current.Load(); rt != nil {

@@ -201,7 +201,14 @@ wait:
 // A config with any problem, or one that changes a setting only a restart
 // applies, is refused whole: the running routes stay, and the problems are
 // logged one per line.
+//
+// It also re-reads server.tls's certificate files (their poll would see a
+// renewal within seconds anyway); a pair that fails to load is logged and
+// the running certificate stays, whatever becomes of the config.
 func reload(path string, srv *server.Server, logger *slog.Logger) error {
+	if err := srv.ReloadCertificates(); err != nil {
+		logger.Error("tls certificate reload refused, the running certificate stays", "err", err)
+	}
 	cfg, err := load(path)
 	if err == nil {
 		err = srv.Reload(cfg)

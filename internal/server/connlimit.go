@@ -35,6 +35,9 @@ type limitListener struct {
 	max     int64
 	open    atomic.Int64
 	refused func() // counts a refused connection
+	// silent closes a refused connection without writing the 503: set
+	// under TLS, where plain text would not be read (see tls.go).
+	silent bool
 }
 
 func newLimitListener(ln net.Listener, max int, refused func()) *limitListener {
@@ -54,8 +57,10 @@ func (l *limitListener) Accept() (net.Conn, error) {
 		}
 		l.open.Add(-1)
 		l.refused()
-		_ = c.SetWriteDeadline(time.Now().Add(overloadWriteTimeout))
-		_, _ = c.Write(overloadResponse)
+		if !l.silent {
+			_ = c.SetWriteDeadline(time.Now().Add(overloadWriteTimeout))
+			_, _ = c.Write(overloadResponse)
+		}
 		_ = c.Close()
 	}
 }

@@ -36,6 +36,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/errorpage"
 	"github.com/gatehouse-dev/gatehouse/internal/proxy"
 	"github.com/gatehouse-dev/gatehouse/internal/route"
+	"github.com/gatehouse-dev/gatehouse/internal/safego"
 	"github.com/gatehouse-dev/gatehouse/internal/session"
 	"github.com/gatehouse-dev/gatehouse/internal/static"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
@@ -89,6 +90,8 @@ type Server struct {
 	// metricsFrom holds the networks allowed to read /metrics.
 	metricsFrom *clientip.Resolver
 	ready       readiness
+	// https is server.tls, server.redirect_http and server.hsts (tls.go).
+	https *httpsState
 
 	// mu guards stopped and listeners, so that a Shutdown that comes before
 	// Serve (a signal right at start-up) still stops everything.
@@ -138,6 +141,9 @@ func New(cfg *config.Config, opts Options) (srv *Server, err error) {
 	if s.store, s.authStore, err = openStores(cfg); err != nil {
 		return nil, err
 	}
+	if s.https, err = newHTTPS(ctx, cfg.Server, logger); err != nil {
+		return nil, err
+	}
 	if s.sessions, err = session.NewManager(cfg.Session, cfg.Server.PublicURL, s.store); err != nil {
 		return nil, fmt.Errorf("session: %w", err)
 	}
@@ -158,7 +164,7 @@ func New(cfg *config.Config, opts Options) (srv *Server, err error) {
 	fs := s.app.Server()
 	fs.ErrorHandler = s.edgeError
 	fs.HeaderReceived = s.headerReceived // a refused head's body is never read
-	fs.Handler = s.guard(fs.Handler)
+	fs.Handler = s.withHSTS(s.guard(fs.Handler))
 	authApp := fiber.New(fiber.Config{ErrorHandler: errorHandler(logger, s.pages), DisableStartupMessage: true})
 	s.auth.Mount(authApp)
 	authApp.Use(wrongMethodOr404(authApp))
@@ -240,9 +246,7 @@ func (s *Server) Serve(ln net.Listener) error {
 	}
 	s.listeners = append(s.listeners, ln)
 	s.mu.Unlock()
-	err := s.app.Listener(newLimitListener(ln, s.cfg.Server.MaxConnections, func() {
-		s.metrics.observe("", "OTHER", fiber.StatusServiceUnavailable, 0)
-	}))
+	err := s.app.Listener(s.listener(ln))
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.stopped {
@@ -251,11 +255,25 @@ func (s *Server) Serve(ln net.Listener) error {
 	return err
 }
 
-// ListenAndServe listens on server.listen and serves until Shutdown.
+// ListenAndServe listens on server.listen (and server.redirect_http, when
+// set) and serves until Shutdown. Both addresses are bound before anything
+// is served, so that either failing fails the start.
 func (s *Server) ListenAndServe() error {
 	ln, err := net.Listen("tcp", s.cfg.Server.Listen)
 	if err != nil {
 		return err
+	}
+	if addr := s.cfg.Server.RedirectHTTP; addr != "" {
+		rln, err := net.Listen("tcp", addr)
+		if err != nil {
+			_ = ln.Close()
+			return fmt.Errorf("server.redirect_http: %w", err)
+		}
+		safego.Go(s.logger, "redirect_http listener", func() {
+			if err := s.ServeRedirect(rln); err != nil {
+				s.logger.Error("redirect_http listener stopped", "err", err)
+			}
+		})
 	}
 	return s.Serve(ln)
 }

@@ -2,6 +2,8 @@
 // the browser holds only gatehouse's HttpOnly session cookie, which
 // JavaScript can neither read nor send anywhere but this origin.
 
+import { apiBase } from './config.js';
+
 // ---------------------------------------------------------------------------
 // The one fetch wrapper every API call goes through.
 // ---------------------------------------------------------------------------
@@ -16,10 +18,11 @@ export class ApiError extends Error {
 }
 
 /**
- * api calls a same-origin endpoint with the session cookie and the CSRF
- * header gatehouse requires on every cookie-authenticated request (a
- * cross-site page cannot add it without a CORS preflight, which gatehouse
- * never grants). A 401 turns into the login prompt. onResponse, when given,
+ * api calls gatehouse (this origin, or apiBase from config.js) with the
+ * session cookie and the CSRF header gatehouse requires on every
+ * cookie-authenticated request (a cross-site page cannot add it without a
+ * CORS preflight, which gatehouse grants only to its cors allowed_origins).
+ * A 401 turns into the login prompt. onResponse, when given,
  * sees the Response first (its headers: X-Cache, Age).
  */
 export async function api(path, { method = 'GET', body, onResponse } = {}) {
@@ -27,7 +30,7 @@ export async function api(path, { method = 'GET', body, onResponse } = {}) {
   if (body !== undefined) headers['Content-Type'] = 'application/json';
   let res;
   try {
-    res = await fetch(path, {
+    res = await fetch(apiBase + path, {
       method,
       credentials: 'include',
       headers,
@@ -117,7 +120,10 @@ function currentPath() {
 
 function login() {
   // A top-level navigation (not fetch): the IdP's login page must load.
-  location.assign('/auth/login?returnTo=' + encodeURIComponent(currentPath()));
+  // Split origin: gatehouse sends the browser back to this page's own
+  // origin, which must be one of its cors allowed_origins.
+  const back = apiBase ? location.origin + currentPath() : currentPath();
+  location.assign(apiBase + '/auth/login?returnTo=' + encodeURIComponent(back));
 }
 
 function showLoginPrompt(reason, title = 'Please log in') {

@@ -11,8 +11,8 @@
 //     origin's answer to another;
 //   - a response to an allowed Origin carries Access-Control-Allow-Origin
 //     (that origin), Access-Control-Allow-Credentials: true and
-//     Access-Control-Expose-Headers (X-Request-Id, Retry-After, RateLimit,
-//     RateLimit-Policy), errors included, so the SPA can read a 401 or a 429;
+//     Access-Control-Expose-Headers (ExposedHeaders), errors included, so
+//     the SPA can read a 401 or a 429;
 //   - a preflight (OPTIONS with Origin and Access-Control-Request-Method)
 //     from an allowed origin is answered 204 by gatehouse itself, never
 //     forwarded, allowing the route's methods and the headers the SPA needs
@@ -46,9 +46,11 @@ import (
 const MsgPreflightRefused = "CORS preflight refused"
 
 // ExposedHeaders are the response fields an allowed origin's scripts may
-// read beyond the CORS-safelisted ones: the request id (for support), and
-// the rate limiter's Retry-After and RateLimit fields (IETF draft).
-var ExposedHeaders = []string{"X-Request-Id", fiber.HeaderRetryAfter, "RateLimit", "RateLimit-Policy"}
+// read beyond the CORS-safelisted ones: the request id (for support), the
+// rate limiter's Retry-After and RateLimit fields (IETF draft), and the
+// cache plugin's X-Cache and Age. All are gatehouse's own; an upstream's
+// other fields stay unreadable cross-origin.
+var ExposedHeaders = []string{"X-Request-Id", fiber.HeaderRetryAfter, "RateLimit", "RateLimit-Policy", "X-Cache", "Age"}
 
 // defaultMethods are allowed by a preflight on a route without methods:.
 var defaultMethods = []string{

@@ -80,7 +80,7 @@ func checkCORS(t *testing.T, name string, resp *http.Response, w corsWant, forwa
 	if got := h.Get("Access-Control-Allow-Credentials"); got != "true" {
 		t.Errorf("%s: Access-Control-Allow-Credentials = %q, want true", name, got)
 	}
-	if got := h.Get("Access-Control-Expose-Headers"); got != "X-Request-Id, Retry-After, RateLimit, RateLimit-Policy" {
+	if got := h.Get("Access-Control-Expose-Headers"); got != "X-Request-Id, Retry-After, RateLimit, RateLimit-Policy, X-Cache, Age" {
 		t.Errorf("%s: Access-Control-Expose-Headers = %q", name, got)
 	}
 	if got := h.Get("Access-Control-Allow-Methods"); got != w.methods {

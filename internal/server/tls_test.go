@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -349,25 +350,32 @@ func TestRedirectHTTP(t *testing.T) {
 // listener for an https public_url (TLS here or in front), never for an
 // http one, nor when turned off.
 func TestHSTSOnlyOverHTTPS(t *testing.T) {
+	// An upstream with its own idea of HSTS: gatehouse's replaces it.
+	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Strict-Transport-Security", "max-age=5")
+	}))
+	defer api.Close()
 	tests := []struct {
 		name, publicURL, hsts string
-		want                  string
+		want, wantProxied     string
 	}{
-		{"https public_url, TLS in front", "https://app.example.com", "", "max-age=31536000"},
-		{"https public_url, hsts off", "https://app.example.com", "false", ""},
-		{"http public_url", "http://127.0.0.1:8080", "", ""},
+		{"https public_url, TLS in front", "https://app.example.com", "", "max-age=31536000", "max-age=31536000"},
+		{"https public_url, hsts off", "https://app.example.com", "false", "", "max-age=5"},
+		{"http public_url", "http://127.0.0.1:8080", "", "", "max-age=5"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			cfg := loadConfig(t, "https-front.yaml", map[string]string{"PUBLIC_URL": tt.publicURL, "HSTS": tt.hsts})
+			cfg := loadConfig(t, "https-front.yaml", map[string]string{"PUBLIC_URL": tt.publicURL, "HSTS": tt.hsts, "API": api.URL})
 			_, base := serve(t, cfg, listen(t))
-			resp, err := (&http.Client{Timeout: 10 * time.Second}).Get(base + "/healthz")
-			if err != nil {
-				t.Fatal(err)
-			}
-			resp.Body.Close()
-			if got := resp.Header.Get("Strict-Transport-Security"); got != tt.want {
-				t.Errorf("HSTS = %q, want %q", got, tt.want)
+			for path, want := range map[string]string{"/healthz": tt.want, "/api/x": tt.wantProxied} {
+				resp, err := (&http.Client{Timeout: 10 * time.Second}).Get(base + path)
+				if err != nil {
+					t.Fatal(err)
+				}
+				resp.Body.Close()
+				if got := resp.Header.Values("Strict-Transport-Security"); len(got) > 1 || resp.Header.Get("Strict-Transport-Security") != want {
+					t.Errorf("GET %s: HSTS = %q, want %q", path, got, want)
+				}
 			}
 		})
 	}
@@ -401,5 +409,47 @@ func TestHSTSValue(t *testing.T) {
 		if got := string(hstsValue(tt.in)); got != tt.want {
 			t.Errorf("hstsValue(%+v) = %q, want %q", tt.in, got, tt.want)
 		}
+	}
+}
+
+// TestTLSSilentClientCutOff: a client that connects and never finishes a
+// handshake (or never sends a ClientHello) is cut off after read_timeout,
+// so that it cannot hold one of max_connections' places for ever.
+func TestTLSSilentClientCutOff(t *testing.T) {
+	g := startTLS(t, map[string]string{"READ_TIMEOUT": "300ms", "MAX_CONNS": "1"})
+	for _, tt := range []struct {
+		name string
+		send []byte
+	}{
+		{"nothing sent", nil},
+		{"half a ClientHello", []byte{0x16, 0x03, 0x01, 0x02, 0x00, 0x01}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			raw, err := net.DialTimeout("tcp", g.addr, 10*time.Second)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer raw.Close()
+			if _, err := raw.Write(tt.send); err != nil {
+				t.Fatal(err)
+			}
+			// A generous guard, far above read_timeout: only liveness is checked.
+			_ = raw.SetReadDeadline(time.Now().Add(20 * time.Second))
+			_, err = io.ReadAll(raw)
+			if ne, ok := err.(net.Error); ok && ne.Timeout() {
+				t.Fatal("the gateway kept a connection without a handshake open")
+			}
+			// Its place is free again: a real client is served.
+			for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+				c, err := g.dial(t, nil)
+				if err == nil {
+					c.Close()
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("no place for a client after the silent one was cut off: %v", err)
+				}
+			}
+		})
 	}
 }

@@ -18,7 +18,9 @@ package auth
 //     With nothing stored there is no per-address limit: any number of
 //     browsers behind one address (an office NAT, a carrier's CGNAT) may
 //     start logins. returnTo is kept only when it is a same-origin path of
-//     at most 512 bytes (SafeReturnTo), else "/". 302 to the IdP's
+//     at most 512 bytes (SafeReturnTo), or an absolute URL exactly on a
+//     top-level cors allowed origin with such a path (SafeReturnToOrigins),
+//     else "/". 302 to the IdP's
 //     authorization_endpoint with response_type=code, S256 challenge, state,
 //     nonce and oidc.scopes.
 //  2. GET /auth/callback — the login cookie named by the state is cleared.

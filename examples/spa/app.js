@@ -154,6 +154,23 @@ function showUser(me) {
   text('profile-sub', me.userId);
   text('session-expires', duration(me.sessionExpiresIn));
   show('profile-card');
+  startServerTime();
+}
+
+// The live "Server time": the orders service's clock, one message a second,
+// over a WebSocket through gatehouse (a websocket: true route). The
+// handshake carries the session cookie and gatehouse checks its Origin (a
+// WebSocket cannot send X-CSRF); gatehouse adds the access token. When the
+// session ends (logout, here or elsewhere), gatehouse closes it with 1008.
+let clock;
+function startServerTime() {
+  if (clock) return;
+  clock = new WebSocket((apiBase || location.origin).replace(/^http/, 'ws') + '/api/live/time');
+  clock.onmessage = (e) => text('server-time', new Date(e.data).toLocaleTimeString());
+  clock.onclose = (e) => {
+    clock = undefined;
+    text('server-time', e.code === 1008 ? 'session ended' : 'disconnected');
+  };
 }
 
 function initials(name) {

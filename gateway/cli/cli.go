@@ -5,12 +5,15 @@ package cli
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
+	"net/netip"
+	"net/url"
 	"os"
 	"os/signal"
 	"runtime/pprof"
@@ -223,8 +226,17 @@ func reload(path string, srv *server.Server, logger *slog.Logger) error {
 }
 
 // healthcheck probes url once with a short timeout: exit 0 on 200, else 1.
+//
+// An https URL on a loopback address (a container probing its own
+// server.tls listener) is probed without verifying the certificate, which
+// names the public host, not 127.0.0.1: the probe asks whether this process
+// answers, and nothing crosses a network. Redirects are not followed then.
 func healthcheck(url string, stderr io.Writer) int {
 	client := &http.Client{Timeout: 3 * time.Second}
+	if loopbackHTTPS(url) {
+		client.Transport = &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}
+		client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	}
 	resp, err := client.Get(url)
 	if err != nil {
 		fmt.Fprintf(stderr, "gatehouse: healthcheck: %v\n", err)
@@ -237,4 +249,19 @@ func healthcheck(url string, stderr io.Writer) int {
 		return 1
 	}
 	return 0
+}
+
+// loopbackHTTPS reports whether rawURL is https to a loopback IP address or
+// to localhost.
+func loopbackHTTPS(rawURL string) bool {
+	u, err := url.Parse(rawURL)
+	if err != nil || u.Scheme != "https" {
+		return false
+	}
+	host := u.Hostname()
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.IsLoopback()
 }

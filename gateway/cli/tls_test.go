@@ -79,6 +79,10 @@ func TestRunHTTPSAndSIGHUPCertificates(t *testing.T) {
 	})
 	// The unchanged file, server.tls included, still reloads its routes.
 	eventually(t, "the routes are reloaded", func() bool { return strings.Contains(stdout.String(), "config reloaded") })
+	// A container's health probe of its own TLS listener.
+	if code, _, errs := gatehouse("healthcheck", "-url", "https://"+addr+"/healthz"); code != 0 {
+		t.Errorf("healthcheck over https on loopback = %d %s, want 0", code, errs)
+	}
 	c, err := tls.Dial("tcp", addr, &tls.Config{RootCAs: ca.Pool(), ServerName: "127.0.0.1"})
 	if err != nil {
 		t.Fatalf("handshake after the refused reload: %v", err)
@@ -93,5 +97,30 @@ func TestRunHTTPSAndSIGHUPCertificates(t *testing.T) {
 	}
 	if c := <-code; c != 0 {
 		t.Errorf("exit code after SIGTERM = %d, want 0; stderr: %s", c, stderr.String())
+	}
+}
+
+// TestLoopbackHTTPS: only https to a loopback address skips certificate
+// verification in healthcheck.
+func TestLoopbackHTTPS(t *testing.T) {
+	tests := []struct {
+		url  string
+		want bool
+	}{
+		{"https://127.0.0.1:8443/readyz", true},
+		{"https://127.9.9.9/readyz", true},
+		{"https://[::1]:443/readyz", true},
+		{"https://LOCALHOST/readyz", true},
+		{"http://127.0.0.1:8080/readyz", false},
+		{"https://app.example.com/readyz", false},
+		{"https://127.0.0.1.evil.example/readyz", false},
+		{"https://10.0.0.1/readyz", false},
+		{"https://localhost.evil.example/", false},
+		{"::not a url", false},
+	}
+	for _, tt := range tests {
+		if got := loopbackHTTPS(tt.url); got != tt.want {
+			t.Errorf("loopbackHTTPS(%q) = %v, want %v", tt.url, got, tt.want)
+		}
 	}
 }

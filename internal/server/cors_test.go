@@ -168,6 +168,14 @@ func TestCORSSplitOrigin(t *testing.T) {
 			[]string{"Origin", appOrigin}, corsWant{status: 429, allowed: appOrigin}, true},
 		{"the login is a navigation: no CORS", "GET", "/auth/login", []string{"Origin", appOrigin},
 			corsWant{status: 302}, false},
+		// A form logout (no CSRF header) proves its origin by Origin alone:
+		// the SPA's passes (then 401: no session), another site's does not.
+		{"form logout from the SPA", "POST", "/auth/logout",
+			[]string{"Origin", appOrigin, "Content-Type", "application/x-www-form-urlencoded"},
+			corsWant{status: 401, allowed: appOrigin}, true},
+		{"form logout from another site", "POST", "/auth/logout",
+			[]string{"Origin", evilOrigin, "Content-Type", "application/x-www-form-urlencoded"},
+			corsWant{status: 403}, true},
 	})
 
 	// Logged in, with the SPA's returnTo on its own origin.
@@ -206,5 +214,41 @@ func TestCORSSplitOrigin(t *testing.T) {
 	checkCORS(t, "logout from the SPA", resp, corsWant{status: 200, allowed: appOrigin}, false, true)
 	if body := bodyOf(resp); !strings.Contains(body, `"logoutUrl":"`+public+"/auth/logout/continue?h=") {
 		t.Errorf("logout from the SPA answered %s, want an absolute logoutUrl on %s", body, public)
+	}
+}
+
+// TestCORSReload: a route's cors block reloads with the routes; the
+// top-level block, which the /auth endpoints' policy is built from at
+// start-up, is refused on reload (restart), and the running policy stays.
+func TestCORSReload(t *testing.T) {
+	ln := listen(t)
+	public := "http://" + ln.Addr().String()
+	op := oidctest.Start(t, oidctest.Options{RedirectURIs: []string{public + "/auth/callback"}})
+	api, _ := reflectingUpstream(t)
+	env := map[string]string{"PUBLIC": public, "ISSUER": op.Issuer, "SECRET": op.ClientSecret, "API": api.URL}
+	srv, _ := serve(t, loadConfig(t, "cors.yaml", env), ln)
+	b := newBrowser(t, public)
+	b.waitReady()
+	granted := func(path, origin string) bool {
+		resp := b.do("OPTIONS", path, "Origin", origin, "Access-Control-Request-Method", "GET")
+		return resp.StatusCode == 204 && resp.Header.Get("Access-Control-Allow-Origin") == origin
+	}
+
+	next := loadConfig(t, "cors.yaml", env)
+	next.Routes[1].CORS.AllowedOrigins = []string{partnerOrigin} // the private route opens to the partner
+	if err := srv.Reload(next); err != nil {
+		t.Fatalf("Reload with a route's cors changed: %v", err)
+	}
+	if !granted("/api/private", partnerOrigin) {
+		t.Error("after the reload the private route does not grant the partner's preflight")
+	}
+
+	next = loadConfig(t, "cors.yaml", env)
+	next.CORS.AllowedOrigins = append(next.CORS.AllowedOrigins, evilOrigin)
+	if err := srv.Reload(next); err == nil || !strings.Contains(err.Error(), "cors") {
+		t.Errorf("Reload with the top-level cors changed = %v, want it refused naming cors", err)
+	}
+	if granted("/auth/me", evilOrigin) || granted("/api/orders", evilOrigin) || !granted("/auth/me", appOrigin) {
+		t.Error("a refused reload changed the running cors policy")
 	}
 }

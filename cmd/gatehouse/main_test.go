@@ -113,8 +113,9 @@ func TestBinary(t *testing.T) {
 		}
 		return false
 	})
+	// Fatal: a zero pid would signal this test's whole process group below.
 	if started.PID != cmd.Process.Pid || started.Version != stampVersion || started.Revision != stampRevision || started.Go != runtime.Version() {
-		t.Errorf("start-up line = %+v, want pid %d, version %s, revision %s, go %s",
+		t.Fatalf("start-up line = %+v, want pid %d, version %s, revision %s, go %s",
 			started, cmd.Process.Pid, stampVersion, stampRevision, runtime.Version())
 	}
 

@@ -4,7 +4,9 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/sha1" // #nosec G505: RFC 6455's handshake check, not a security hash
 	"crypto/tls"
+	"encoding/base64"
 	"errors"
 	"net"
 	"time"
@@ -17,8 +19,22 @@ import (
 // 101 to a WebSocket handshake, which is read whole and relayed.
 const maxUpgradeRefusalBody = 64 << 10
 
-// errNotWebSocket: a 101 whose Upgrade is not websocket.
-var errNotWebSocket = errors.New("upstream switched to a protocol other than websocket")
+// errNotWebSocket: a 101 whose Upgrade is not websocket, or whose
+// Sec-WebSocket-Accept does not answer the request's key: whatever the
+// upstream speaks next is not a WebSocket, and relaying it raw would let
+// the client talk to the upstream past the gateway.
+var errNotWebSocket = errors.New("upstream's 101 is not a websocket handshake answer")
+
+// websocketGUID is RFC 6455's fixed suffix of the accept computation (§4.2.2).
+const websocketGUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+
+// acceptFor is the Sec-WebSocket-Accept that answers key.
+func acceptFor(key []byte) string {
+	h := sha1.New()
+	h.Write(key)
+	h.Write([]byte(websocketGUID))
+	return base64.StdEncoding.EncodeToString(h.Sum(nil))
+}
 
 // Upgraded is an upstream connection that has accepted a WebSocket
 // handshake (101 Switching Protocols). The caller owns it: it has no
@@ -42,7 +58,8 @@ type Upgraded struct {
 // answer's head, must end before c.UserContext() does (the route's
 // timeout).
 //
-// On 101 with Upgrade: websocket, c's response gets the upstream's status
+// On 101 with Upgrade: websocket and the Sec-WebSocket-Accept that
+// answers the request's key, c's response gets the upstream's status
 // and end-to-end fields (Sec-WebSocket-Accept, -Protocol, -Extensions, …)
 // with Connection: Upgrade and Upgrade: websocket, and the connection is
 // returned. Any other answer is relayed as a normal response (its body read
@@ -156,7 +173,8 @@ func (p *Proxy) handshake(ctx context.Context, c *fiber.Ctx, conn net.Conn, req 
 		_ = conn.Close()
 		return nil, nil
 	}
-	if !bytes.EqualFold(bytes.TrimSpace(resp.Header.Peek(fiber.HeaderUpgrade)), []byte("websocket")) {
+	if !bytes.EqualFold(bytes.TrimSpace(resp.Header.Peek(fiber.HeaderUpgrade)), []byte("websocket")) ||
+		string(resp.Header.Peek(fiber.HeaderSecWebSocketAccept)) != acceptFor(req.Header.Peek(fiber.HeaderSecWebSocketKey)) {
 		return nil, errNotWebSocket
 	}
 	p.copyResponseHeader(out, &resp.Header)

@@ -42,7 +42,9 @@ var (
 // proxy.StripClientRequest, which applies the client's Connection header and,
 // unless the peer is a trusted proxy, drops the forwarding fields. Running
 // before the auth gate and the plugins is what keeps a client from removing
-// a field the gateway sets by naming it in Connection.
+// a field the gateway sets by naming it in Connection. A valid WebSocket
+// handshake (isWebSocketUpgrade) is marked before its Connection and
+// Upgrade go; a route with websocket: true then serves it (wsRoute).
 func (s *Server) edge(c *fiber.Ctx) error {
 	h := &c.Request().Header
 	if err := framingError(h.RawHeaders(), int64(s.cfg.Server.MaxBody)); err != nil {

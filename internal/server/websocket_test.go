@@ -3,7 +3,11 @@ package server
 import (
 	"bufio"
 	"context"
+	"crypto/sha1"
+	"encoding/base64"
+	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -14,7 +18,9 @@ import (
 	"github.com/coder/websocket"
 	"github.com/valyala/fasthttp"
 
+	"github.com/gatehouse-dev/gatehouse/internal/auth"
 	"github.com/gatehouse-dev/gatehouse/internal/oidc/oidctest"
+	"github.com/gatehouse-dev/gatehouse/internal/proxy"
 )
 
 // wsUpstream is a real WebSocket echo server (github.com/coder/websocket)
@@ -96,7 +102,8 @@ func startWSGateway(t *testing.T) *wsGateway {
 	g.up = newWSUpstream(t)
 	api := newRecorder(t)
 	cfg := loadConfig(t, "websocket.yaml", map[string]string{
-		"PUBLIC": g.public, "ISSUER": g.op.Issuer, "SECRET": g.op.ClientSecret, "API": api.URL, "WS": g.up.URL})
+		"PUBLIC": g.public, "ISSUER": g.op.Issuer, "SECRET": g.op.ClientSecret, "API": api.URL, "WS": g.up.URL,
+		"RAW": handshakeUpstream(t)})
 	g.srv, _ = serve(t, cfg, ln)
 	g.b = newBrowser(t, g.public)
 	g.b.waitReady()
@@ -474,5 +481,124 @@ func TestCloseFrame(t *testing.T) {
 	want := append([]byte{0x88, 15, 0x03, 0xf0}, "session ended"...)
 	if string(got) != string(want) {
 		t.Fatalf("closeFrame = % x, want % x", got, want)
+	}
+}
+
+// TestWebSocketShutdown: a shutdown ends the open sockets at once with
+// 1001 (going away), rather than waiting shutdown_timeout for them.
+func TestWebSocketShutdown(t *testing.T) {
+	g := startWSGateway(t)
+	c, _, err := g.dial(t, "/wsmax/echo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	echo(t, c, "one")
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- g.srv.Shutdown(ctx) }()
+	if code := closedWith(t, c); code != websocket.StatusGoingAway {
+		t.Fatalf("on shutdown the socket ended with %d, want 1001", code)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("Shutdown: %v", err)
+	}
+}
+
+// handshakeUpstream serves handshakes by hand: /wsraw/good answers a correct 101
+// and a text frame "hi" in the same write; /wsraw/bad-accept a 101 whose
+// Sec-WebSocket-Accept does not answer the key; /wsraw/h2c a 101 to
+// another protocol. It returns its base URL.
+func handshakeUpstream(t *testing.T) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer conn.Close()
+				req, err := http.ReadRequest(bufio.NewReader(conn))
+				if err != nil {
+					return
+				}
+				sum := sha1.Sum([]byte(req.Header.Get("Sec-WebSocket-Key") + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"))
+				accept, upgrade := base64.StdEncoding.EncodeToString(sum[:]), "websocket"
+				switch req.URL.Path {
+				case "/wsraw/bad-accept":
+					accept = "dGhlIHNhbXBsZSBub25jZQ=="
+				case "/wsraw/h2c":
+					upgrade = "h2c"
+				}
+				fmt.Fprintf(conn, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: %s\r\nConnection: Upgrade\r\n"+
+					"Sec-WebSocket-Accept: %s\r\n\r\n\x81\x02hi", upgrade, accept)
+				io.Copy(io.Discard, conn) // until the gateway closes
+			}()
+		}
+	}()
+	return "http://" + ln.Addr().String()
+}
+
+// TestWebSocketUpstreamAnswer: only a true WebSocket 101 (Upgrade:
+// websocket, the accept that answers the key) opens the socket; bytes the
+// upstream sends right behind its 101 reach the client.
+func TestWebSocketUpstreamAnswer(t *testing.T) {
+	g := startWSGateway(t)
+	c, status, err := g.dial(t, "/wsraw/good")
+	if err != nil {
+		t.Fatalf("dial = %d, %v", status, err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	if _, msg, err := c.Read(ctx); err != nil || string(msg) != "hi" {
+		t.Fatalf("first message = %q, %v; want the frame sent behind the 101", msg, err)
+	}
+	for _, path := range []string{"/wsraw/bad-accept", "/wsraw/h2c"} {
+		if _, status, err := g.dial(t, path); err == nil || status != 502 {
+			t.Errorf("%s: dial = %d, %v; want 502", path, status, err)
+		}
+	}
+}
+
+// TestSocketsSessionsEnded: which open sockets a logout ends — by session
+// id (logout), by IdP sid or by subject (back-channel logout); never a
+// bearer socket, never another session's.
+func TestSocketsSessionsEnded(t *testing.T) {
+	type sock struct{ id, sid, sub string }
+	all := []sock{
+		{"s1", "idp-a", "alice"}, {"s2", "idp-b", "alice"}, {"s3", "idp-c", "bob"}, {"", "", "alice"}, // the last: bearer
+	}
+	for _, tc := range []struct {
+		name  string
+		end   auth.SessionEnd
+		ended []bool
+	}{
+		{"logout", auth.SessionEnd{ID: "s2"}, []bool{false, true, false, false}},
+		{"back-channel sid", auth.SessionEnd{SID: "idp-a"}, []bool{true, false, false, false}},
+		{"back-channel subject", auth.SessionEnd{Subject: "alice"}, []bool{true, true, false, false}},
+		{"unknown", auth.SessionEnd{ID: "s9"}, []bool{false, false, false, false}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			reg := newSockets()
+			var socks []*socket
+			for _, s := range all {
+				up, other := net.Pipe()
+				t.Cleanup(func() { up.Close(); other.Close() })
+				so := &socket{sessionID: s.id, sid: s.sid, subject: s.sub, up: &proxy.Upgraded{Conn: up}}
+				reg.add(so)
+				socks = append(socks, so)
+			}
+			reg.SessionsEnded(tc.end)
+			for i, so := range socks {
+				if got := so.ending.Load() == closePolicy; got != tc.ended[i] {
+					t.Errorf("socket %+v ended = %v, want %v", all[i], got, tc.ended[i])
+				}
+			}
+		})
 	}
 }

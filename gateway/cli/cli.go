@@ -87,7 +87,7 @@ func Main(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stderr, "gatehouse: -log-level %q: want debug, info, warn or error\n", *logLevel)
 			return 2
 		}
-		logger := slog.New(slog.NewJSONHandler(stdout, &slog.HandlerOptions{Level: level}))
+		logger := newLogger(stdout, level)
 		redisstore.SetLogger(logger) // go-redis's own messages as JSON log lines too
 		if *cpuProfile != "" {
 			f, err := os.Create(*cpuProfile)
@@ -108,6 +108,21 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		fs.Usage()
 		return 2
 	}
+}
+
+// newLogger is the gateway's logger: JSON lines on w, every duration in
+// seconds (a number: a request's "duration", "retry_in", "deadline", "took"),
+// as the metrics count them.
+func newLogger(w io.Writer, level slog.Level) *slog.Logger {
+	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level, ReplaceAttr: durationsInSeconds}))
+}
+
+// durationsInSeconds is a slog ReplaceAttr: a duration becomes its seconds.
+func durationsInSeconds(_ []string, a slog.Attr) slog.Attr {
+	if a.Value.Kind() == slog.KindDuration {
+		a.Value = slog.Float64Value(a.Value.Duration().Seconds())
+	}
+	return a
 }
 
 // load reads and fully checks a config: the file itself, then everything the
@@ -176,7 +191,7 @@ wait:
 		select {
 		case err := <-serveErr:
 			if err != nil {
-				logger.Error("server stopped", "err", err)
+				logger.Error("server stopped", "error", err)
 				_ = srv.Shutdown(context.Background())
 				return 1
 			}
@@ -188,15 +203,15 @@ wait:
 		}
 	}
 	stop() // a second signal kills the process at once
-	logger.Info("shutting down", "deadline", cfg.Server.ShutdownTimeout.D().String())
+	logger.Info("shutting down", "deadline", cfg.Server.ShutdownTimeout.D())
 	sctx, cancel := context.WithTimeout(context.Background(), cfg.Server.ShutdownTimeout.D())
 	defer cancel()
 	start := time.Now()
 	if err := srv.Shutdown(sctx); err != nil {
-		logger.Error("shutdown did not finish in time", "err", err)
+		logger.Error("shutdown did not finish in time", "error", err)
 		return 1
 	}
-	logger.Info("stopped", "took", time.Since(start).String())
+	logger.Info("stopped", "took", time.Since(start))
 	return 0
 }
 
@@ -210,7 +225,7 @@ wait:
 // the running certificate stays, whatever becomes of the config.
 func reload(path string, srv *server.Server, logger *slog.Logger) error {
 	if err := srv.ReloadCertificates(); err != nil {
-		logger.Error("tls certificate reload refused, the running certificate stays", "err", err)
+		logger.Error("tls certificate reload refused, the running certificate stays", "error", err)
 	}
 	cfg, err := load(path)
 	if err == nil {

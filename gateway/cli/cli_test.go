@@ -2,11 +2,14 @@ package cli
 
 import (
 	"bytes"
+	"encoding/json"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	_ "github.com/gatehouse-dev/gatehouse/plugins/all"
 )
@@ -81,5 +84,26 @@ func TestHealthcheck(t *testing.T) {
 	srv.Close()
 	if code, _, _ := gatehouse("healthcheck", "-url", srv.URL); code != 1 {
 		t.Errorf("healthcheck of a closed server = %d, want 1", code)
+	}
+}
+
+// TestLogDurationsInSeconds: every duration in a log line is a number of
+// seconds, whatever the caller logged it as.
+func TestLogDurationsInSeconds(t *testing.T) {
+	var buf bytes.Buffer
+	newLogger(&buf, slog.LevelInfo).Info("m", "duration", 1500*time.Millisecond,
+		slog.Group("g", slog.Duration("retry_in", 250*time.Microsecond)), "count", 3)
+	var line struct {
+		Duration float64
+		G        struct {
+			RetryIn float64 `json:"retry_in"`
+		}
+		Count int
+	}
+	if err := json.Unmarshal(buf.Bytes(), &line); err != nil {
+		t.Fatalf("%v: %s", err, buf.String())
+	}
+	if line.Duration != 1.5 || line.G.RetryIn != 0.00025 || line.Count != 3 {
+		t.Errorf("log line %s, want duration 1.5, g.retry_in 0.00025, count 3", buf.String())
 	}
 }

@@ -163,7 +163,7 @@ func (s *Server) buildRouting(cfg *config.Config) (*routing, error) {
 				PublicURL:      cfg.Server.PublicURL,
 				MaxBody:        int64(cfg.Server.MaxBody),
 				IdleTimeout:    cfg.Server.IdleTimeout.D(),
-				Logger:         log,
+				Logger:         s.logger, // the proxy adds the route itself
 				OnUpstreamError: func(target string, status int) {
 					s.metrics.upstreamError(r.Name, target, statusLabel(status))
 				},

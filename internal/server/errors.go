@@ -31,7 +31,7 @@ func errorHandler(logger *slog.Logger, pages *errorpage.Pages) fiber.ErrorHandle
 	return func(c *fiber.Ctx, err error) error {
 		status, msg, internal := httperr.Answer(err)
 		if internal && !errors.Is(err, errPanicked) { // a panic was logged where it was recovered
-			logger.Error("unhandled error", "err", err, "request_id", requestID(c),
+			logger.Error("unhandled error", "error", err, "request_id", requestID(c),
 				"method", methodLabel(c.Method()), "path", c.Path())
 		}
 		return writeError(c, pages, status, msg)

@@ -123,7 +123,7 @@ func (s *Server) dependencyChecks(ctx context.Context) (map[string]string, bool)
 		if err != nil {
 			checks[name] = reason
 			ok = false
-			s.logger.Warn("not ready", "check", name, "err", err)
+			s.logger.Warn("not ready", "check", name, "error", err)
 			return
 		}
 		checks[name] = "ok"

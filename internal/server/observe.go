@@ -85,7 +85,7 @@ func (s *Server) observe(c *fiber.Ctx) error {
 
 	if err := s.next(c); err != nil {
 		if herr := s.app.ErrorHandler(c, err); herr != nil {
-			s.logger.Error("writing error response", "err", herr, "request_id", id)
+			s.logger.Error("writing error response", "error", herr, "request_id", id)
 			c.Status(fiber.StatusInternalServerError)
 		}
 		if err == errPanicked {

@@ -271,7 +271,7 @@ func (s *Server) ListenAndServe() error {
 		}
 		safego.Go(s.logger, "redirect_http listener", func() {
 			if err := s.ServeRedirect(rln); err != nil {
-				s.logger.Error("redirect_http listener stopped", "err", err)
+				s.logger.Error("redirect_http listener stopped", "error", err)
 			}
 		})
 	}

@@ -66,7 +66,7 @@ func openStores(cfg *config.Config) (sessions, auth store.Store, err error) {
 		return nil, nil, fmt.Errorf("session.store: redis rejected the configured connection: %w", err)
 	case err != nil:
 		redisstore.Logger().Warn("session.store: redis unreachable at start-up; gatehouse starts and keeps retrying "+
-			"(/readyz reports store failing and requests that need it answer 503 until redis answers)", "err", err)
+			"(/readyz reports store failing and requests that need it answer 503 until redis answers)", "error", err)
 	}
 	return rs, ra, nil
 }

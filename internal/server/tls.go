@@ -222,7 +222,7 @@ func (c *certFiles) watch(ctx context.Context) {
 			continue
 		}
 		if err := c.reload(); err != nil {
-			c.logger.Error("tls certificate files changed but cannot be loaded; the previous certificate stays", "err", err)
+			c.logger.Error("tls certificate files changed but cannot be loaded; the previous certificate stays", "error", err)
 		}
 	}
 }

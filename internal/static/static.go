@@ -219,7 +219,7 @@ func (h *Handler) logUnexpected(name string, err error) {
 		errors.Is(err, syscall.ENAMETOOLONG) || (errors.As(err, &pe) && pe.Err.Error() == "path escapes from parent") {
 		return
 	}
-	h.log.Warn("static: opening file", "name", name, "err", err)
+	h.log.Warn("static: opening file", "name", name, "error", err)
 }
 
 // representation is the chosen body of a response.
@@ -330,7 +330,7 @@ func (h *Handler) encoded(name string, f *os.File, fi fs.FileInfo, encs []encodi
 			return data, nil
 		})
 		if err != nil {
-			h.log.Warn("static: compressing file", "name", name, "err", err)
+			h.log.Warn("static: compressing file", "name", name, "error", err)
 			return h.rewind(f, name)
 		}
 		data = v.([]byte)

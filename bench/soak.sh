@@ -12,9 +12,12 @@
 # Meanwhile it sends gatehouse SIGHUP every 15 s, restarts Redis at ~40% of
 # the run (SHUTDOWN SAVE, 3 s down, started again on the same port and file:
 # sessions survive) and the upstream at ~60% (killed, 3 s down, started
-# again). The driver prints one row a minute (gatehouse's RSS, goroutines,
-# open fds, requests and non-2xx so far), then the totals and PASS/FAIL lines
-# (bench/README.md: the criteria).
+# again). The driver prints one row a minute (gatehouse's RSS, live heap
+# after a forced GC, goroutines, open fds, requests and non-2xx so far), then
+# the totals and PASS/FAIL lines (bench/README.md: the criteria). gatehouse is
+# built from bench/soakgw: cmd/gatehouse's main plus net/http/pprof on a
+# loopback port (PPROF_PORT, printed at the start), e.g.
+# curl http://127.0.0.1:$PPROF_PORT/debug/pprof/goroutine?debug=2 while it runs.
 #
 # Env: USERS (20), USER_RPS (5), PUBLIC_RPS (100), GRACE (5s: a restart
 # window closes this long after the process is back), DUMP_GOROUTINES=1 (at
@@ -60,7 +63,8 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 echo "building gatehouse, the upstream, the OP and the load driver into $work" >&2
-go build -o "$work/gatehouse" ./cmd/gatehouse
+# gatehouse: cmd/gatehouse's main plus net/http/pprof on loopback (bench/soakgw).
+go build -o "$work/gatehouse" ./bench/soakgw
 go build -o "$work/upstream" ./bench/upstream
 go build -o "$work/oplogin" ./bench/oplogin
 go build -o "$work/soakload" ./bench/soakload
@@ -83,6 +87,7 @@ UP_PORT=$(free_port)
 GH_PORT=$(free_port)
 OP_PORT=$(free_port)
 REDIS_PORT=$(free_port)
+PPROF_PORT=$(free_port)
 
 start_redis() {
   redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save "" --appendonly no \
@@ -106,7 +111,7 @@ op_pid=$!
 # Its log at info level, less the access-log lines of 2xx and 3xx responses
 # (~200 a second): reloads, logins, errors and every failed request stay.
 GH_PORT=$GH_PORT UP_PORT=$UP_PORT ISSUER="http://127.0.0.1:$OP_PORT" STORE="redis://127.0.0.1:$REDIS_PORT/0" \
-  "$work/gatehouse" -config bench/soak.yaml -log-level info \
+  GATEHOUSE_PPROF="127.0.0.1:$PPROF_PORT" "$work/gatehouse" -config bench/soak.yaml -log-level info \
   > >(grep --line-buffered -v '"msg":"request".*"status":[23][0-9][0-9],' >"$work/gatehouse.log") 2>&1 &
 gh_pid=$!
 for i in $(seq 1 150); do # discovery at the OP must have succeeded before a login
@@ -115,9 +120,10 @@ for i in $(seq 1 150); do # discovery at the OP must have succeeded before a log
   sleep 0.1
 done
 
+echo "soak: gatehouse pprof at http://127.0.0.1:$PPROF_PORT/debug/pprof/" >&2
 echo "soak: $DURATION on $(nproc) cores ($(uptime | sed 's/.*load average/load average/')); the machine may be shared:" \
   "other work on it shows up as noise in the figures"
-"$work/soakload" -gateway "http://127.0.0.1:$GH_PORT" -pid "$gh_pid" -duration "$DURATION" -grace "$GRACE" \
+"$work/soakload" -gateway "http://127.0.0.1:$GH_PORT" -pid "$gh_pid" -pprof "http://127.0.0.1:$PPROF_PORT" -duration "$DURATION" -grace "$GRACE" \
   -users "$USERS" -user-rps "$USER_RPS" -public-rps "$PUBLIC_RPS" -errlog "$work/errors.log" \
   > >(tee "$work/soakload.log") 2>&1 &
 load_pid=$!

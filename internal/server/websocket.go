@@ -271,6 +271,12 @@ func (s *socket) run(client net.Conn) {
 func (s *socket) serve() {
 	reg := s.route.srv.sockets
 	defer s.route.open.Add(-1)
+	opened := time.Now()
+	defer func() {
+		// code says why: 1008 the session or token ended, 1000 idle, 1001
+		// shutdown or one side went away.
+		s.log.Info("websocket: closed", "code", s.ending.Load(), "open_for", time.Since(opened).Round(time.Millisecond))
+	}()
 	defer func() { _ = s.up.Conn.Close() }()
 	s.last.Store(time.Now().UnixNano())
 	if !reg.add(s) {

@@ -61,14 +61,15 @@ func runOP(args []string) error {
 	accessTTL := fs.Duration("access-ttl", 2*time.Hour, "lifetime of the access tokens issued")
 	countGrants := fs.Bool("count-grants", false, "count the token endpoint's grants by grant_type and print them on exit")
 	var gateways multi
-	fs.Var(&gateways, "gateway", "a gatehouse public_url allowed to log in (repeatable)")
+	fs.Var(&gateways, "gateway", "a gatehouse public_url allowed to log in, and its / to be sent back to after logout (repeatable)")
 	_ = fs.Parse(args)
-	var redirects []string
+	var redirects, postLogouts []string
 	for _, g := range gateways {
 		redirects = append(redirects, strings.TrimSuffix(g, "/")+"/auth/callback")
+		postLogouts = append(postLogouts, strings.TrimSuffix(g, "/")+"/")
 	}
 	op, err := devop.New("http://"+*listen, devop.Options{
-		ClientSecret: *secret, RedirectURIs: redirects,
+		ClientSecret: *secret, RedirectURIs: redirects, PostLogoutRedirectURIs: postLogouts,
 		AccessTokenTTL: *accessTTL, IDTokenTTL: 2 * time.Hour, RefreshTokenTTL: 4 * time.Hour,
 	})
 	if err != nil {

@@ -27,6 +27,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/examples/demo/stack"
+	"github.com/gatehouse-dev/gatehouse/gateway/cli"
 	"github.com/gatehouse-dev/gatehouse/internal/safego"
 )
 
@@ -46,6 +47,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	profileAddr := fl.String("profile-addr", stack.DefaultProfileAddr, "the profile service's address")
 	ordersAddr := fl.String("orders-addr", stack.DefaultOrdersAddr, "the orders service's address")
 	logLevel := fl.String("log-level", "warn", "log level: debug, info (access logs), warn or error")
+	logFormat := fl.String("log-format", "json", "log format: json (as gatehouse logs) or text (key=value, for people)")
 	if err := fl.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -61,6 +63,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "demo: -log-level %q: want debug, info, warn or error\n", *logLevel)
 		return 2
 	}
+	// Until everything is up, only errors: the gateway's "not ready yet"
+	// while its IdP discovery runs is expected at start-up.
+	var lv slog.LevelVar
+	lv.Set(max(level, slog.LevelError))
+	logger, err := cli.NewLogger(stderr, &lv, *logFormat)
+	if err != nil {
+		fmt.Fprintf(stderr, "demo: %v\n", err)
+		return 2
+	}
 	if _, err := os.Stat(*configPath); errors.Is(err, fs.ErrNotExist) {
 		fmt.Fprintf(stderr, "demo: %s not found: run from the repository root (go run ./examples/demo) or pass -config\n", *configPath)
 		return 2
@@ -72,11 +83,6 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
 
-	// Until everything is up, only errors: the gateway's "not ready yet"
-	// while its IdP discovery runs is expected at start-up.
-	var lv slog.LevelVar
-	lv.Set(max(level, slog.LevelError))
-	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: &lv}))
 	s, err := stack.Start(ctx, stack.Options{
 		Config:      *configPath,
 		GatewayAddr: *listen, IssuerAddr: *issuerAddr, ProfileAddr: *profileAddr, OrdersAddr: *ordersAddr,

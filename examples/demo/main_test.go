@@ -50,6 +50,7 @@ func TestUsageErrors(t *testing.T) {
 		{"unknown flag", []string{"-nope"}, "flag provided but not defined"},
 		{"argument", []string{"extra"}, `unexpected argument "extra"`},
 		{"log level", []string{"-log-level", "loud"}, `-log-level "loud"`},
+		{"log format", []string{"-log-format", "xml"}, `-log-format "xml"`},
 		{"no config here", []string{"-config", "testdata/missing.yaml"}, "run from the repository root"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -30,7 +30,8 @@ import (
 const usage = `gatehouse: a Backend-for-Frontend gateway
 
 Usage:
-  gatehouse [-config FILE] [-log-level LEVEL]    run the gateway
+  gatehouse [-config FILE] [-log-level LEVEL] [-log-format json|text]
+                                                 run the gateway
   gatehouse validate [-config FILE]              check FILE; print FILE:LINE:COL: message per problem
   gatehouse healthcheck [-url URL]               exit 0 when URL answers 200 (container health checks;
                                                  the image has no shell or curl)
@@ -56,6 +57,7 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	}
 	configPath := fs.String("config", "routes.yaml", "the routes.yaml to load")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
+	logFormat := fs.String("log-format", "json", "log format: json (one object a line) or text (key=value, for people)")
 	cpuProfile := fs.String("cpuprofile", "", "run: write a CPU profile to this file until shutdown (for performance work)")
 	healthURL := fs.String("url", "http://127.0.0.1:8080/readyz", "healthcheck: the URL to probe")
 	showVersion := fs.Bool("version", false, "print the version and exit (as gatehouse version does)")
@@ -87,7 +89,11 @@ func Main(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stderr, "gatehouse: -log-level %q: want debug, info, warn or error\n", *logLevel)
 			return 2
 		}
-		logger := newLogger(stdout, level)
+		logger, err := NewLogger(stdout, level, *logFormat)
+		if err != nil {
+			fmt.Fprintf(stderr, "gatehouse: %v\n", err)
+			return 2
+		}
 		redisstore.SetLogger(logger) // go-redis's own messages as JSON log lines too
 		if *cpuProfile != "" {
 			f, err := os.Create(*cpuProfile)
@@ -110,11 +116,19 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	}
 }
 
-// newLogger is the gateway's logger: JSON lines on w, every duration in
-// seconds (a number: a request's "duration", "retry_in", "deadline", "took"),
-// as the metrics count them.
-func newLogger(w io.Writer, level slog.Level) *slog.Logger {
-	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level, ReplaceAttr: durationsInSeconds}))
+// NewLogger is the gateway's logger on w: format "json" (one object a line)
+// or "text" (key=value, for people), with every duration in seconds (a
+// number: a request's "duration", "retry_in", "deadline", "took"), as the
+// metrics count them. The demo (examples/demo) logs through it too.
+func NewLogger(w io.Writer, level slog.Leveler, format string) (*slog.Logger, error) {
+	opts := &slog.HandlerOptions{Level: level, ReplaceAttr: durationsInSeconds}
+	switch format {
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	}
+	return nil, fmt.Errorf("-log-format %q: want json or text", format)
 }
 
 // durationsInSeconds is a slog ReplaceAttr: a duration becomes its seconds.

@@ -63,7 +63,8 @@ func TestRunRefusesAnInvalidConfig(t *testing.T) {
 }
 
 func TestUsageErrors(t *testing.T) {
-	for _, args := range [][]string{{"frobnicate"}, {"-no-such-flag"}, {"validate", "extra"}, {"-log-level", "loud"}} {
+	for _, args := range [][]string{{"frobnicate"}, {"-no-such-flag"}, {"validate", "extra"}, {"-log-level", "loud"},
+		{"-log-format", "xml", "-config", "testdata/good.yaml"}} {
 		if code, _, _ := gatehouse(args...); code != 2 {
 			t.Errorf("gatehouse %v exit = %d, want 2", args, code)
 		}
@@ -91,7 +92,11 @@ func TestHealthcheck(t *testing.T) {
 // seconds, whatever the caller logged it as.
 func TestLogDurationsInSeconds(t *testing.T) {
 	var buf bytes.Buffer
-	newLogger(&buf, slog.LevelInfo).Info("m", "duration", 1500*time.Millisecond,
+	logger, err := NewLogger(&buf, slog.LevelInfo, "json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	logger.Info("m", "duration", 1500*time.Millisecond,
 		slog.Group("g", slog.Duration("retry_in", 250*time.Microsecond)), "count", 3)
 	var line struct {
 		Duration float64

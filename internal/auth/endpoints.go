@@ -2,10 +2,12 @@ package auth
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/httperr"
+	"github.com/gatehouse-dev/gatehouse/internal/session"
 	"github.com/gofiber/fiber/v2"
 )
 
@@ -80,20 +82,28 @@ func (a *Auth) logout(c *fiber.Ctx) error {
 		}
 		cookie = a.sessions.CookieValue(c)
 	}
-	c.Cookie(a.sessions.ClearCookie())
 	c.Set(fiber.HeaderCacheControl, "no-store")
 	if cookie == "" {
+		c.Cookie(a.sessions.ClearCookie())
 		return httperr.New(fiber.StatusUnauthorized, msgAuthRequired)
 	}
 	ctx := c.UserContext()
 	s, err := a.sessions.Load(ctx, cookie)
-	if err != nil {
+	switch {
+	case errors.Is(err, session.ErrNoSession):
+		c.Cookie(a.sessions.ClearCookie())
 		return httperr.New(fiber.StatusUnauthorized, msgAuthRequired)
+	case err != nil:
+		// The store failed: the session may well live on, so the browser
+		// keeps its cookie and the user can log out again once it answers.
+		a.log.ErrorContext(ctx, "auth: loading session at logout", "error", err)
+		return httperr.New(fiber.StatusServiceUnavailable, msgStore)
 	}
 	if err := a.sessions.Delete(ctx, s.ID); err != nil {
 		a.log.ErrorContext(ctx, "auth: deleting session at logout", "error", err)
 		return httperr.New(fiber.StatusServiceUnavailable, msgStore)
 	}
+	c.Cookie(a.sessions.ClearCookie())
 	a.notifyEnded(SessionEnd{ID: s.ID})
 	if s.RefreshToken != "" && a.rp.CanRevoke() {
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), revokeTimeout)

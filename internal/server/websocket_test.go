@@ -89,6 +89,7 @@ type wsGateway struct {
 	op       *oidctest.Provider
 	up       *wsUpstream
 	cookie   *http.Cookie
+	api      *recorder
 	apiToken string // the access token the session's API calls carry
 }
 
@@ -101,6 +102,7 @@ func startWSGateway(t *testing.T) *wsGateway {
 	})
 	g.up = newWSUpstream(t)
 	api := newRecorder(t)
+	g.api = api
 	cfg := loadConfig(t, "websocket.yaml", map[string]string{
 		"PUBLIC": g.public, "ISSUER": g.op.Issuer, "SECRET": g.op.ClientSecret, "API": api.URL, "WS": g.up.URL,
 		"RAW": handshakeUpstream(t)})
@@ -600,5 +602,30 @@ func TestSocketsSessionsEnded(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestWebSocketBearerExpiry: a bearer socket ends (1008) when its token's
+// exp passes; the gate only judged the token at the handshake.
+func TestWebSocketBearerExpiry(t *testing.T) {
+	g := startWSGateway(t)
+	g.op.SetAccessTokenTTL(2 * time.Second)
+	// A new login gets a token valid for 2 s, which the API sees.
+	b := newBrowser(t, g.public)
+	b.login(g.op, "/")
+	if resp := b.do("GET", "/api/x", "X-CSRF", "1"); resp.StatusCode != 200 {
+		t.Fatalf("GET /api/x = %d", resp.StatusCode)
+	}
+	h, _ := g.api.last()
+	tok := strings.TrimPrefix(h.Get("Authorization"), "Bearer ")
+	if tok == g.apiToken {
+		t.Fatal("the API saw the first session's token")
+	}
+	c, status, err := g.dial(t, "/wsb/echo", "Authorization", "Bearer "+tok)
+	if err != nil {
+		t.Fatalf("dial = %d, %v", status, err)
+	}
+	if code := closedWith(t, c); code != websocket.StatusPolicyViolation {
+		t.Fatalf("at the token's exp the socket ended with %d, want 1008", code)
 	}
 }

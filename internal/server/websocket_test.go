@@ -69,6 +69,13 @@ func newWSUpstream(t *testing.T) *wsUpstream {
 	return u
 }
 
+// count is how many requests the upstream saw.
+func (u *wsUpstream) count() int {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return len(u.seen)
+}
+
 // last returns the headers of the latest request the upstream saw.
 func (u *wsUpstream) last() http.Header {
 	u.mu.Lock()
@@ -198,7 +205,7 @@ func TestWebSocketSessionHandshake(t *testing.T) {
 		{"a refusing upstream is relayed", "/ws/refuse", []string{"Cookie", cookie, "Origin", g.public}, 403},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			before := len(g.up.seen)
+			before := g.up.count()
 			c, status, err := g.dial(t, tc.path, tc.headers...)
 			if tc.status == 0 {
 				if err != nil {
@@ -210,7 +217,7 @@ func TestWebSocketSessionHandshake(t *testing.T) {
 			if err == nil || status != tc.status {
 				t.Fatalf("dial = %d, %v; want %d", status, err, tc.status)
 			}
-			if reached := len(g.up.seen) > before; reached != strings.Contains(tc.path, "refuse") {
+			if reached := g.up.count() > before; reached != strings.Contains(tc.path, "refuse") {
 				t.Errorf("upstream reached = %v", reached)
 			}
 		})
@@ -365,11 +372,11 @@ func TestWebSocketMaxConnections(t *testing.T) {
 		t.Fatal(err)
 	}
 	echo(t, first, "one")
-	before := len(g.up.seen)
+	before := g.up.count()
 	if _, status, err := g.dial(t, "/wsmax/echo"); err == nil || status != 503 {
 		t.Fatalf("second dial = %d, %v; want 503", status, err)
 	}
-	if len(g.up.seen) != before {
+	if g.up.count() != before {
 		t.Error("the refused handshake reached the upstream")
 	}
 	first.Close(websocket.StatusNormalClosure, "")
@@ -627,5 +634,23 @@ func TestWebSocketBearerExpiry(t *testing.T) {
 	}
 	if code := closedWith(t, c); code != websocket.StatusPolicyViolation {
 		t.Fatalf("at the token's exp the socket ended with %d, want 1008", code)
+	}
+}
+
+// TestWebSocketRateLimit: a handshake is a request to the route's
+// rate_limit plugin: beyond the limit, 429 and the upstream never asked.
+func TestWebSocketRateLimit(t *testing.T) {
+	g := startWSGateway(t)
+	c, status, err := g.dial(t, "/wsrl/echo")
+	if err != nil {
+		t.Fatalf("first dial = %d, %v", status, err)
+	}
+	echo(t, c, "one")
+	before := g.up.count()
+	if _, status, err := g.dial(t, "/wsrl/echo"); err == nil || status != 429 {
+		t.Fatalf("second dial = %d, %v; want 429", status, err)
+	}
+	if g.up.count() != before {
+		t.Error("the limited handshake reached the upstream")
 	}
 }

@@ -404,6 +404,10 @@ func (d *decoder) decodeStruct(key, n *yaml.Node, v reflect.Value, l loc) {
 		f, ok := fields[k.Value]
 		if !ok {
 			msg := fmt.Sprintf("unknown key %q", k.Value)
+			if t == routeType {
+				// Decoded by hand above (Upstreams has no key of its own).
+				names = append(names, "upstream")
+			}
 			if s := suggest(k.Value, names); s != "" {
 				msg += fmt.Sprintf(" (did you mean %q?)", s)
 			}
@@ -448,9 +452,34 @@ func (d *decoder) decodeMap(n *yaml.Node, v reflect.Value, l loc) {
 		if old := v.MapIndex(kv); old.IsValid() {
 			ev.Set(old)
 		}
+		before = len(d.errs)
 		d.decode(k, val, ev, kl)
 		v.SetMapIndex(kv, ev)
+		if t.Key().Kind() == reflect.String && d.pos != nil && d.failed != nil {
+			// Map entries are not addressable: validation finds an entry's
+			// key position, and whether its value failed, by entryOf.
+			e := entryOf(v, k.Value)
+			d.pos[e] = nodePos(k)
+			d.failed[e] = len(d.errs) > before
+		}
 	}
+}
+
+// mapEntry names one entry of a decoded map with string keys, for the
+// decoder's pos and failed records (see entryOf).
+type mapEntry struct {
+	m   uintptr // the map's identity (reflect.Value.Pointer)
+	key string
+}
+
+// entryOf returns the record key of m's entry key; m is a map with string
+// keys (a reflect.Value, or the map itself).
+func entryOf(m any, key string) mapEntry {
+	v, ok := m.(reflect.Value)
+	if !ok {
+		v = reflect.ValueOf(m)
+	}
+	return mapEntry{v.Pointer(), key}
 }
 
 func (d *decoder) decodeSlice(n *yaml.Node, v reflect.Value, l loc) {
@@ -498,15 +527,30 @@ func routeLabel(name string, i int) string {
 	return "route " + strconv.Quote(name)
 }
 
+// maxSuggestDistance is the largest edit distance at which an unknown key is
+// taken for a typo of a known one.
+const maxSuggestDistance = 2
+
 // suggest returns the candidate closest to s when it is close enough to be a
-// likely typo, else "".
+// likely typo (an edit distance of at most 2, and at most a third of the
+// candidate's length, so that short keys are not matched by anything) and
+// no other candidate is as close; else "".
 func suggest(s string, candidates []string) string {
-	best, bestDist := "", 0
+	best, bestDist, tie := "", 0, false
 	for _, c := range candidates {
 		dist := editDistance(s, c)
-		if dist <= max(1, len(c)/3) && (best == "" || dist < bestDist) {
-			best, bestDist = c, dist
+		if dist > min(maxSuggestDistance, max(1, len(c)/3)) {
+			continue
 		}
+		switch {
+		case best == "" || dist < bestDist:
+			best, bestDist, tie = c, dist, false
+		case dist == bestDist:
+			tie = true
+		}
+	}
+	if tie {
+		return ""
 	}
 	return best
 }

@@ -10,26 +10,80 @@ import (
 
 // Decode decodes the plugin's block strictly into v, a non-nil pointer
 // (usually to the plugin's Config struct). Keys map to fields by their yaml
-// tags, as in yaml.v3; a key that names no field, a value of the wrong type,
-// a duplicate key or a bad Duration/ByteSize is an error positioned at the
-// offending key or value. Every problem is reported (as an ErrorList), not
-// only the first.
+// tags, as in yaml.v3; a key that names no field (with a "did you mean" when
+// it is a likely typo of one), a value of the wrong type, a duplicate key or
+// a bad Duration/ByteSize is an error positioned at the offending key or
+// value. Every problem is reported (as an ErrorList), not only the first.
 //
 // Fields whose keys are absent, or whose values are empty, keep the values
 // they had: set defaults in v before calling Decode. Decode does not modify
-// the block, so it may be called more than once.
+// the block, so it may be called more than once. A plugin that checks the
+// decoded values further uses DecodeAll, so that its own problems are
+// reported beside Decode's.
 func (p PluginConfig) Decode(v any) error {
+	return p.DecodeAll(v).Err()
+}
+
+// Problems collects every problem of one plugin block, those of decoding it
+// and those the plugin's own checks find, so that one run of
+// `gatehouse validate` reports them all and a file is fixed in one round.
+type Problems struct {
+	p      PluginConfig
+	errs   ErrorList
+	bug    error // a programmer error (Decode's v not a pointer)
+	failed map[any]bool
+}
+
+// DecodeAll decodes the block into v as Decode does and returns the
+// problems found so far. The plugin then checks the values, adding each
+// problem with At (or Add), and returns Err.
+func (p PluginConfig) DecodeAll(v any) *Problems {
+	ps := &Problems{p: p, failed: map[any]bool{}}
 	rv := reflect.ValueOf(v)
 	if rv.Kind() != reflect.Pointer || rv.IsNil() {
 		// A programmer error in the plugin; still an error, not a panic.
-		return fmt.Errorf("config: Decode needs a non-nil pointer, got %T", v)
+		ps.bug = fmt.Errorf("config: Decode needs a non-nil pointer, got %T", v)
+		return ps
 	}
 	if p.Node == nil {
-		return nil
+		return ps
 	}
-	d := &decoder{file: p.File}
+	d := &decoder{file: p.File, failed: ps.failed}
 	d.decode(nil, p.Node, rv.Elem(), loc{where: p.Where})
-	return d.errs.Err()
+	ps.errs = d.errs
+	return ps
+}
+
+// Failed reports whether field, a pointer into the value DecodeAll decoded
+// (&cfg.Rate), failed to decode: it then holds its default, and its problem
+// is reported already.
+func (ps *Problems) Failed(field any) bool { return ps.failed[field] }
+
+// At records a problem at key, placed and prefixed as ErrorAt places it,
+// unless field (a pointer into the decoded value, or nil) failed to decode:
+// a check of the default left in its place would only add noise.
+func (ps *Problems) At(field any, key, format string, args ...any) {
+	if field != nil && ps.Failed(field) {
+		return
+	}
+	ps.errs = ps.errs.Append(ps.p.File, ps.p.ErrorAt(key, format, args...))
+}
+
+// Add records err, an error of ErrorAt or an ErrorList of them; nil adds
+// nothing.
+func (ps *Problems) Add(err error) {
+	ps.errs = ps.errs.Append(ps.p.File, err)
+}
+
+// OK reports whether no problem has been found so far.
+func (ps *Problems) OK() bool { return ps.bug == nil && len(ps.errs) == 0 }
+
+// Err returns every problem found, sorted by position (an ErrorList), or nil.
+func (ps *Problems) Err() error {
+	if ps.bug != nil {
+		return ps.bug
+	}
+	return ps.errs.Err()
 }
 
 // ErrorAt returns an error placed at key in the plugin's block, printing as

@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	redisstore "github.com/gatehouse-dev/gatehouse/internal/store/redis"
 )
 
 // minSecretLen is the shortest session.secret accepted: 32 bytes, a 256-bit key.
@@ -259,10 +261,15 @@ func (v *validator) session() {
 		v.errorf(&s.IdleTimeout, at, "session.idle_timeout (%s) must not exceed session.absolute_timeout (%s)", s.IdleTimeout, s.AbsoluteTimeout)
 	}
 	if s.Store != "memory" {
+		// The URL may hold a password: no message repeats it, redacted or not.
 		u, err := url.Parse(s.Store)
 		if err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") || u.Host == "" {
-			// The URL may hold a password: do not echo it.
 			v.errorf(&s.Store, at, `session.store must be "memory" or a redis:// or rediss:// URL with a host`)
+		} else if err := redisstore.CheckURL(s.Store); err != nil {
+			// The parser the store and the plugins' Redis backends open it
+			// with, without connecting: a bad database number or option is
+			// reported here, once, not at start-up by each of them.
+			v.errorf(&s.Store, at, "session.store: %v", err)
 		}
 	}
 	v.positive(&s.MaxSessions, at, "session.max_sessions", int64(s.MaxSessions))

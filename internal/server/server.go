@@ -197,6 +197,14 @@ func Validate(cfg *config.Config) error {
 func ValidatePlugins(cfg *config.Config) error {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
+	if !storeUsable(cfg.Session.Store) {
+		// config.Load reported it once, on the session.store line; the
+		// plugins are checked on the memory store rather than each
+		// repeating it.
+		c := *cfg
+		c.Session.Store = "memory"
+		cfg = &c
+	}
 	var problems config.ErrorList
 	for i := range cfg.Routes {
 		_, err := buildPlugins(ctx, cfg, &cfg.Routes[i], slog.New(slog.DiscardHandler))

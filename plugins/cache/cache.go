@@ -108,28 +108,32 @@ func New(spec plugins.Spec) (plugins.Middleware, error) {
 	return newCache(spec, cfg, b, time.Now).middleware, nil
 }
 
-// parse decodes and validates the block, applying the defaults.
+// parse decodes and validates the block, applying the defaults. Every
+// problem is reported, not only the first.
 func parse(spec plugins.Spec) (Config, error) {
 	cfg := Config{MaxBytes: 64 << 20, MaxEntryBytes: 1 << 20}
-	if err := spec.Config.Decode(&cfg); err != nil {
-		return Config{}, err
-	}
+	ps := spec.Config.DecodeAll(&cfg)
 	if cfg.TTL.D() < time.Second {
-		return Config{}, spec.Config.ErrorAt("ttl", "ttl must be >= 1s, got %s", cfg.TTL)
+		ps.At(&cfg.TTL, "ttl", "ttl must be >= 1s, got %s", cfg.TTL)
 	}
 	if cfg.MaxBytes < 1 {
-		return Config{}, spec.Config.ErrorAt("max_bytes", "max_bytes must be > 0, got %s", cfg.MaxBytes)
+		ps.At(&cfg.MaxBytes, "max_bytes", "max_bytes must be > 0, got %s", cfg.MaxBytes)
 	}
-	if cfg.MaxEntryBytes < 1 || cfg.MaxEntryBytes > cfg.MaxBytes {
-		return Config{}, spec.Config.ErrorAt("max_entry_bytes", "max_entry_bytes must be between 1B and max_bytes (%s), got %s", cfg.MaxBytes, cfg.MaxEntryBytes)
-	}
-	if cfg.MaxEntryBytes > 1<<30 {
-		return Config{}, spec.Config.ErrorAt("max_entry_bytes", "max_entry_bytes must be <= 1GB, got %s", cfg.MaxEntryBytes)
+	switch {
+	case ps.Failed(&cfg.MaxBytes) || cfg.MaxBytes < 1:
+		// The bound below is max_bytes, whose problem is reported already.
+	case cfg.MaxEntryBytes < 1 || cfg.MaxEntryBytes > cfg.MaxBytes:
+		ps.At(&cfg.MaxEntryBytes, "max_entry_bytes", "max_entry_bytes must be between 1B and max_bytes (%s), got %s", cfg.MaxBytes, cfg.MaxEntryBytes)
+	case cfg.MaxEntryBytes > 1<<30:
+		ps.At(&cfg.MaxEntryBytes, "max_entry_bytes", "max_entry_bytes must be <= 1GB, got %s", cfg.MaxEntryBytes)
 	}
 	if cfg.Public && spec.Route != nil {
 		if h, ok := spec.Route.Plugins["headers"]; ok && mentionsClaim(h.Node, "response") {
-			return Config{}, spec.Config.ErrorAt("public", "public: true would serve one user's {claim.*} response headers (plugin headers) to every user; drop public or those headers")
+			ps.At(&cfg.Public, "public", "public: true would serve one user's {claim.*} response headers (plugin headers) to every user; drop public or those headers")
 		}
+	}
+	if err := ps.Err(); err != nil {
+		return Config{}, err
 	}
 	return cfg, nil
 }

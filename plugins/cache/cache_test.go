@@ -78,6 +78,13 @@ func TestNewRejects(t *testing.T) {
 		{Name: "entry over whole", Block: "ttl: 1s\nmax_bytes: 1MB\nmax_entry_bytes: 2MB", Want: "max_entry_bytes must be between", Pos: "routes.yaml:3:1:"},
 		{Name: "bad size", Block: "ttl: 1s\nmax_bytes: lots", Want: "size", Pos: "routes.yaml:2:"},
 		{Name: "unknown key", Block: "ttl: 1s\nshared: true", Want: "shared", Pos: "routes.yaml:2:1:"},
+		{Name: "every problem", Block: "ttl: 10ms\nmax_bytes: 1MB\nmax_entry_bytes: 2MB\nmax_byte: 1",
+			Want: "ttl must be >= 1s", Pos: "routes.yaml:1:1:", Also: []string{
+				"routes.yaml:3:1: " + `route "test": plugin: max_entry_bytes must be between 1B and max_bytes (1MB), got 2MB`,
+				`routes.yaml:4:1: route "test": plugin: unknown key "max_byte" (did you mean "max_bytes"?)`,
+			}},
+		{Name: "a bad max_bytes is not also a bad bound", Block: "ttl: 1s\nmax_bytes: lots\nmax_entry_bytes: 2MB",
+			Want: "size", Pos: "routes.yaml:2:", Also: nil},
 	})
 }
 

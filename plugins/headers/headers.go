@@ -28,6 +28,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/gatehouse-dev/gatehouse/internal/config"
 	"github.com/gatehouse-dev/gatehouse/plugins"
 )
 
@@ -113,12 +114,11 @@ type handler struct {
 // bufPool holds render buffers so that a dynamic value costs no allocation.
 var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 256); return &b }}
 
-// New validates the block and builds the middleware.
+// New validates the block and builds the middleware. Every problem in the
+// block is reported, not only the first.
 func New(spec plugins.Spec) (plugins.Middleware, error) {
 	var cfg Config
-	if err := spec.Config.Decode(&cfg); err != nil {
-		return nil, err
-	}
+	ps := spec.Config.DecodeAll(&cfg)
 	route := ""
 	if spec.Route != nil {
 		route = spec.Route.Name
@@ -127,18 +127,23 @@ func New(spec plugins.Spec) (plugins.Middleware, error) {
 	if h.log == nil {
 		h.log = slog.Default()
 	}
-	var err error
-	if h.req, err = compile(spec, "request", cfg.Request, forbiddenRequest, route); err != nil {
-		return nil, err
+	// Rules that did not decode are not checked further: their problem is
+	// reported, and what was left in their place is not what the file says.
+	if !ps.Failed(&cfg.Request) {
+		h.req = compile(ps, "request", cfg.Request, forbiddenRequest, route)
 	}
-	if h.resp, err = compile(spec, "response", cfg.Response, forbiddenResponse, route); err != nil {
+	if !ps.Failed(&cfg.Response) {
+		h.resp = compile(ps, "response", cfg.Response, forbiddenResponse, route)
+	}
+	if err := ps.Err(); err != nil {
 		return nil, err
 	}
 	return h.middleware, nil
 }
 
-// compile validates one Rules and precomputes its header names and templates.
-func compile(spec plugins.Spec, where string, r Rules, forbidden map[string]string, route string) (side, error) {
+// compile validates one Rules and precomputes its header names and
+// templates; each problem goes to ps.
+func compile(ps *config.Problems, where string, r Rules, forbidden map[string]string, route string) side {
 	var s side
 	seen := map[string]string{} // canonical name -> the list it first appeared in
 	// check returns why name cannot be used in list, or "".
@@ -159,19 +164,22 @@ func compile(spec plugins.Spec, where string, r Rules, forbidden map[string]stri
 	for _, name := range r.Remove {
 		if msg := check("remove", name); msg != "" {
 			// A list item has no key of its own: point at the list.
-			return side{}, spec.Config.ErrorAt(where+".remove", "%s", msg)
+			ps.At(nil, where+".remove", "%s", msg)
+			continue
 		}
 		s.remove = append(s.remove, []byte(canonical(name)))
 	}
-	build := func(list string, m map[string]string) ([]op, error) {
+	build := func(list string, m map[string]string) []op {
 		var ops []op
 		for _, name := range sortedKeys(m) {
 			if msg := check(list, name); msg != "" {
-				return nil, spec.Config.ErrorAt(where+"."+list+"."+name, "%s", msg)
+				ps.At(nil, where+"."+list+"."+name, "%s", msg)
+				continue
 			}
 			t, err := ParseTemplate(m[name], route)
 			if err != nil {
-				return nil, spec.Config.ErrorAt(where+"."+list+"."+name, "%s %s %s: %v", where, list, canonical(name), err)
+				ps.At(nil, where+"."+list+"."+name, "%s %s %s: %v", where, list, canonical(name), err)
+				continue
 			}
 			o := op{name: []byte(canonical(name)), tmpl: t}
 			if v, ok := t.Static(); ok {
@@ -181,16 +189,11 @@ func compile(spec plugins.Spec, where string, r Rules, forbidden map[string]stri
 			}
 			ops = append(ops, o)
 		}
-		return ops, nil
+		return ops
 	}
-	var err error
-	if s.set, err = build("set", r.Set); err != nil {
-		return side{}, err
-	}
-	if s.add, err = build("add", r.Add); err != nil {
-		return side{}, err
-	}
-	return s, nil
+	s.set = build("set", r.Set)
+	s.add = build("add", r.Add)
+	return s
 }
 
 func sortedKeys(m map[string]string) []string {

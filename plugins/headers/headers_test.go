@@ -28,6 +28,13 @@ func TestNewRejects(t *testing.T) {
 		{Name: "unknown placeholder", Block: "request:\n  set: {X-Home: \"{env.HOME}\"}", Want: "unknown placeholder {env.HOME}", Pos: "routes.yaml:2:9:"},
 		{Name: "duplicate across lists", Block: "request:\n  remove: [X-A]\n  set: {x-a: b}", Want: "X-A is already in request remove", Pos: "routes.yaml:3:9:"},
 		{Name: "unknown key", Block: "request:\n  replace: {X-A: b}", Want: "replace", Pos: "routes.yaml:2:3:"},
+		{Name: "every problem", Block: "request:\n  set: {Authorization: x, X-Home: \"{env.HOME}\"}\n  remove: [Host]\nrespons: {}\nresponse:\n  add: {Connection: close}",
+			Want: "Authorization cannot be changed", Pos: "routes.yaml:2:9:", Also: []string{
+				"routes.yaml:2:27: " + `route "test": plugin: request set X-Home: at offset 0: unknown placeholder {env.HOME}`,
+				"routes.yaml:3:3: " + `route "test": plugin: request remove: header Host cannot be changed`,
+				`routes.yaml:4:1: route "test": plugin: unknown key "respons" (did you mean "response"?)`,
+				"routes.yaml:6:9: " + `route "test": plugin: response add: header Connection cannot be changed`,
+			}},
 	})
 }
 

@@ -94,9 +94,12 @@ func Do(tb testing.TB, app *fiber.App, req *http.Request) (*http.Response, strin
 }
 
 // LoadError is a config block New must refuse: the error must start with
-// Pos ("routes.yaml:2:9:") and contain Want.
+// Pos ("routes.yaml:2:9:") and contain Want, and then Also's lines, each
+// ("routes.yaml:3:1: ...message") a whole problem of the block: a block
+// with several problems must have every one reported.
 type LoadError struct {
 	Name, Block, Want, Pos string
+	Also                   []string
 }
 
 // CheckLoadErrors runs newFn on each case's block as a subtest.
@@ -108,11 +111,32 @@ func CheckLoadErrors(t *testing.T, newFn func(plugins.Spec) (plugins.Middleware,
 			if err == nil {
 				t.Fatalf("New(%q) = nil error, want %q", tt.Block, tt.Want)
 			}
-			if msg := err.Error(); !strings.Contains(msg, tt.Want) || !strings.HasPrefix(msg, tt.Pos) {
+			msg := err.Error()
+			if !strings.Contains(msg, tt.Want) || !strings.HasPrefix(msg, tt.Pos) {
 				t.Errorf("New(%q) = %q, want %q containing %q", tt.Block, msg, tt.Pos, tt.Want)
+			}
+			lines := strings.Split(msg, "\n")
+			for _, also := range tt.Also {
+				if n := countContaining(lines, also); n != 1 {
+					t.Errorf("New(%q) = %q: %d lines with %q, want 1", tt.Block, msg, n, also)
+				}
+			}
+			if len(tt.Also) > 0 && len(lines) != 1+len(tt.Also) {
+				t.Errorf("New(%q) = %q: %d problems, want %d", tt.Block, msg, len(lines), 1+len(tt.Also))
 			}
 		})
 	}
+}
+
+// countContaining counts the lines that hold s.
+func countContaining(lines []string, s string) int {
+	n := 0
+	for _, l := range lines {
+		if strings.Contains(l, s) {
+			n++
+		}
+	}
+	return n
 }
 
 // Bench runs h once per iteration on a reused request context, the way the

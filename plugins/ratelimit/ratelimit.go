@@ -118,32 +118,34 @@ func New(spec plugins.Spec) (plugins.Middleware, error) {
 	return newMiddleware(spec, cfg, lim), nil
 }
 
-// parse decodes and validates the block, applying the defaults.
+// parse decodes and validates the block, applying the defaults. Every
+// problem is reported, not only the first.
 func parse(spec plugins.Spec) (Config, error) {
 	cfg := Config{Per: config.Duration(time.Second), Key: "session", MaxKeys: DefaultMaxKeys, OnError: "allow"}
-	if err := spec.Config.Decode(&cfg); err != nil {
-		return Config{}, err
-	}
+	ps := spec.Config.DecodeAll(&cfg)
 	if cfg.Rate < 1 {
-		return Config{}, spec.Config.ErrorAt("rate", "rate must be >= 1, got %d", cfg.Rate)
+		ps.At(&cfg.Rate, "rate", "rate must be >= 1, got %d", cfg.Rate)
 	}
 	if cfg.Per.D() < time.Millisecond {
-		return Config{}, spec.Config.ErrorAt("per", "per must be >= 1ms, got %s", cfg.Per)
+		ps.At(&cfg.Per, "per", "per must be >= 1ms, got %s", cfg.Per)
 	}
 	if cfg.Burst == 0 {
+		// Absent: rate's own check covers it.
 		cfg.Burst = cfg.Rate
-	}
-	if cfg.Burst < 1 {
-		return Config{}, spec.Config.ErrorAt("burst", "burst must be >= 1, got %d", cfg.Burst)
+	} else if cfg.Burst < 1 {
+		ps.At(&cfg.Burst, "burst", "burst must be >= 1, got %d", cfg.Burst)
 	}
 	if cfg.MaxKeys < 1 {
-		return Config{}, spec.Config.ErrorAt("max_keys", "max_keys must be >= 1, got %d", cfg.MaxKeys)
+		ps.At(&cfg.MaxKeys, "max_keys", "max_keys must be >= 1, got %d", cfg.MaxKeys)
 	}
 	if _, _, err := parseKey(cfg.Key); err != nil {
-		return Config{}, spec.Config.ErrorAt("key", "%v", err)
+		ps.At(&cfg.Key, "key", "%v", err)
 	}
 	if cfg.OnError != "allow" && cfg.OnError != "deny" {
-		return Config{}, spec.Config.ErrorAt("on_error", "on_error must be allow or deny, got %q", cfg.OnError)
+		ps.At(&cfg.OnError, "on_error", "on_error must be allow or deny, got %q", cfg.OnError)
+	}
+	if err := ps.Err(); err != nil {
+		return Config{}, err
 	}
 	return cfg, nil
 }

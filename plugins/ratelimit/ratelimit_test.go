@@ -33,6 +33,16 @@ func TestNewRejects(t *testing.T) {
 		{Name: "empty claim key", Block: "rate: 1\nkey: \"claim:\"", Want: "want claim:NAME", Pos: "routes.yaml:2:1:"},
 		{Name: "max keys", Block: "rate: 1\nmax_keys: -1", Want: "max_keys must be >= 1", Pos: "routes.yaml:2:1:"},
 		{Name: "unknown field", Block: "rate: 1\nburts: 2", Want: "burts", Pos: "routes.yaml:2:1:"},
+		{Name: "every problem", Block: "rate: 0\nper: soon\nburts: 2\non_error: maybe\nkey: cookie\nmax_keys: -1",
+			Want: "rate must be >= 1, got 0", Pos: "routes.yaml:1:1:", Also: []string{
+				`routes.yaml:2:6: route "test": plugin: per: want a duration like "30s", got "soon"`,
+				`routes.yaml:3:1: route "test": plugin: unknown key "burts" (did you mean "burst"?)`,
+				"routes.yaml:4:1: " + `route "test": plugin: on_error must be allow or deny`,
+				"routes.yaml:5:1: " + `route "test": plugin: key must be session`,
+				"routes.yaml:6:1: " + `route "test": plugin: max_keys must be >= 1`,
+			}},
+		{Name: "a rate that does not decode is not also too small", Block: "rate: lots\nburst: -1",
+			Want: `want an integer, got "lots"`, Pos: "routes.yaml:1:7:", Also: []string{"routes.yaml:2:1: " + `route "test": plugin: burst must be >= 1, got -1`}},
 	})
 }
 

@@ -56,9 +56,30 @@ const (
 // errors. skip_verify=true turns off certificate verification on rediss://:
 // for development only, it lets anyone on the path read the sessions. A
 // timeout set to zero or a negative value (which go-redis reads as
-// "no timeout") is refused: it could hang requests. The password never
-// appears in an error.
+// "no timeout") is refused: it could hang requests. An error never repeats
+// the URL, not even redacted (it may hold a password in places Redact does
+// not know): it says which part is wrong, and the caller says where the URL
+// stands.
 func NewClient(rawURL string, tlsConfig *tls.Config) (redis.UniversalClient, error) {
+	newClient, err := parseURL(rawURL, tlsConfig)
+	if err != nil {
+		return nil, err
+	}
+	return newClient(), nil
+}
+
+// CheckURL reports whether NewClient would accept rawURL, with NewClient's
+// error if not, without building a client or connecting: configuration
+// validation uses it, so that a URL that cannot work is reported where it is
+// written, by the same parser that later opens it.
+func CheckURL(rawURL string) error {
+	_, err := parseURL(rawURL, nil)
+	return err
+}
+
+// parseURL checks rawURL and returns the constructor of its client.
+func parseURL(rawURL string, tlsConfig *tls.Config) (func() redis.UniversalClient, error) {
+	bad := func(err error) error { return fmt.Errorf("invalid redis URL: %w", err) }
 	u, err := url.Parse(rawURL)
 	if err != nil {
 		// url.Error repeats the whole URL, password included: keep only the cause.
@@ -66,19 +87,19 @@ func NewClient(rawURL string, tlsConfig *tls.Config) (redis.UniversalClient, err
 		if errors.As(err, &ue) {
 			err = ue.Err
 		}
-		return nil, fmt.Errorf("invalid redis URL: %w", err)
+		return nil, bad(err)
 	}
 	if u.Scheme != "redis" && u.Scheme != "rediss" {
-		return nil, fmt.Errorf("invalid redis URL %q: scheme must be redis or rediss", Redact(rawURL))
+		return nil, bad(errors.New("scheme must be redis or rediss"))
 	}
 	if tlsConfig != nil && u.Scheme != "rediss" {
-		return nil, fmt.Errorf("invalid redis URL %q: a TLS configuration needs a rediss:// URL", Redact(rawURL))
+		return nil, bad(errors.New("a TLS configuration needs a rediss:// URL"))
 	}
 	q := u.Query()
 	cluster := false
 	if q.Has("cluster") {
 		if cluster, err = strconv.ParseBool(q.Get("cluster")); err != nil {
-			return nil, fmt.Errorf("invalid redis URL %q: cluster must be true or false", Redact(rawURL))
+			return nil, bad(errors.New("cluster must be true or false"))
 		}
 		q.Del("cluster") // ours, not go-redis's
 		u.RawQuery = q.Encode()
@@ -86,13 +107,9 @@ func NewClient(rawURL string, tlsConfig *tls.Config) (redis.UniversalClient, err
 	sentinel := q.Has("master_name")
 	cluster = cluster || (!sentinel && q.Has("addr"))
 	if sentinel && cluster {
-		return nil, fmt.Errorf("invalid redis URL %q: master_name (Sentinel) and cluster=true exclude each other", Redact(rawURL))
+		return nil, bad(errors.New("master_name (Sentinel) and cluster=true exclude each other"))
 	}
 
-	var (
-		rdb redis.UniversalClient
-		bad = func(err error) error { return fmt.Errorf("invalid redis URL %q: %w", Redact(rawURL), err) }
-	)
 	switch {
 	case sentinel:
 		o, err := redis.ParseFailoverURL(u.String())
@@ -103,10 +120,10 @@ func NewClient(rawURL string, tlsConfig *tls.Config) (redis.UniversalClient, err
 		if err != nil {
 			return nil, bad(err)
 		}
-		rdb = redis.NewFailoverClient(o)
+		return func() redis.UniversalClient { return redis.NewFailoverClient(o) }, nil
 	case cluster:
 		if p := strings.Trim(u.Path, "/"); p != "" && p != "0" {
-			return nil, bad(fmt.Errorf("redis Cluster has no database %s", p))
+			return nil, bad(errors.New("redis Cluster has no database number"))
 		}
 		u.Path = ""
 		o, err := redis.ParseClusterURL(u.String())
@@ -118,7 +135,7 @@ func NewClient(rawURL string, tlsConfig *tls.Config) (redis.UniversalClient, err
 			return nil, bad(err)
 		}
 		o.MaintNotificationsConfig = noMaint()
-		rdb = redis.NewClusterClient(o)
+		return func() redis.UniversalClient { return redis.NewClusterClient(o) }, nil
 	default:
 		o, err := redis.ParseURL(u.String())
 		if err == nil {
@@ -129,9 +146,8 @@ func NewClient(rawURL string, tlsConfig *tls.Config) (redis.UniversalClient, err
 			return nil, bad(err)
 		}
 		o.MaintNotificationsConfig = noMaint()
-		rdb = redis.NewClient(o)
+		return func() redis.UniversalClient { return redis.NewClient(o) }, nil
 	}
-	return rdb, nil
 }
 
 // knobs points at the fields NewClient sets in each go-redis options type

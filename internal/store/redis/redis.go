@@ -98,7 +98,7 @@ func New(ctx context.Context, rawURL string, opts Options) (*Store, error) {
 	}
 	if err := s.Ping(ctx); err != nil {
 		_ = s.Close()
-		return nil, fmt.Errorf("redis store: connecting to %s: %w", Redact(rawURL), err)
+		return nil, fmt.Errorf("redis store: connecting: %w", err)
 	}
 	return s, nil
 }

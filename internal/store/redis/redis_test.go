@@ -209,17 +209,17 @@ func TestNewClientURLs(t *testing.T) {
 		{"sentinel", "redis://:sp@10.0.0.1:26379/1?master_name=mymaster&addr=10.0.0.2:26379&password=dp", ""},
 		{"cluster by addr", "redis://10.0.0.1:6379?addr=10.0.0.2:6379&addr=10.0.0.3:6379", ""},
 		{"cluster by flag", "redis://10.0.0.1:6379?cluster=true", ""},
-		{"not redis", "http://127.0.0.1:6379", "scheme must be redis or rediss"},
+		{"not redis", "http://:hunter2@127.0.0.1:6379", "scheme must be redis or rediss"},
 		{"bad port", "redis://:hunter2@127.0.0.1:port/0", "invalid redis URL"},
-		{"bad db", "redis://127.0.0.1:6379/abc", "invalid database number"},
-		{"unknown option", "redis://127.0.0.1:6379?bogus=1", "unexpected option"},
+		{"bad db", "redis://:hunter2@127.0.0.1:6379/abc", "invalid database number"},
+		{"unknown option", "redis://:hunter2@127.0.0.1:6379?bogus=1", "unexpected option"},
 		{"disabled read timeout", "redis://127.0.0.1:6379?read_timeout=0", "read_timeout must be positive"},
 		{"disabled dial timeout", "redis://127.0.0.1:6379?dial_timeout=-1s", "dial_timeout must be positive"},
 		{"disabled pool timeout in cluster", "redis://h:1?addr=h:2&pool_timeout=0", "pool_timeout must be positive"},
 		{"disabled write timeout in sentinel", "redis://h:1?master_name=m&write_timeout=-1", "write_timeout must be positive"},
-		{"bad cluster flag", "redis://h:1?cluster=maybe", "cluster must be true or false"},
+		{"bad cluster flag", "redis://:hunter2@h:1?cluster=maybe", "cluster must be true or false"},
 		{"sentinel and cluster", "redis://h:1?master_name=m&cluster=true", "exclude each other"},
-		{"cluster with a db", "redis://h:1/2?cluster=true", "no database"},
+		{"cluster with a db", "redis://:hunter2@h:1/2?cluster=true", "no database"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c, err := NewClient(tc.url, nil)
@@ -232,8 +232,12 @@ func TestNewClientURLs(t *testing.T) {
 			case tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)):
 				t.Fatalf("NewClient(%q) = %v, want an error containing %q", tc.url, err, tc.wantErr)
 			}
-			if err != nil && strings.Contains(err.Error(), "hunter2") {
-				t.Errorf("NewClient(%q) error %q leaks the password", tc.url, err)
+			if err != nil && (strings.Contains(err.Error(), "hunter2") || strings.Contains(err.Error(), "xxxxx") ||
+				strings.Contains(err.Error(), tc.url) || strings.Contains(err.Error(), Redact(tc.url))) {
+				t.Errorf("NewClient(%q) error %q repeats the URL or its password", tc.url, err)
+			}
+			if check := CheckURL(tc.url); fmt.Sprint(check) != fmt.Sprint(err) {
+				t.Errorf("CheckURL(%q) = %v, want NewClient's %v", tc.url, check, err)
 			}
 		})
 	}

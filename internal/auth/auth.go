@@ -224,6 +224,7 @@ func New(ctx context.Context, cfg *config.Config, sessions *session.Manager, st 
 		ClientAuth:        o.ClientAuth,
 		RedirectURL:       a.origin + PathCallback,
 		Scopes:            o.Scopes,
+		AuthParams:        o.AuthorizeParams,
 		AllowedAlgorithms: o.AllowedAlgorithms,
 		Leeway:            o.Leeway.D(),
 		HTTPClient:        httpClient,

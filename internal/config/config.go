@@ -172,6 +172,18 @@ type OIDC struct {
 	ClientAuth string `yaml:"client_auth"`
 	// Scopes requested at login. Default [openid, profile, email, offline_access].
 	Scopes []string `yaml:"scopes"`
+	// AuthorizeParams are extra query parameters of the authorization
+	// request, the browser's redirect to the IdP: Auth0's audience (JWT
+	// access tokens), Google's access_type: offline and prompt: consent
+	// (refresh tokens), Entra's domain_hint. Default none. Refused at load:
+	// the parameters gatehouse sets itself (response_type, client_id,
+	// redirect_uri, scope, state, nonce, code_challenge,
+	// code_challenge_method), those that would replace its request
+	// (response_mode, request, request_uri), client credentials
+	// (client_secret, client_assertion, client_assertion_type), in any
+	// case; empty names and values; and prompt none, which fails every
+	// login of a user not signed in at the IdP.
+	AuthorizeParams map[string]string `yaml:"authorize_params"`
 	// RefreshMargin: access tokens are refreshed this long before they expire. Default 30s.
 	RefreshMargin Duration `yaml:"refresh_margin"`
 	// PostLogoutRedirect is where the IdP sends the browser after end-session;

@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"maps"
 	"net"
 	"net/netip"
 	"net/url"
@@ -11,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gatehouse-dev/gatehouse/internal/oidc"
 	redisstore "github.com/gatehouse-dev/gatehouse/internal/store/redis"
 )
 
@@ -322,6 +324,28 @@ func (v *validator) oidc() {
 	}
 	if o.ErrorRedirect != "" && !isLocalPath(o.ErrorRedirect) {
 		v.errorf(&o.ErrorRedirect, at, `oidc.error_redirect %q must be a same-origin path starting with "/"`, o.ErrorRedirect)
+	}
+	v.authorizeParams(o)
+}
+
+// authorizeParams checks oidc.authorize_params, each problem at its key.
+func (v *validator) authorizeParams(o *OIDC) {
+	names := slices.Sorted(maps.Keys(o.AuthorizeParams)) // stable messages
+	for _, name := range names {
+		value, at := o.AuthorizeParams[name], entryOf(o.AuthorizeParams, name)
+		switch {
+		case strings.TrimSpace(name) == "":
+			v.errorf(at, o.Pos, "oidc.authorize_params: a parameter name must not be empty")
+		case oidc.OwnedAuthParam(name):
+			v.errorf(at, o.Pos, "oidc.authorize_params: %q is gatehouse's own parameter (or a client credential) and cannot be set here", name)
+		case v.d.failed[at]:
+			// Its value did not decode (reported already).
+		case value == "":
+			// Most likely an unset ${VAR:-}: an empty parameter is a mistake.
+			v.errorf(at, o.Pos, "oidc.authorize_params: %q needs a non-empty value", name)
+		case strings.EqualFold(name, "prompt") && slices.Contains(strings.Fields(value), "none"):
+			v.errorf(at, o.Pos, "oidc.authorize_params: prompt %q would fail every login of a user not already signed in at the IdP", value)
+		}
 	}
 }
 

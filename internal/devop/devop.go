@@ -53,6 +53,11 @@ type Options struct {
 	AccessTokenTTL, IDTokenTTL, RefreshTokenTTL time.Duration
 	// User defaults to DefaultUser().
 	User User
+	// TrailingSlashIssuer makes the issuer identifier the origin followed by
+	// "/", as Auth0's (https://tenant.auth0.com/) and authentik's are: a
+	// relying party must then use it exactly so, in discovery and the
+	// tokens' iss. Default false: the bare origin.
+	TrailingSlashIssuer bool
 }
 
 // withDefaults returns o with every zero value replaced by its default.
@@ -83,7 +88,7 @@ func (o Options) withDefaults() Options {
 // Provider is an OP ready to serve: mount Handler at the root of the
 // issuer's origin.
 type Provider struct {
-	// Issuer is the issuer URL New was given.
+	// Issuer is the issuer identifier (see New and Options.TrailingSlashIssuer).
 	Issuer string
 	// User is the test user.
 	User User
@@ -99,16 +104,21 @@ type Provider struct {
 const LoggedOutPath = "/logged-out"
 
 // New builds an OP whose issuer identifier is issuer: an http(s) origin
-// with no path (http is accepted, for loopback development). Serve its
-// Handler at that origin.
+// with no path (http is accepted, for loopback development), with a
+// trailing "/" only under Options.TrailingSlashIssuer. Serve its Handler
+// at that origin.
 func New(issuer string, opts Options) (*Provider, error) {
 	u, err := url.Parse(issuer)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" ||
 		strings.TrimSuffix(u.Path, "/") != "" || u.RawQuery != "" || u.Fragment != "" {
 		return nil, fmt.Errorf("issuer %q: want an http(s) origin such as http://127.0.0.1:9000", issuer)
 	}
-	issuer = u.Scheme + "://" + u.Host
+	origin := u.Scheme + "://" + u.Host
+	issuer = origin
 	o := opts.withDefaults()
+	if o.TrailingSlashIssuer {
+		issuer += "/"
+	}
 	if o.User.Username == "" || o.User.Password == "" || o.User.Subject == "" {
 		return nil, errors.New("user: subject, username and password are required")
 	}
@@ -127,7 +137,7 @@ func New(issuer string, opts Options) (*Provider, error) {
 		client: &client{
 			id: o.ClientID, secret: o.ClientSecret, authMethod: authMethod,
 			redirectURIs: o.RedirectURIs, postLogoutURIs: o.PostLogoutRedirectURIs, idTokenTTL: o.IDTokenTTL,
-			loginURL: issuer + "/login?authRequestID=",
+			loginURL: origin + "/login?authRequestID=",
 		},
 		user: o.User, accessTTL: o.AccessTokenTTL, refreshTTL: o.RefreshTokenTTL,
 		authRequests: map[string]*authRequest{}, codes: map[string]string{},

@@ -30,17 +30,38 @@ type Tokens struct {
 	IDClaims Claims
 }
 
+// OwnedAuthParam reports whether name (in any case) is an authorization
+// request parameter that Config.AuthParams may not carry: one the flow sets
+// itself (RFC 6749 §4.1.1, RFC 7636 §4.3, OpenID Connect Core §3.1.2.1),
+// one that would replace or bypass the flow's (response_mode; request and
+// request_uri, RFC 9101), or a client credential, which must never travel
+// in a URL the browser sees. Names are compared case-insensitively: no
+// IdP needs a "State".
+func OwnedAuthParam(name string) bool {
+	switch strings.ToLower(name) {
+	case "response_type", "client_id", "redirect_uri", "scope", "state", "nonce",
+		"code_challenge", "code_challenge_method", "response_mode", "request", "request_uri",
+		"client_secret", "client_assertion", "client_assertion_type":
+		return true
+	}
+	return false
+}
+
 // AuthCodeURL returns the authorization request URL for an
-// authorization-code flow with PKCE S256 (RFC 7636), state and nonce.
+// authorization-code flow with PKCE S256 (RFC 7636), state and nonce, plus
+// Config.AuthParams.
 func (p *Provider) AuthCodeURL(state, nonce, verifier string) (string, error) {
 	s, err := p.state()
 	if err != nil {
 		return "", err
 	}
-	return s.oauth.AuthCodeURL(state,
-		oauth2.S256ChallengeOption(verifier),
-		oauth2.SetAuthURLParam("nonce", nonce),
-	), nil
+	opts := make([]oauth2.AuthCodeOption, 0, len(p.cfg.AuthParams)+3)
+	for name, value := range p.cfg.AuthParams {
+		opts = append(opts, oauth2.SetAuthURLParam(name, value))
+	}
+	// The flow's own parameters come last: a later option replaces an earlier one.
+	opts = append(opts, oauth2.S256ChallengeOption(verifier), oauth2.SetAuthURLParam("nonce", nonce))
+	return s.oauth.AuthCodeURL(state, opts...), nil
 }
 
 // Exchange redeems an authorization code with the PKCE verifier, then

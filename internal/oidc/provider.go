@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"net/url"
@@ -54,6 +55,10 @@ type Config struct {
 	RedirectURL string
 	// Scopes requested at login; "openid" is added when missing.
 	Scopes []string
+	// AuthParams are extra query parameters of the authorization request
+	// (Auth0's audience, Google's access_type and prompt). New refuses the
+	// ones the flow sets itself (OwnedAuthParam) and client credentials.
+	AuthParams map[string]string
 	// AllowedAlgorithms is the JWS allowlist. Default RS256, ES256, PS256, EdDSA.
 	// "none" and HS* are refused by New whatever the caller passes.
 	AllowedAlgorithms []string
@@ -127,6 +132,12 @@ func New(cfg Config) (*Provider, error) {
 		return nil, err
 	}
 	cfg.AllowedAlgorithms = algs
+	for name := range cfg.AuthParams {
+		if OwnedAuthParam(name) {
+			return nil, fmt.Errorf("oidc: authorization parameter %q is set by the relying party itself", name)
+		}
+	}
+	cfg.AuthParams = maps.Clone(cfg.AuthParams)
 	if cfg.Leeway == 0 {
 		cfg.Leeway = 30 * time.Second
 	}

@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -43,6 +44,7 @@ type Provider struct {
 	mu          sync.Mutex
 	grants      map[string]int
 	revocations int
+	authorize   []url.Values  // each authorization request's query, in order
 	hold        chan struct{} // non-nil: token requests wait on it
 	down        bool
 	changed     chan struct{} // closed and replaced whenever a grant is counted
@@ -74,9 +76,15 @@ func start(o Options) (*Provider, error) {
 	return p, nil
 }
 
-// intercept counts grants and revocations and applies Hold / SetDown.
+// intercept records authorization requests, counts grants and revocations
+// and applies Hold / SetDown.
 func (p *Provider) intercept(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/authorize" {
+			p.mu.Lock()
+			p.authorize = append(p.authorize, r.URL.Query())
+			p.mu.Unlock()
+		}
 		if r.Method == http.MethodPost && (r.URL.Path == "/oauth/token" || r.URL.Path == "/revoke") {
 			body, _ := io.ReadAll(io.LimitReader(r.Body, 1<<20))
 			r.Body = io.NopCloser(bytes.NewReader(body))
@@ -138,6 +146,14 @@ func (p *Provider) WaitGrants(ctx context.Context, grantType string, n int) erro
 	}
 }
 
+// AuthorizeRequests returns the query of each request the authorization
+// endpoint received, oldest first.
+func (p *Provider) AuthorizeRequests() []url.Values {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return slices.Clone(p.authorize)
+}
+
 // Revocations returns how many requests the revocation endpoint received.
 func (p *Provider) Revocations() int {
 	p.mu.Lock()
@@ -188,7 +204,7 @@ func (p *Provider) Login(ctx context.Context, c *http.Client, authorizeURL strin
 		return loc, nil // the OP answered at once (an error redirect to the RP)
 	}
 	form := url.Values{"id": {id}, "username": {p.User.Username}, "password": {p.User.Password}}
-	return p.follow(ctx, c, http.MethodPost, p.Issuer+"/login", form)
+	return p.follow(ctx, c, http.MethodPost, p.Server.URL+"/login", form)
 }
 
 // follow performs one request and then follows redirects while they stay on
@@ -220,7 +236,7 @@ func (p *Provider) follow(ctx context.Context, c *http.Client, method, target st
 		if err != nil {
 			return "", fmt.Errorf("parsing location %q: %w", loc, err)
 		}
-		if !strings.HasPrefix(next.String(), p.Issuer+"/") || strings.HasPrefix(next.Path, "/login") {
+		if !strings.HasPrefix(next.String(), p.Server.URL+"/") || strings.HasPrefix(next.Path, "/login") {
 			return next.String(), nil
 		}
 		method, target, form = http.MethodGet, next.String(), nil

@@ -245,8 +245,10 @@ func TestStartFailsOnRejectedRedis(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ln := listen(t)
-			env, _ := storesEnv(t, ln, tc.url)
-			srv, err := New(loadConfig(t, "stores.yaml", env), Options{Logger: slog.New(slog.DiscardHandler)})
+			env, _ := storesEnv(t, ln, "redis://:hunter2@127.0.0.1:6379/0")
+			cfg := loadConfig(t, "stores.yaml", env)
+			cfg.Session.Store = tc.url
+			srv, err := New(cfg, Options{Logger: slog.New(slog.DiscardHandler)})
 			if err == nil {
 				_ = srv.Shutdown(t.Context())
 				t.Fatal("New = nil error, want the start to fail")
@@ -264,8 +266,10 @@ func TestStartFailsOnRejectedRedis(t *testing.T) {
 	}
 }
 
-// TestStartFailsOnMalformedStoreURL: a session.store URL that passes the
-// config's check but cannot work fails New, without the password.
+// TestStartFailsOnMalformedStoreURL: a session.store URL that cannot work
+// fails New, without the password, even in a Config not checked by
+// config.Load (which refuses it first, on the session.store line: the
+// config package's golden store.yaml).
 func TestStartFailsOnMalformedStoreURL(t *testing.T) {
 	for _, tc := range []struct{ name, url, wantErr string }{
 		{"database not a number", "redis://:hunter2@127.0.0.1:6379/x", "invalid database number"},
@@ -275,8 +279,10 @@ func TestStartFailsOnMalformedStoreURL(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ln := listen(t)
-			env, _ := storesEnv(t, ln, tc.url)
-			srv, err := New(loadConfig(t, "stores.yaml", env), Options{Logger: slog.New(slog.DiscardHandler)})
+			env, _ := storesEnv(t, ln, "redis://:hunter2@127.0.0.1:6379/0")
+			cfg := loadConfig(t, "stores.yaml", env)
+			cfg.Session.Store = tc.url
+			srv, err := New(cfg, Options{Logger: slog.New(slog.DiscardHandler)})
 			if err == nil {
 				_ = srv.Shutdown(t.Context())
 				t.Fatal("New = nil error, want the start to fail")

@@ -2,7 +2,6 @@ package server
 
 import (
 	"bytes"
-	"context"
 	"encoding/binary"
 	"encoding/hex"
 	"log/slog"
@@ -78,9 +77,6 @@ func (s *Server) observe(c *fiber.Ctx) error {
 		id = newRequestID()
 	}
 	c.Locals(localsRequestID, id)
-	// The request's context carries its id; a route adds its deadline
-	// (withDeadline), the /auth endpoints theirs.
-	c.SetUserContext(plugins.WithRequestID(context.Background(), id))
 	s.resolveClientIP(c)
 
 	if err := s.next(c); err != nil {

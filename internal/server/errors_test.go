@@ -3,7 +3,6 @@ package server
 import (
 	"encoding/json"
 	"fmt"
-	"log/slog"
 	"net/http"
 	"strings"
 	"testing"
@@ -11,7 +10,6 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/gatehouse-dev/gatehouse/httperr"
-	"github.com/gatehouse-dev/gatehouse/internal/logtest"
 	"github.com/gatehouse-dev/gatehouse/plugins"
 )
 
@@ -47,14 +45,7 @@ func init() {
 func TestClientSeesOnlyGatehouseText(t *testing.T) {
 	up := newUpstream(t, "api")
 	cfg := loadConfig(t, "errors.yaml", map[string]string{"API": up.URL})
-	var logs logtest.Buffer
-	srv, err := New(cfg, Options{Logger: slog.New(slog.NewJSONHandler(&logs, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln := listen(t)
-	go func() { _ = srv.Serve(ln) }()
-	t.Cleanup(func() { _ = srv.Shutdown(t.Context()) })
+	logs, addr := serveLogged(t, cfg)
 	const secret = "SECRET-VALUE-0123"
 	for _, tt := range []struct {
 		fail   string
@@ -68,7 +59,7 @@ func TestClientSeesOnlyGatehouseText(t *testing.T) {
 		{"fiber-2xx", 500, "internal error", true},
 	} {
 		t.Run(tt.fail, func(t *testing.T) {
-			req, _ := http.NewRequest("GET", "http://"+ln.Addr().String()+"/api/x", nil)
+			req, _ := http.NewRequest("GET", "http://"+addr+"/api/x", nil)
 			req.Header.Set("X-Fail", tt.fail)
 			req.Header.Set("X-Secret", secret)
 			req.Header.Set("X-Request-Id", "errors-"+tt.fail)

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/config"
+	"github.com/gatehouse-dev/gatehouse/internal/logtest"
 	"github.com/gatehouse-dev/gatehouse/internal/oidc/oidctest"
 )
 
@@ -97,4 +98,19 @@ func (b *browser) login(op *oidctest.Provider, returnTo string) *http.Cookie {
 	}
 	b.t.Fatal("the callback set no session cookie")
 	return nil
+}
+
+// serveLogged is serve with the server's JSON log kept for the test: it
+// returns the log and the address served on.
+func serveLogged(t *testing.T, cfg *config.Config) (*logtest.Buffer, string) {
+	t.Helper()
+	logs := new(logtest.Buffer)
+	srv, err := New(cfg, Options{Logger: slog.New(slog.NewJSONHandler(logs, nil))})
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	ln := listen(t)
+	go func() { _ = srv.Serve(ln) }()
+	t.Cleanup(func() { _ = srv.Shutdown(t.Context()) })
+	return logs, ln.Addr().String()
 }

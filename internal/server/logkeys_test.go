@@ -3,11 +3,8 @@ package server
 import (
 	"bytes"
 	"encoding/json"
-	"log/slog"
 	"strings"
 	"testing"
-
-	"github.com/gatehouse-dev/gatehouse/internal/logtest"
 )
 
 // duplicateKeys returns the top-level keys that occur more than once in one
@@ -42,17 +39,10 @@ func duplicateKeys(t *testing.T, line string) []string {
 // one key, once ("upstream request failed" carried route twice), and errors
 // under "error", never "err".
 func TestLogKeysOncePerLine(t *testing.T) {
-	var logs logtest.Buffer
 	users := newUpstream(t, "users")
 	cfg := loadConfig(t, "core.yaml", map[string]string{"USERS": users.URL, "PUBLIC": users.URL, "FILES": users.URL})
-	srv, err := New(cfg, Options{Logger: slog.New(slog.NewJSONHandler(&logs, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln := listen(t)
-	go func() { _ = srv.Serve(ln) }()
-	t.Cleanup(func() { _ = srv.Shutdown(t.Context()) })
-	base := "http://" + ln.Addr().String()
+	logs, addr := serveLogged(t, cfg)
+	base := "http://" + addr
 	rawRequest(t, base, get("/api/users/1"))
 	rawRequest(t, base, get("/nowhere"))
 	users.Close()

@@ -3,13 +3,10 @@ package server
 import (
 	"encoding/json"
 	"io"
-	"log/slog"
 	"net"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/gatehouse-dev/gatehouse/internal/logtest"
 )
 
 // TestRequestErrorsNeverEchoTheRequest sends heads fasthttp cannot read, each
@@ -36,20 +33,13 @@ func TestRequestErrorsNeverEchoTheRequest(t *testing.T) {
 		{"head too large", "GET /api/users/1 HTTP/1.1\r\nHost: gw\r\n" + secretHeaders + "X-Pad: " + strings.Repeat("p", 7000) + "\r\n\r\n", 431, "request header too large"},
 		{"unknown method", "BREW /api/users/1 HTTP/1.1\r\nHost: gw\r\n" + secretHeaders + "\r\n", 501, "method not implemented"},
 	}
-	var logs logtest.Buffer
 	users := newUpstream(t, "users")
 	cfg := loadConfig(t, "core.yaml", map[string]string{"USERS": users.URL, "PUBLIC": users.URL, "FILES": users.URL})
-	srv, err := New(cfg, Options{Logger: slog.New(slog.NewJSONHandler(&logs, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln := listen(t)
-	go func() { _ = srv.Serve(ln) }()
-	t.Cleanup(func() { _ = srv.Shutdown(t.Context()) })
+	logs, addr := serveLogged(t, cfg)
 
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			conn, err := net.Dial("tcp", ln.Addr().String())
+			conn, err := net.Dial("tcp", addr)
 			if err != nil {
 				t.Fatal(err)
 			}

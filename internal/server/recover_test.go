@@ -3,7 +3,6 @@ package server
 import (
 	"encoding/json"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"strings"
@@ -12,7 +11,6 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
-	"github.com/gatehouse-dev/gatehouse/internal/logtest"
 	"github.com/gatehouse-dev/gatehouse/plugins"
 )
 
@@ -43,15 +41,7 @@ func init() {
 func TestPanicFailsOneRequest(t *testing.T) {
 	up := newUpstream(t, "api")
 	cfg := loadConfig(t, "panic.yaml", map[string]string{"API": up.URL})
-	var logs logtest.Buffer
-	srv, err := New(cfg, Options{Logger: slog.New(slog.NewJSONHandler(&logs, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln := listen(t)
-	go func() { _ = srv.Serve(ln) }()
-	t.Cleanup(func() { _ = srv.Shutdown(t.Context()) })
-	addr := ln.Addr().String()
+	logs, addr := serveLogged(t, cfg)
 
 	// A keep-alive connection opened before the panic.
 	other := &http.Client{Transport: &http.Transport{MaxConnsPerHost: 1}}

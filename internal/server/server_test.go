@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -14,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gatehouse-dev/gatehouse/internal/logtest"
 	_ "github.com/gatehouse-dev/gatehouse/plugins/all"
 )
 
@@ -279,17 +277,10 @@ func TestUpstreamDown(t *testing.T) {
 // TestAccessLog: one JSON line per request with the route, status, request
 // id and the upstream target it went to.
 func TestAccessLog(t *testing.T) {
-	var buf logtest.Buffer
 	users := newUpstream(t, "users")
 	cfg := loadConfig(t, "core.yaml", map[string]string{"USERS": users.URL, "PUBLIC": users.URL, "FILES": users.URL})
-	srv, err := New(cfg, Options{Logger: slog.New(slog.NewJSONHandler(&buf, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln := listen(t)
-	go func() { _ = srv.Serve(ln) }()
-	t.Cleanup(func() { _ = srv.Shutdown(t.Context()) })
-	rawRequest(t, "http://"+ln.Addr().String(),
+	buf, addr := serveLogged(t, cfg)
+	rawRequest(t, "http://"+addr,
 		"GET /api/users/7 HTTP/1.1\r\nHost: gw\r\nX-Request-Id: log-test-1\r\nConnection: close\r\n\r\n")
 	// observe writes the log line before the response is sent: it is there.
 

@@ -252,6 +252,33 @@ func (p page) cookies(step, url string) []*network.Cookie {
 	return res.Cookies
 }
 
+// startStack runs the demo stack (examples/demo/stack) for opts on free
+// ports until the test ends, and returns once it is ready, with the
+// recorder of the tokens its services received.
+func startStack(t *testing.T, opts stack.Options) (*stack.Stack, *tokens) {
+	t.Helper()
+	rec := &tokens{}
+	opts.WrapService = rec.wrap
+	ctx, stop := context.WithCancel(context.Background())
+	s, err := stack.Start(ctx, opts.OnFreePorts())
+	if err != nil {
+		stop()
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		stop()
+		if err := s.Wait(); err != nil {
+			t.Errorf("stopping the stack: %v", err)
+		}
+	})
+	readyCtx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	if err := s.WaitReady(readyCtx); err != nil {
+		t.Fatal(err)
+	}
+	return s, rec
+}
+
 func css(testid string) chromedp.CSS { return chromedp.CSS(`[data-testid="` + testid + `"]`) }
 
 func TestBrowserLoginAPIsLogout(t *testing.T) {
@@ -260,24 +287,7 @@ func TestBrowserLoginAPIsLogout(t *testing.T) {
 	}
 	exe := chromium(t)
 
-	rec := &tokens{}
-	stackCtx, stopStack := context.WithCancel(context.Background())
-	s, err := stack.Start(stackCtx, stack.Options{Config: "../routes.yaml", WrapService: rec.wrap}.OnFreePorts())
-	if err != nil {
-		stopStack()
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		stopStack()
-		if err := s.Wait(); err != nil {
-			t.Errorf("stopping the stack: %v", err)
-		}
-	})
-	readyCtx, cancelReady := context.WithTimeout(stackCtx, 20*time.Second)
-	defer cancelReady()
-	if err := s.WaitReady(readyCtx); err != nil {
-		t.Fatal(err)
-	}
+	s, rec := startStack(t, stack.Options{Config: "../routes.yaml"})
 
 	browser := newBrowser(t, exe)
 	ctx, cancel := context.WithTimeout(browser, 60*time.Second)

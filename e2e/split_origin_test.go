@@ -63,41 +63,23 @@ func TestBrowserSplitOrigin(t *testing.T) {
 	appOrigin := "http://app.gatehouse.localhost:" + appPort
 	otherOrigin := "http://127.0.0.1:" + appPort // the same files, an origin gatehouse does not allow
 
-	rec := &tokens{}
-	stackCtx, stopStack := context.WithCancel(context.Background())
-	s, err := stack.Start(stackCtx, stack.Options{
-		Config:      "testdata/split-origin.yaml",
-		WrapService: rec.wrap,
+	t.Cleanup(func() { appLn.Close() }) // if the stack does not start
+	s, rec := startStack(t, stack.Options{
+		Config: "testdata/split-origin.yaml",
 		LookupEnv: func(k string) (string, bool) {
 			if k == "APP_ORIGIN" {
 				return appOrigin, true
 			}
 			return "", false
 		},
-	}.OnFreePorts())
-	if err != nil {
-		stopStack()
-		appLn.Close()
-		t.Fatal(err)
-	}
+	})
 	app := &http.Server{Handler: spaHost("../examples/spa", s.URL), ReadHeaderTimeout: 10 * time.Second}
 	go func() {
 		if err := app.Serve(appLn); !errors.Is(err, http.ErrServerClosed) {
 			t.Errorf("serving the SPA: %v", err)
 		}
 	}()
-	t.Cleanup(func() {
-		_ = app.Close()
-		stopStack()
-		if err := s.Wait(); err != nil {
-			t.Errorf("stopping the stack: %v", err)
-		}
-	})
-	readyCtx, cancelReady := context.WithTimeout(stackCtx, 20*time.Second)
-	defer cancelReady()
-	if err := s.WaitReady(readyCtx); err != nil {
-		t.Fatal(err)
-	}
+	t.Cleanup(func() { _ = app.Close() }) // before the stack stops
 	if !strings.HasPrefix(s.URL, "http://api.gatehouse.localhost:") {
 		t.Fatalf("gatehouse's public_url is %q, want it on api.gatehouse.localhost", s.URL)
 	}

@@ -23,24 +23,7 @@ func TestBrowserLiveServerTime(t *testing.T) {
 	}
 	exe := chromium(t)
 
-	rec := &tokens{}
-	stackCtx, stopStack := context.WithCancel(context.Background())
-	s, err := stack.Start(stackCtx, stack.Options{Config: "../routes.yaml", WrapService: rec.wrap}.OnFreePorts())
-	if err != nil {
-		stopStack()
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		stopStack()
-		if err := s.Wait(); err != nil {
-			t.Errorf("stopping the stack: %v", err)
-		}
-	})
-	readyCtx, cancelReady := context.WithTimeout(stackCtx, 20*time.Second)
-	defer cancelReady()
-	if err := s.WaitReady(readyCtx); err != nil {
-		t.Fatal(err)
-	}
+	s, rec := startStack(t, stack.Options{Config: "../routes.yaml"})
 
 	browser := newBrowser(t, exe)
 	ctx, cancel := context.WithTimeout(browser, 60*time.Second)

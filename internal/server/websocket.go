@@ -19,6 +19,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/httperr"
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
 	"github.com/gatehouse-dev/gatehouse/internal/config"
+	"github.com/gatehouse-dev/gatehouse/internal/cors"
 	"github.com/gatehouse-dev/gatehouse/internal/proxy"
 	"github.com/gatehouse-dev/gatehouse/internal/safego"
 	"github.com/gatehouse-dev/gatehouse/internal/session"
@@ -118,20 +119,8 @@ type wsRoute struct {
 
 // newWSRoute builds the WebSocket side of r, which forwards through px.
 func (s *Server) newWSRoute(cfg *config.Config, r *config.Route, px *proxy.Proxy) *wsRoute {
-	w := &wsRoute{srv: s, route: r, px: px, max: int64(r.WebSocketMaxConnections), idle: r.WebSocketIdleTimeout.D()}
-	if c := effectiveCORS(cfg, r); c != nil {
-		w.origins = c.AllowedOrigins
-	}
-	return w
-}
-
-// effectiveCORS is the cors block that applies to r: its own, else the
-// top-level one (nil: none).
-func effectiveCORS(cfg *config.Config, r *config.Route) *config.CORS {
-	if r.CORS != nil {
-		return r.CORS
-	}
-	return cfg.CORS
+	return &wsRoute{srv: s, route: r, px: px, origins: cors.Origins(cors.For(cfg, r)),
+		max: int64(r.WebSocketMaxConnections), idle: r.WebSocketIdleTimeout.D()}
 }
 
 // admit runs before the route's auth gate: a WebSocket handshake must pass

@@ -408,7 +408,7 @@ func (d *decoder) decodeStruct(key, n *yaml.Node, v reflect.Value, l loc) {
 				// Decoded by hand above (Upstreams has no key of its own).
 				names = append(names, "upstream")
 			}
-			if s := suggest(k.Value, names); s != "" {
+			if s := Suggest(k.Value, names); s != "" {
 				msg += fmt.Sprintf(" (did you mean %q?)", s)
 			}
 			d.errorf(nodePos(k), l, "%s", msg)
@@ -531,11 +531,11 @@ func routeLabel(name string, i int) string {
 // taken for a typo of a known one.
 const maxSuggestDistance = 2
 
-// suggest returns the candidate closest to s when it is close enough to be a
+// Suggest returns the candidate closest to s when it is close enough to be a
 // likely typo (an edit distance of at most 2, and at most a third of the
 // candidate's length, so that short keys are not matched by anything) and
 // no other candidate is as close; else "".
-func suggest(s string, candidates []string) string {
+func Suggest(s string, candidates []string) string {
 	best, bestDist, tie := "", 0, false
 	for _, c := range candidates {
 		dist := editDistance(s, c)

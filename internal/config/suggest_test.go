@@ -19,8 +19,8 @@ func TestSuggest(t *testing.T) {
 		{"upstream_url", ""},           // four edits
 		{"", ""},
 	} {
-		if got := suggest(tc.in, keys); got != tc.want {
-			t.Errorf("suggest(%q) = %q, want %q", tc.in, got, tc.want)
+		if got := Suggest(tc.in, keys); got != tc.want {
+			t.Errorf("Suggest(%q) = %q, want %q", tc.in, got, tc.want)
 		}
 	}
 }

@@ -294,8 +294,13 @@ func buildPlugins(ctx context.Context, cfg *config.Config, r *config.Route, log 
 	add := func(name string, pc config.PluginConfig) {
 		p, ok := plugins.Lookup(name)
 		if !ok {
-			problems = append(problems, config.Error{File: cfg.File, Line: pc.Pos.Line, Col: pc.Pos.Col,
-				Msg: fmt.Sprintf("route %q: unknown plugin %q (known: %s)", r.Name, name, strings.Join(plugins.Names(), ", "))})
+			msg := fmt.Sprintf("route %q: unknown plugin %q", r.Name, name)
+			if s := config.Suggest(name, plugins.Names()); s != "" {
+				msg += fmt.Sprintf(" (did you mean %q?)", s)
+			} else {
+				msg += " (known: " + strings.Join(plugins.Names(), ", ") + ")"
+			}
+			problems = append(problems, config.Error{File: cfg.File, Line: pc.Pos.Line, Col: pc.Pos.Col, Msg: msg})
 			return
 		}
 		list = append(list, named{p, pc})

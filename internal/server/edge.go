@@ -47,10 +47,13 @@ var (
 // Upgrade go; a route with websocket: true then serves it (wsRoute).
 func (s *Server) edge(c *fiber.Ctx) error {
 	h := &c.Request().Header
-	if err := framingError(h.RawHeaders(), int64(s.cfg.Server.MaxBody)); err != nil {
-		// headerReceived already made fasthttp read no body and close the
-		// connection after this answer.
-		return err
+	// headerReceived has scanned this head already, and marks every head it
+	// refuses to close its connection: only such a request (or one the
+	// client itself closes) is scanned again, for the refusal to answer.
+	if h.ConnectionClose() {
+		if err := framingError(h.RawHeaders(), int64(s.cfg.Server.MaxBody)); err != nil {
+			return err // no body read, the connection closed after this answer
+		}
 	}
 	if isWebSocketUpgrade(h) {
 		// Recognised before Connection and Upgrade go: the route decides

@@ -155,6 +155,10 @@ func TestHostileRequests(t *testing.T) {
 		{name: "folded field line", req: "GET /api/x HTTP/1.1\r\n" + head + "X-A: a\r\n X-Gateway-Set: evil\r\n\r\n", status: 400, msg: "bad request"},
 		// 11.5 and request smuggling: framing.
 		{name: "TE identity with CL", req: "POST /api/x HTTP/1.1\r\n" + head + "Transfer-Encoding: identity\r\nContent-Length: 3\r\n\r\nabc", status: 400, msg: "ambiguous request framing"},
+		// Without Connection: close: the edge relies on headerReceived having
+		// marked the refused head to close (edge.go).
+		{name: "TE identity, keep-alive", req: "POST /api/x HTTP/1.1\r\nHost: gw\r\nTransfer-Encoding: identity\r\nContent-Length: 3\r\n\r\nabc", status: 400, msg: "ambiguous request framing"},
+		{name: "Content-Length over max_body, keep-alive", req: "POST /api/x HTTP/1.1\r\nHost: gw\r\nContent-Length: 100000\r\n\r\n", status: 413, msg: "request body too large"},
 		{name: "TE identity", req: "POST /api/x HTTP/1.1\r\n" + head + "Transfer-Encoding: identity\r\n\r\nabc", status: 400, msg: "invalid transfer encoding"},
 		{name: "TE chunked with CL", req: "POST /api/x HTTP/1.1\r\n" + head + "Transfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n0\r\n\r\n", status: 400, msg: "ambiguous request framing"},
 		// fasthttp refuses codings it does not know before the edge sees them

@@ -116,7 +116,8 @@ type Pages struct {
 // Default returns the built-in pages.
 func Default() *Pages { return &Pages{fallback: builtin} }
 
-// Render writes the page for d.Status.
+// Render writes the page for d.Status: all of it in one Write, or nothing
+// when the template fails.
 func (p *Pages) Render(w io.Writer, d Data) error {
 	t := p.byStatus[d.Status]
 	if t == nil {

@@ -1,7 +1,6 @@
 package server
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -58,14 +57,13 @@ func writeError(c *fiber.Ctx, pages *errorpage.Pages, status int, msg string) er
 	c.Set(fiber.HeaderXRequestID, requestID(c))
 	req := &c.Request().Header
 	if pages != nil && errorpage.PrefersHTML(req.Peek("Sec-Fetch-Mode"), req.Peek(fiber.HeaderAccept)) {
-		var body bytes.Buffer
 		// Templates were trial-run at load; should one fail all the same,
-		// the client still gets the JSON answer.
-		if err := pages.Render(&body, pageData(c, status)); err == nil {
+		// the client still gets the JSON answer. Render writes the whole
+		// page or nothing.
+		if err := pages.Render(resp.BodyWriter(), pageData(c, status)); err == nil {
 			resp.Header.SetContentType(fiber.MIMETextHTMLCharsetUTF8)
 			resp.Header.Set(fiber.HeaderContentSecurityPolicy, errorpage.CSP)
 			resp.Header.Set(fiber.HeaderReferrerPolicy, "no-referrer")
-			resp.SetBody(body.Bytes())
 			c.Status(status)
 			return nil
 		}

@@ -3,10 +3,6 @@ package main
 import (
 	"encoding/json"
 	"fmt"
-	"net"
-	"net/http"
-	"net/http/httptest"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
@@ -15,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gatehouse-dev/gatehouse/internal/clitest"
 	"github.com/gatehouse-dev/gatehouse/internal/logtest"
 )
 
@@ -68,27 +65,10 @@ func TestBinary(t *testing.T) {
 		}
 	}
 
-	up := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
-	defer up.Close()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	path := filepath.Join(t.TempDir(), "routes.yaml")
-	writeRoutes := func(prefix string) {
-		t.Helper()
-		cfg := fmt.Sprintf("server: {listen: %q}\nsession: {secret: main-test-secret-main-test-secret-0123456}\n"+
-			"routes:\n  - {name: r, prefix: %s, upstream: %q, auth: none}\n", addr, prefix, up.URL)
-		if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
-	writeRoutes("/a")
+	routes := clitest.NewRoutes(t, "/a")
 
 	var stdout, stderr logtest.Buffer
-	cmd := exec.Command(bin, "-config", path)
+	cmd := exec.Command(bin, "-config", routes.Path)
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -119,7 +99,7 @@ func TestBinary(t *testing.T) {
 			started, cmd.Process.Pid, stampVersion, stampRevision, runtime.Version())
 	}
 
-	writeRoutes("/b")
+	routes.Write("/b")
 	if err := syscall.Kill(started.PID, syscall.SIGHUP); err != nil {
 		t.Fatal(err)
 	}

@@ -1,18 +1,15 @@
 package cli
 
 import (
-	"fmt"
 	"io"
-	"net"
 	"net/http"
-	"net/http/httptest"
 	"os"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/gatehouse-dev/gatehouse/internal/clitest"
 	"github.com/gatehouse-dev/gatehouse/internal/logtest"
 )
 
@@ -40,31 +37,14 @@ func status(url string) int {
 // SIGHUP re-reads the config: a broken file is refused and the running routes
 // stay; a good one swaps the routes in without a restart.
 func TestSIGHUPReloadsRoutes(t *testing.T) {
-	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
-	defer up.Close()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	path := filepath.Join(t.TempDir(), "routes.yaml")
-	writeRoutes := func(prefix string) {
-		t.Helper()
-		cfg := fmt.Sprintf("server: {listen: %q}\nsession: {secret: cli-reload-test-secret-cli-reload-test-0123}\n"+
-			"routes:\n  - {name: r, prefix: %s, upstream: %q, auth: none}\n", addr, prefix, up.URL)
-		if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
-	writeRoutes("/a")
+	routes := clitest.NewRoutes(t, "/a")
 	var stdout, stderr logtest.Buffer
 	code := make(chan int, 1)
-	go func() { code <- Main([]string{"-config", path}, &stdout, &stderr) }()
-	base := "http://" + addr
+	go func() { code <- Main([]string{"-config", routes.Path}, &stdout, &stderr) }()
+	base := "http://" + routes.Addr
 	eventually(t, "the gateway answers", func() bool { return status(base+"/a") == 200 })
 
-	if err := os.WriteFile(path, []byte("routes: [oops"), 0o600); err != nil {
+	if err := os.WriteFile(routes.Path, []byte("routes: [oops"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	if err := syscall.Kill(os.Getpid(), syscall.SIGHUP); err != nil {
@@ -75,7 +55,7 @@ func TestSIGHUPReloadsRoutes(t *testing.T) {
 		t.Errorf("after a refused reload: GET /a = %d, want 200 from the running routes", s)
 	}
 
-	writeRoutes("/b")
+	routes.Write("/b")
 	if err := syscall.Kill(os.Getpid(), syscall.SIGHUP); err != nil {
 		t.Fatal(err)
 	}

@@ -4,10 +4,13 @@ import (
 	"log/slog"
 	"net/http"
 
+	"github.com/gofiber/fiber/v2"
+	"github.com/valyala/fasthttp"
 	"github.com/valyala/fasthttp/fasthttpadaptor"
 	"golang.org/x/crypto/acme"
 	"golang.org/x/crypto/acme/autocert"
 
+	"github.com/gatehouse-dev/gatehouse/httperr"
 	"github.com/gatehouse-dev/gatehouse/internal/config"
 )
 
@@ -40,8 +43,23 @@ func (h *httpsState) setupACME(a *config.ACME, redirectHTTP bool, logger *slog.L
 		// HTTPHandler also turns HTTP-01 on: only where it is served. Only
 		// challenge paths reach it (redirectHandler); its Host check is the
 		// domains list, and its answers are the tokens autocert stored.
-		h.acmeHTTP = fasthttpadaptor.NewFastHTTPHandler(m.HTTPHandler(http.NotFoundHandler()))
+		h.acmeHTTP = acmeAnswer(fasthttpadaptor.NewFastHTTPHandler(m.HTTPHandler(http.NotFoundHandler())))
 	}
 	logger.Info("tls certificates from ACME", "domains", a.Domains, "cache_dir", a.CacheDir,
 		"directory", dir, "http_01", redirectHTTP)
+}
+
+// acmeAnswer keeps next's token answers (200) and replaces any other with
+// gatehouse's JSON error of the same status: autocert writes its error text
+// (http.Error), which quotes the client's Host ("acme/autocert: host ... not
+// configured in HostWhitelist") and names its cache.
+func acmeAnswer(next fasthttp.RequestHandler) fasthttp.RequestHandler {
+	return func(ctx *fasthttp.RequestCtx) {
+		next(ctx)
+		if st := ctx.Response.StatusCode(); st != fasthttp.StatusOK {
+			status, msg, _ := httperr.Answer(fiber.NewError(st))
+			ctx.Response.Reset()
+			writeEdgeError(ctx, status, msg, "")
+		}
+	}
 }

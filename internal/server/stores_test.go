@@ -244,15 +244,7 @@ func TestStartFailsOnRejectedRedis(t *testing.T) {
 		{"untrusted certificate", withTLS.URL(0), withTLS.Addr(), "certificate"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			ln := listen(t)
-			env, _ := storesEnv(t, ln, "redis://:hunter2@127.0.0.1:6379/0")
-			cfg := loadConfig(t, "stores.yaml", env)
-			cfg.Session.Store = tc.url
-			srv, err := New(cfg, Options{Logger: slog.New(slog.DiscardHandler)})
-			if err == nil {
-				_ = srv.Shutdown(t.Context())
-				t.Fatal("New = nil error, want the start to fail")
-			}
+			err := newWithStore(t, tc.url)
 			msg := err.Error()
 			if !strings.HasPrefix(msg, "session.store: ") || !strings.Contains(msg, tc.wantErr) {
 				t.Errorf("New = %q, want a session.store error naming %q", msg, tc.wantErr)
@@ -264,6 +256,22 @@ func TestStartFailsOnRejectedRedis(t *testing.T) {
 			}
 		})
 	}
+}
+
+// newWithStore returns New's error for stores.yaml with session.store set
+// to url after loading (past config.Load's own check), failing the test if
+// New succeeds.
+func newWithStore(t *testing.T, url string) error {
+	t.Helper()
+	env, _ := storesEnv(t, listen(t), "redis://:hunter2@127.0.0.1:6379/0")
+	cfg := loadConfig(t, "stores.yaml", env)
+	cfg.Session.Store = url
+	srv, err := New(cfg, Options{Logger: slog.New(slog.DiscardHandler)})
+	if err == nil {
+		_ = srv.Shutdown(t.Context())
+		t.Fatal("New = nil error, want the start to fail")
+	}
+	return err
 }
 
 // TestStartFailsOnMalformedStoreURL: a session.store URL that cannot work
@@ -278,15 +286,7 @@ func TestStartFailsOnMalformedStoreURL(t *testing.T) {
 		{"cluster with a database", "redis://:hunter2@127.0.0.1:6379/2?cluster=true", "no database"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			ln := listen(t)
-			env, _ := storesEnv(t, ln, "redis://:hunter2@127.0.0.1:6379/0")
-			cfg := loadConfig(t, "stores.yaml", env)
-			cfg.Session.Store = tc.url
-			srv, err := New(cfg, Options{Logger: slog.New(slog.DiscardHandler)})
-			if err == nil {
-				_ = srv.Shutdown(t.Context())
-				t.Fatal("New = nil error, want the start to fail")
-			}
+			err := newWithStore(t, tc.url)
 			if msg := err.Error(); !strings.HasPrefix(msg, "session.store: ") || !strings.Contains(msg, tc.wantErr) || strings.Contains(msg, "hunter2") {
 				t.Errorf("New = %q, want a session.store error naming %q, without the password", msg, tc.wantErr)
 			}

@@ -102,6 +102,7 @@ type Options struct {
 // Wrap returns its handler unchanged.
 type Policy struct {
 	origins      []string
+	originBytes  [][]byte // origins, for match without a conversion per request
 	allowMethods string
 	allowHeaders string
 	maxAge       string
@@ -121,8 +122,13 @@ func New(c *config.CORS, o Options) *Policy {
 	if o.Authorization {
 		headers = append(headers, fiber.HeaderAuthorization)
 	}
+	originBytes := make([][]byte, len(c.AllowedOrigins))
+	for i, o := range c.AllowedOrigins {
+		originBytes[i] = []byte(o)
+	}
 	return &Policy{
 		origins:      slices.Clone(c.AllowedOrigins),
+		originBytes:  originBytes,
 		allowMethods: strings.Join(methods, ", "),
 		allowHeaders: strings.Join(headers, ", "),
 		maxAge:       strconv.FormatInt(int64(c.MaxAge.D().Seconds()), 10),
@@ -171,9 +177,9 @@ func (p *Policy) match(origin []byte) string {
 	if len(origin) == 0 {
 		return ""
 	}
-	for _, o := range p.origins {
-		if strings.EqualFold(o, string(origin)) {
-			return o
+	for i, o := range p.originBytes {
+		if bytes.EqualFold(o, origin) {
+			return p.origins[i]
 		}
 	}
 	return ""
@@ -199,14 +205,15 @@ func (p *Policy) finish(c *fiber.Ctx, origin string) {
 	for _, k := range drop {
 		h.DelBytes(k)
 	}
-	if !varies(vary) {
-		if len(vary) > 0 {
-			vary = append(vary, ", "...)
-		}
-		vary = append(vary, fiber.HeaderOrigin...)
-	}
 	h.Del(fiber.HeaderVary)
-	h.SetBytesV(fiber.HeaderVary, vary)
+	switch {
+	case len(vary) == 0: // the usual case: no allocation
+		h.Set(fiber.HeaderVary, fiber.HeaderOrigin)
+	case varies(vary):
+		h.SetBytesV(fiber.HeaderVary, vary)
+	default:
+		h.SetBytesV(fiber.HeaderVary, append(append(vary, ", "...), fiber.HeaderOrigin...))
+	}
 	if origin == "" {
 		return
 	}

@@ -89,9 +89,10 @@ func TestACMEWiring(t *testing.T) {
 		wantBody         string // or Location for 308
 	}{
 		{"challenge token", "/.well-known/acme-challenge/tok-123", "app.example.com", 200, "tok-123.key-authorization"},
-		{"challenge for another host", "/.well-known/acme-challenge/tok-123", "evil.example", 403, ""},
-		{"unknown token", "/.well-known/acme-challenge/nope", "app.example.com", 404, ""},
-		{"account key is not a token", "/.well-known/acme-challenge/acme_account+key", "app.example.com", 404, ""},
+		// autocert's own refusals quote the Host; the client gets gatehouse's text.
+		{"challenge for another host", "/.well-known/acme-challenge/tok-123", "evil.example", 403, `{"error":"forbidden"}`},
+		{"unknown token", "/.well-known/acme-challenge/nope", "app.example.com", 404, `{"error":"not found"}`},
+		{"account key is not a token", "/.well-known/acme-challenge/acme_account+key", "app.example.com", 404, `{"error":"not found"}`},
 		{"anything else", "/.well-known/other", "app.example.com", 308, "https://app.example.com/.well-known/other"},
 	}
 	for _, tt := range tests {

@@ -178,7 +178,7 @@ func (w *wsRoute) newSocket(c *fiber.Ctx, up *proxy.Upgraded) *socket {
 		route: w,
 		up:    up,
 		log: w.srv.logger.With(slog.String("route", w.route.Name),
-			slog.String("request_id", strings.Clone(requestIDOf(c)))),
+			slog.String("request_id", strings.Clone(requestID(c)))),
 		done: make(chan struct{}),
 	}
 	if id := plugins.IdentityOf(c); id != nil {
@@ -192,12 +192,6 @@ func (w *wsRoute) newSocket(c *fiber.Ctx, up *proxy.Upgraded) *socket {
 		}
 	}
 	return s
-}
-
-// requestIDOf is the request id the observe middleware assigned.
-func requestIDOf(c *fiber.Ctx) string {
-	id, _ := c.Locals(localsRequestID).(string)
-	return id
 }
 
 // socket is one open WebSocket: the client's hijacked connection and the

@@ -20,7 +20,7 @@ const RestartDelay = time.Second
 // "panic in background goroutine" with name and the stack, and fn is over.
 func Go(log *slog.Logger, name string, fn func()) {
 	go func() {
-		defer recoverTo(log, name)
+		defer Recover(log, name)
 		fn()
 	}()
 }
@@ -48,13 +48,15 @@ func Loop(ctx context.Context, log *slog.Logger, name string, fn func(context.Co
 
 // runOnce runs fn and reports whether it returned (false: it panicked).
 func runOnce(ctx context.Context, log *slog.Logger, name string, fn func(context.Context)) (returned bool) {
-	defer recoverTo(log, name)
+	defer Recover(log, name)
 	fn(ctx)
 	return true
 }
 
-// recoverTo logs a panic in progress, if any; it must be deferred directly.
-func recoverTo(log *slog.Logger, name string) {
+// Recover logs a panic in progress, if any, as Go does, and ends it: a
+// goroutine of gatehouse's that must carry on after one piece of its work
+// panicked defers it directly (defer safego.Recover(log, "name")).
+func Recover(log *slog.Logger, name string) {
 	v := recover()
 	if v == nil {
 		return

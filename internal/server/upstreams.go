@@ -4,13 +4,13 @@ import (
 	"context"
 	"log/slog"
 	"net"
-	"runtime/debug"
 	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/gatehouse-dev/gatehouse/internal/proxy"
+	"github.com/gatehouse-dev/gatehouse/internal/safego"
 )
 
 // Upstream health is reported, not gated on (except for the routes of
@@ -85,7 +85,7 @@ func (s *Server) probeUpstreams() {
 // probeParallel at once, and records the results. It gives up the addresses
 // not dialed yet when the routing is replaced or the server stops.
 func (s *Server) probeRound(ctx context.Context) {
-	defer s.recoverProbePanic()
+	defer safego.Recover(s.logger, "upstream prober")
 	rt := s.current.Load()
 	due := s.ready.upstreams.due(rt, time.Now())
 	if len(due) == 0 {
@@ -116,7 +116,7 @@ func (s *Server) probeRound(ctx context.Context) {
 // per address, so that a worker never dies and leaves probeRound blocked
 // handing it work.
 func (s *Server) probeAddr(ctx context.Context, addr string) {
-	defer s.recoverProbePanic()
+	defer safego.Recover(s.logger, "upstream prober")
 	ok := dialOK(ctx, addr)
 	if ctx.Err() != nil {
 		return // shutting down: a cancelled dial says nothing
@@ -152,16 +152,6 @@ func (s *Server) recordProbe(addr string, ok bool) {
 		s.logger.Warn("upstream unreachable", slog.String("addr", addr))
 	case ok && seen && !prev.ok:
 		s.logger.Info("upstream reachable again", slog.String("addr", addr))
-	}
-}
-
-// recoverProbePanic, deferred in the prober's goroutines, logs a panic with
-// its stack instead of letting it end the process; the prober carries on
-// at its next tick.
-func (s *Server) recoverProbePanic() {
-	if v := recover(); v != nil {
-		s.logger.Error("panic recovered", slog.String("in", "upstream prober"),
-			slog.Any("panic", v), slog.String("stack", string(debug.Stack())))
 	}
 }
 

@@ -75,7 +75,10 @@ func isUpgrade(c *fiber.Ctx) bool {
 // base64, and no body (the bytes after the head belong to the socket).
 // It allocates nothing.
 func isWebSocketUpgrade(h *fasthttp.RequestHeader) bool {
-	if !h.IsGet() || (h.ContentLength() != 0 && h.ContentLength() != -2) {
+	// A connection that is to close after the answer (Connection: close,
+	// HTTP/1.0) is never handed over by fasthttp: a 101 on it would leave the
+	// upstream's socket and a slot of the route held for nothing.
+	if !h.IsGet() || h.ConnectionClose() || (h.ContentLength() != 0 && h.ContentLength() != -2) {
 		return false
 	}
 	if !hasToken(h.PeekAll(fiber.HeaderUpgrade), "websocket") ||

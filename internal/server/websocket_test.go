@@ -654,3 +654,34 @@ func TestWebSocketRateLimit(t *testing.T) {
 		t.Error("the limited handshake reached the upstream")
 	}
 }
+
+// TestWebSocketHandshakeThatCloses: a handshake whose connection is to close
+// after the answer (Connection: upgrade, close; or HTTP/1.0) can never
+// become a socket: fasthttp closes it instead of handing it over. It is
+// proxied as a plain GET, and holds no socket slot (with
+// websocket_max_connections: 1, a real socket opens right after it).
+func TestWebSocketHandshakeThatCloses(t *testing.T) {
+	g := startWSGateway(t)
+	for _, head := range []string{
+		"GET /wsmax/echo HTTP/1.1\r\nHost: gw\r\nConnection: Upgrade, close\r\n",
+		"GET /wsmax/echo HTTP/1.0\r\nHost: gw\r\nConnection: Upgrade\r\n",
+	} {
+		resp, _, _ := exchange(t, g.public, head+"Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\n"+
+			"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n", false)
+		if resp.StatusCode == http.StatusSwitchingProtocols {
+			t.Fatalf("%q got 101", head)
+		}
+		c, status, err := g.dial(t, "/wsmax/echo")
+		if err != nil {
+			t.Fatalf("a socket after %q = %d, %v: the closing handshake held the route's only slot", head, status, err)
+		}
+		c.CloseNow()
+		waitFor(t, func() bool { // the slot comes back once the socket is over
+			c, _, err := g.dial(t, "/wsmax/echo")
+			if err == nil {
+				c.CloseNow()
+			}
+			return err == nil
+		})
+	}
+}

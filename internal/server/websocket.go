@@ -270,6 +270,10 @@ func (s *socket) serve() {
 	}
 	defer reg.remove(s)
 	defer close(s.done)
+	// Even if a pump panicked: once serve is over nothing may touch the
+	// client connection (fasthttp reuses it), and end is a no-op when ending
+	// is set.
+	defer s.ending.CompareAndSwap(0, closeGoingAway)
 	if s.sessionID != "" || !s.tokenExpiry.IsZero() {
 		safego.Go(s.log, "websocket session watch", s.watch)
 	}

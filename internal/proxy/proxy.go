@@ -370,15 +370,7 @@ func (p *Proxy) Forward(c *fiber.Ctx) error {
 // It returns the limiting body reader, if one was installed.
 func (p *Proxy) prepareRequest(c *fiber.Ctx, req *fasthttp.Request) *limitedBody {
 	in := &c.Context().Request
-	in.Header.CopyTo(&req.Header)
-	h := &req.Header
-	f := stripRequest(h)
-	p.setForwarded(c, h, f)
-	p.setAuthorization(c, h, f)
-	if id := requestID(c); id != "" {
-		var buf [128]byte // the server's ids fit; a longer one grows it
-		replaceHeader(h, keyXRequestID, append(buf[:0], id...), f&hasXRequestID != 0)
-	}
+	p.prepareHeader(c, &req.Header)
 	n := in.Header.ContentLength() // -1: chunked
 	if n == 0 {
 		// No body. Under StreamRequestBody fasthttp gives even these a
@@ -393,6 +385,20 @@ func (p *Proxy) prepareRequest(c *fiber.Ctx, req *fasthttp.Request) *limitedBody
 	}
 	req.SetBodyRaw(in.Body())
 	return nil
+}
+
+// prepareHeader fills h, the upstream request's header, from c's: the
+// client's fields less what must not reach the upstream (stripRequest), then
+// the gateway's X-Forwarded-*, Authorization and X-Request-Id.
+func (p *Proxy) prepareHeader(c *fiber.Ctx, h *fasthttp.RequestHeader) {
+	c.Context().Request.Header.CopyTo(h)
+	f := stripRequest(h)
+	p.setForwarded(c, h, f)
+	p.setAuthorization(c, h, f)
+	if id := requestID(c); id != "" {
+		var buf [128]byte // the server's ids fit; a longer one grows it
+		replaceHeader(h, keyXRequestID, append(buf[:0], id...), f&hasXRequestID != 0)
+	}
 }
 
 // setAuthorization sends the caller's access token (the auth gate's

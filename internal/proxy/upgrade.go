@@ -71,14 +71,8 @@ func (p *Proxy) Upgrade(c *fiber.Ctx) (*Upgraded, error) {
 	in := &c.Context().Request
 	req := fasthttp.AcquireRequest()
 	defer fasthttp.ReleaseRequest(req)
-	in.Header.CopyTo(&req.Header)
+	p.prepareHeader(c, &req.Header)
 	h := &req.Header
-	f := stripRequest(h)
-	p.setForwarded(c, h, f)
-	p.setAuthorization(c, h, f)
-	if id := requestID(c); id != "" {
-		replaceHeader(h, keyXRequestID, []byte(id), f&hasXRequestID != 0)
-	}
 	h.Set(fiber.HeaderConnection, "Upgrade")
 	h.Set(fiber.HeaderUpgrade, "websocket")
 

@@ -1,5 +1,7 @@
-// Package seal encrypts small values that leave the process (a cookie, a
-// store entry) with AES-256-GCM under keys derived from one secret.
+// Package seal encrypts values that leave the process with AES-256-GCM
+// under keys derived from one secret. It is gatehouse's only sealer: session
+// records in the store (internal/session), login-state cookies
+// (internal/auth) and Redis cache entries (plugins/cache) all use it.
 //
 // A Sealer holds a 32-byte root key, usually Derive(session.secret, label)
 // with a label of its own per purpose, so that a value sealed for one purpose
@@ -13,7 +15,10 @@
 // The format is: version byte || 12-byte random nonce || ciphertext || 16-byte
 // tag. The version byte is the Sealer's own; a value with another one is
 // refused before any decryption, so a format change can never be downgraded
-// into a misread.
+// into a misread. The three users sealed this same format with code of their
+// own before this package existed, so values written by older releases (a
+// session in Redis, a login cookie, a cache entry) still open; each user's
+// tests keep a value sealed by that older code and open it.
 package seal
 
 import (
@@ -118,6 +123,21 @@ func (s *Sealer) Open(dst []byte, id string, sealed, ad []byte) ([]byte, error) 
 		return nil, ErrOpen
 	}
 	plain, err := s.aead(id).Open(dst, sealed[1:1+NonceSize], sealed[1+NonceSize:], ad)
+	if err != nil {
+		return nil, ErrOpen
+	}
+	return plain, nil
+}
+
+// OpenInPlace is Open decrypting into sealed's own storage, for a large
+// value read once (a cache entry): the plaintext returned is a sub-slice of
+// sealed, whose contents are lost either way.
+func (s *Sealer) OpenInPlace(id string, sealed, ad []byte) ([]byte, error) {
+	if len(sealed) < Overhead || sealed[0] != s.version {
+		return nil, ErrOpen
+	}
+	ct := sealed[1+NonceSize:]
+	plain, err := s.aead(id).Open(ct[:0], sealed[1:1+NonceSize], ct, ad)
 	if err != nil {
 		return nil, ErrOpen
 	}

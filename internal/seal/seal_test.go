@@ -41,6 +41,10 @@ func TestRoundTrip(t *testing.T) {
 		if err != nil || !bytes.Equal(got, append([]byte("pre"), plain...)) {
 			t.Errorf("Open(Seal(%q)) = %q, %v; want pre+plain", plain, got, err)
 		}
+		got, err = s.OpenInPlace("id", sealed, []byte("ad"))
+		if err != nil || !bytes.Equal(got, plain) {
+			t.Errorf("OpenInPlace(Seal(%q)) = %q, %v; want plain", plain, got, err)
+		}
 	}
 	a, b := s.Seal(nil, "id", []byte("same"), nil), s.Seal(nil, "id", []byte("same"), nil)
 	if bytes.Equal(a, b) {
@@ -86,6 +90,10 @@ func TestOpenRefuses(t *testing.T) {
 			if !errors.Is(err, ErrOpen) || got != nil {
 				t.Errorf("Open = %q, %v; want nil, ErrOpen", got, err)
 			}
+			got, err = tt.sealer.OpenInPlace(tt.id, bytes.Clone(tt.value), []byte(tt.ad))
+			if !errors.Is(err, ErrOpen) || got != nil {
+				t.Errorf("OpenInPlace = %q, %v; want nil, ErrOpen", got, err)
+			}
 		})
 	}
 }
@@ -124,7 +132,9 @@ func TestDeriveSeparatesLabels(t *testing.T) {
 	}
 }
 
-// FuzzOpen: Open never panics and never accepts a value Seal did not make.
+// FuzzOpen: Open and OpenInPlace never panic, agree, and never accept a
+// value Seal did not make. It is the fuzz target of every sealed value
+// gatehouse reads back (sessions, login cookies, cache entries).
 func FuzzOpen(f *testing.F) {
 	s := mustSealer(f, strings.Repeat("s", 32), "fuzz v1", 1)
 	f.Add(s.Seal(nil, "id", []byte("payload"), []byte("ad")), "id", []byte("ad"))
@@ -134,6 +144,10 @@ func FuzzOpen(f *testing.F) {
 		plain, err := s.Open(nil, id, value, ad)
 		if err == nil && (id != "id" || string(ad) != "ad" || string(plain) != "payload") {
 			t.Fatalf("Open(%x, %q, %q) = %q, want ErrOpen", value, id, ad, plain)
+		}
+		inPlace, err2 := s.OpenInPlace(id, bytes.Clone(value), ad)
+		if (err == nil) != (err2 == nil) || !bytes.Equal(plain, inPlace) {
+			t.Fatalf("OpenInPlace(%x, %q, %q) = %q, %v; Open gave %q, %v", value, id, ad, inPlace, err2, plain, err)
 		}
 	})
 }

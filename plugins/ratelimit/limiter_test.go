@@ -7,6 +7,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/plugins/plugintest"
@@ -80,11 +81,23 @@ func TestEvictionPrefersFullBuckets(t *testing.T) {
 	}
 }
 
+// TestJanitorStopsWithContext: the janitor's goroutine is over once the
+// limiter's context ends. In a synctest bubble, Wait returns when every
+// goroutine of the bubble is blocked for good, so a janitor that ignores ctx
+// (still waiting on its ticker) is seen at once, without a timeout.
 func TestJanitorStopsWithContext(t *testing.T) {
-	ctx, cancel := context.WithCancel(context.Background())
-	m := NewMemory(ctx, Policy{Rate: 1, Per: time.Second, Burst: 1}, MemoryOptions{})
-	cancel()
-	<-m.done // blocks forever (test timeout) if the janitor ignores ctx
+	synctest.Test(t, func(t *testing.T) {
+		ctx, cancel := context.WithCancel(t.Context())
+		m := NewMemory(ctx, Policy{Rate: 1, Per: time.Second, Burst: 1}, MemoryOptions{})
+		time.Sleep(3 * time.Second) // a few sweeps (fake time)
+		cancel()
+		synctest.Wait()
+		select {
+		case <-m.done:
+		default:
+			t.Fatal("janitor still running after its context ended")
+		}
+	})
 }
 
 func TestDecision(t *testing.T) {

@@ -1,15 +1,13 @@
 package session
 
 import (
-	"crypto/aes"
-	"crypto/cipher"
-	"crypto/hkdf"
 	"crypto/hmac"
 	"crypto/sha256"
 	"errors"
-	"fmt"
 	"hash"
 	"sync"
+
+	"github.com/gatehouse-dev/gatehouse/internal/seal"
 )
 
 // HKDF labels. Changing one invalidates every cookie or stored session that
@@ -28,22 +26,31 @@ const sealVersion = 1
 // keys holds the keys derived from session.secret, each for one purpose. The
 // HMAC states are pooled: hmac.New allocates, and Load needs three MACs.
 type keys struct {
-	cookie, store, index, seal sync.Pool // of hash.Hash
-	plain                      sync.Pool // of *[]byte, plaintext buffers for open
+	cookie, store, index sync.Pool // of hash.Hash
+	sealer               *seal.Sealer
+	plain                sync.Pool // of *[]byte, plaintext buffers for open
 }
 
 // init derives every key from secret.
 func (k *keys) init(secret []byte) {
+	derive := func(label string) []byte {
+		key, err := seal.Derive(secret, label)
+		if err != nil {
+			// Only possible for a key length HKDF cannot produce; 32 is fine.
+			panic("session: " + err.Error())
+		}
+		return key
+	}
 	for _, p := range []struct {
 		pool  *sync.Pool
 		label string
-	}{{&k.cookie, labelCookie}, {&k.store, labelStore}, {&k.index, labelIndex}, {&k.seal, labelSeal}} {
-		key, err := hkdf.Key(sha256.New, secret, nil, p.label, 32)
-		if err != nil {
-			// Only possible for a key length HKDF cannot produce; 32 is fine.
-			panic("session: hkdf: " + err.Error())
-		}
+	}{{&k.cookie, labelCookie}, {&k.store, labelStore}, {&k.index, labelIndex}} {
+		key := derive(p.label)
 		p.pool.New = func() any { return hmac.New(sha256.New, key) }
+	}
+	var err error
+	if k.sealer, err = seal.New(derive(labelSeal), sealVersion); err != nil {
+		panic("session: " + err.Error()) // impossible: Derive gives seal.KeyLen bytes
 	}
 	k.plain.New = func() any { return new([]byte) }
 }
@@ -90,43 +97,21 @@ func (k *keys) sidTombstoneKey(sid string) string {
 	return "sidx:x:" + b64(mac(&k.index, "sid", sid)[:digestLen])
 }
 
-// aead returns the AES-256-GCM instance for one session. Its key is
-// HMAC(sealKey, id): a key per session keeps the number of random 96-bit
-// nonces drawn under any one key tiny (a session is written at most once per
-// touch interval), far below GCM's 2^32 bound, whatever the gateway's total
-// traffic over the secret's lifetime.
-func (k *keys) aead(id string) (cipher.AEAD, error) {
-	block, err := aes.NewCipher(mac(&k.seal, id))
-	if err != nil {
-		return nil, fmt.Errorf("session: cipher: %w", err)
-	}
-	g, err := cipher.NewGCMWithRandomNonce(block)
-	if err != nil {
-		return nil, fmt.Errorf("session: gcm: %w", err)
-	}
-	return g, nil
-}
-
 // additionalData binds a sealed value to its session id, so a value copied
 // under another session's key does not open.
 func additionalData(id string) []byte {
 	return append([]byte("gatehouse session v1\x00"), id...)
 }
 
-// seal encodes and encrypts s for the store:
-// version byte || random nonce || AES-256-GCM(ciphertext || tag).
+// seal encodes and encrypts s for the store (internal/seal, under a key of
+// the session's own: HMAC(seal root, id), so the number of random nonces
+// drawn under any one key stays tiny).
 func (m *Manager) seal(s *Session) ([]byte, error) {
 	plain, err := encode(s)
 	if err != nil {
 		return nil, err
 	}
-	g, err := m.keys.aead(s.ID)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]byte, 1, 1+g.NonceSize()+len(plain)+g.Overhead())
-	out[0] = sealVersion
-	return g.Seal(out, nil, plain, additionalData(s.ID)), nil
+	return m.keys.sealer.Seal(nil, s.ID, plain, additionalData(s.ID)), nil
 }
 
 // errSealed is returned by open for any value that does not decrypt.
@@ -134,13 +119,6 @@ var errSealed = errors.New("session: stored value does not decrypt")
 
 // open decrypts and decodes a stored value of the session id.
 func (m *Manager) open(id string, value []byte) (*Session, error) {
-	if len(value) < 1 || value[0] != sealVersion {
-		return nil, errSealed
-	}
-	g, err := m.keys.aead(id)
-	if err != nil {
-		return nil, err
-	}
 	// decode copies what it keeps, so the plaintext can live in a pooled
 	// buffer, wiped before reuse: one allocation less per request.
 	buf := m.keys.plain.Get().(*[]byte)
@@ -148,7 +126,7 @@ func (m *Manager) open(id string, value []byte) (*Session, error) {
 		clear((*buf)[:cap(*buf)])
 		m.keys.plain.Put(buf)
 	}()
-	plain, err := g.Open((*buf)[:0], nil, value[1:], additionalData(id))
+	plain, err := m.keys.sealer.Open((*buf)[:0], id, value, additionalData(id))
 	if err != nil {
 		return nil, errSealed
 	}

@@ -7,21 +7,30 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/oidc/oidctest"
 )
 
 // TestDiscoveryRetriesUntilIdPUp: the provider starts while the IdP is down,
-// reports why it is not ready, and becomes ready once the IdP answers.
+// reports why it is not ready, and becomes ready once the IdP answers. The
+// third discovery request is held until the test has looked at Ready: by
+// then the first two have failed (discovery is sequential), so nothing is
+// polled.
 func TestDiscoveryRetriesUntilIdPUp(t *testing.T) {
 	iss := oidctest.NewIssuer(t)
 	var up atomic.Bool
 	var attempts atomic.Int32
+	third, release := make(chan struct{}), make(chan struct{})
 	front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if strings.HasSuffix(r.URL.Path, "/openid-configuration") {
-			attempts.Add(1)
+			if attempts.Add(1) == 3 {
+				close(third)
+				<-release
+			}
 			if !up.Load() {
 				http.Error(w, "down", http.StatusServiceUnavailable)
 				return
@@ -30,6 +39,9 @@ func TestDiscoveryRetriesUntilIdPUp(t *testing.T) {
 		iss.Server.Config.Handler.ServeHTTP(w, r)
 	}))
 	defer front.Close()
+	var releaseOnce sync.Once
+	open := func() { releaseOnce.Do(func() { close(release) }) }
+	defer open() // before front.Close, which waits for the held request
 	iss.SetMetadata("issuer", front.URL)
 	iss.SetMetadata("jwks_uri", iss.URL+"/jwks")
 
@@ -46,15 +58,16 @@ func TestDiscoveryRetriesUntilIdPUp(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	p.Start(ctx)
-	for attempts.Load() < 3 {
-		if err := p.Ready(); err == nil {
-			t.Fatal("Ready() = nil while the IdP is down")
-		}
+	select {
+	case <-third:
+	case <-time.After(30 * time.Second): // a hang guard, not a timing assertion
+		t.Fatalf("no third discovery attempt after two failures (%d attempts); Ready() = %v", attempts.Load(), p.Ready())
 	}
-	if err := p.Ready(); err == nil || !strings.Contains(err.Error(), "503") {
-		t.Errorf("Ready() while down = %v, want the reason (status 503)", err)
+	if err := p.Ready(); !errors.Is(err, ErrNotReady) || !strings.Contains(err.Error(), "503") {
+		t.Errorf("Ready() after two failed attempts = %v, want ErrNotReady with the reason (status 503)", err)
 	}
 	up.Store(true)
+	open()
 	waitReady(t, p)
 	if err := p.Ready(); err != nil {
 		t.Errorf("Ready() after discovery = %v, want nil", err)

@@ -1,23 +1,17 @@
 package cache
 
 import (
-	"bytes"
 	"context"
-	"crypto/aes"
-	"crypto/cipher"
-	"crypto/hmac"
-	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"hash"
-	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/gatehouse-dev/gatehouse/internal/seal"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
 	redisstore "github.com/gatehouse-dev/gatehouse/internal/store/redis"
 	"github.com/gatehouse-dev/gatehouse/plugins"
@@ -62,7 +56,7 @@ type RedisOptions struct {
 // in Redis) and the SHA-256 of the path, under the prefix and the route's
 // name. Every command touches one key, so it works on Redis Cluster.
 //
-// Every entry is sealed with AES-256-GCM (see seal): a Redis dump or a
+// Every entry is sealed with AES-256-GCM (internal/seal): a Redis dump or a
 // reader of the Redis traffic learns no response body, header or path, only
 // sizes and expiry times; a value written by someone without the key, or
 // copied under another key, does not open and is a miss. Replicas share
@@ -77,7 +71,7 @@ type Redis struct {
 	timeout  time.Duration
 	maxEntry int
 	now      func() time.Time
-	macs     sync.Pool // of hash.Hash: HMAC-SHA256 under the instance key
+	sealer   *seal.Sealer
 }
 
 // indexAdd: KEYS[1] the path's index; ARGV[1] the entry's key, ARGV[2] its
@@ -102,7 +96,10 @@ func NewRedis(rdb redis.UniversalClient, scope string, key []byte, opts RedisOpt
 	if len(key) != plugins.SecretLen {
 		return nil, fmt.Errorf("cache: redis backend needs a %d-byte key, got %d bytes", plugins.SecretLen, len(key))
 	}
-	key = bytes.Clone(key)
+	sealer, err := seal.New(key, sealVersion)
+	if err != nil {
+		return nil, fmt.Errorf("cache: %w", err)
+	}
 	if opts.Prefix == "" {
 		opts.Prefix = DefaultRedisPrefix
 	}
@@ -118,7 +115,7 @@ func NewRedis(rdb redis.UniversalClient, scope string, key []byte, opts RedisOpt
 		timeout:  opts.Timeout,
 		maxEntry: opts.MaxEntryBytes,
 		now:      time.Now,
-		macs:     sync.Pool{New: func() any { return hmac.New(sha256.New, key) }},
+		sealer:   sealer,
 	}, nil
 }
 
@@ -127,51 +124,12 @@ func NewRedis(rdb redis.UniversalClient, scope string, key []byte, opts RedisOpt
 // in clear, reads a sealed value as a format it does not know.
 const sealVersion = 0x80 | entryVersion
 
-// sealOverhead is what sealing adds to an encoded entry: version byte,
-// nonce and GCM tag.
-const sealOverhead = 1 + gcmNonceSize + gcmTagSize
-
-const (
-	gcmNonceSize = 12
-	gcmTagSize   = 16
-)
-
-// aead returns the AES-256-GCM instance for the entry stored under the
-// Redis key ek. Its key is HMAC(instance key, ek): a key per entry keeps the
-// number of random 96-bit nonces drawn under any one key tiny (an entry is
-// rewritten about once per TTL), far below GCM's 2^32 bound, whatever the
-// route's traffic over the secret's lifetime.
-func (r *Redis) aead(ek string) (cipher.AEAD, error) {
-	h := r.macs.Get().(hash.Hash)
-	h.Reset()
-	h.Write([]byte(ek))
-	var sub [sha256.Size]byte
-	h.Sum(sub[:0])
-	r.macs.Put(h)
-	block, err := aes.NewCipher(sub[:])
-	if err != nil {
-		return nil, fmt.Errorf("cache: cipher: %w", err)
-	}
-	g, err := cipher.NewGCM(block)
-	if err != nil {
-		return nil, fmt.Errorf("cache: gcm: %w", err)
-	}
-	return g, nil
-}
-
-// seal encrypts an encoded entry for the Redis key ek:
-// version || random nonce || AES-256-GCM(plain) || tag, with ek as
-// additional data, so the value opens under ek only.
-func (r *Redis) seal(ek string, plain []byte) ([]byte, error) {
-	g, err := r.aead(ek)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]byte, 1+gcmNonceSize, sealOverhead+len(plain))
-	out[0] = sealVersion
-	// crypto/rand.Read never fails (Go 1.24+: it crashes the program instead).
-	_, _ = rand.Read(out[1:])
-	return g.Seal(out, out[1:], plain, []byte(ek)), nil
+// seal encrypts an encoded entry for the Redis key ek (internal/seal, under
+// a key of the entry's own: HMAC(instance key, ek), so the number of random
+// nonces drawn under any one key stays tiny), with ek as additional data, so
+// the value opens under ek only.
+func (r *Redis) seal(ek string, plain []byte) []byte {
+	return r.sealer.Seal(nil, ek, plain, []byte(ek))
 }
 
 // errUnsealed is returned by open for a value that does not decrypt: written
@@ -182,15 +140,7 @@ var errUnsealed = errors.New("cache: entry does not decrypt")
 // open decrypts a value read from the Redis key ek in place (the value's
 // storage is reused for the plaintext).
 func (r *Redis) open(ek string, value []byte) ([]byte, error) {
-	if len(value) < sealOverhead || value[0] != sealVersion {
-		return nil, errUnsealed
-	}
-	g, err := r.aead(ek)
-	if err != nil {
-		return nil, err
-	}
-	nonce, ct := value[1:1+gcmNonceSize], value[1+gcmNonceSize:]
-	plain, err := g.Open(ct[:0], nonce, ct, []byte(ek))
+	plain, err := r.sealer.OpenInPlace(ek, value, []byte(ek))
 	if err != nil {
 		return nil, errUnsealed
 	}
@@ -254,10 +204,7 @@ func (r *Redis) Set(ctx context.Context, key string, e *Entry) error {
 		return nil
 	}
 	ek := r.entryKey(key)
-	b, err := r.seal(ek, plain)
-	if err != nil {
-		return err
-	}
+	b := r.seal(ek, plain)
 	ctx, cancel := context.WithTimeout(ctx, r.timeout)
 	defer cancel()
 	// Index first: an entry must never be stored where DeletePath cannot

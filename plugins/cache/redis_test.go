@@ -3,6 +3,7 @@ package cache
 import (
 	"bytes"
 	"context"
+	"encoding/hex"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -403,6 +404,43 @@ func TestRedisPrivateEntryNotInClear(t *testing.T) {
 	}
 	if entries == 0 {
 		t.Fatalf("no cache entry in Redis after a MISS then a HIT")
+	}
+}
+
+// entrySealedBeforeSealPackage is an entry as Redis held it before cache
+// entries were sealed by internal/seal: sealed by the cache's own AES-GCM
+// code under the key of plugin cache on route "route" for session.secret
+// "0123456789abcdef0123456789abcdef-test-secret", at the Redis key of "k".
+// Replicas of both releases share one Redis during a rolling upgrade.
+const entrySealedBeforeSealPackage = "8114409d51b31498e14348743ecd0d06bdab93a9b06c7bd216e1b4c3e595d42f7885207c3177b812660bc2ee8e7f10e02abe37c5582b2d6d24843409605997eccc6d293f14252795034f1d605ef0be67963265eb4750fe30b0cd"
+
+func TestRedisOpensEntrySealedByOlderRelease(t *testing.T) {
+	key := plugins.DeriveSecret("0123456789abcdef0123456789abcdef-test-secret", "cache", "route")
+	r, err := NewRedis(nil, "route", key, RedisOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	value, err := hex.DecodeString(entrySealedBeforeSealPackage)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.open(r.entryKey("other"), bytes.Clone(value)); err == nil {
+		t.Error("open(older entry) under another Redis key = nil error, want one")
+	}
+	plain, err := r.open(r.entryKey("k"), value)
+	if err != nil {
+		t.Fatalf("open(older entry) = %v, want the entry", err)
+	}
+	got, err := decodeEntry(plain)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := &Entry{
+		Status: 200, Header: []Field{{Name: []byte("Content-Type"), Value: []byte("text/plain")}}, Body: []byte("hello"),
+		Stored: time.Unix(1700000000, 0), Expires: time.Unix(1700000060, 0), Path: "/api/x",
+	}
+	if d := entryDiff(want, got); d != "" {
+		t.Errorf("open(older entry): %s", d)
 	}
 }
 

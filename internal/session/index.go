@@ -96,6 +96,7 @@ func (m *Manager) index(ctx context.Context, ikey string, digest []byte, deadlin
 		}
 		if ok {
 			for _, e := range evict {
+				m.opened.remove(sessionKey(e.digest))
 				if err := m.st.Delete(ctx, sessionKey(e.digest)); err != nil {
 					return fmt.Errorf("session: ending oldest session over the limit: %w", err)
 				}
@@ -140,6 +141,7 @@ func (m *Manager) deleteIndexed(ctx context.Context, ikey string) (int, error) {
 	n := 0
 	var first error
 	for _, e := range parseIndex(rec) {
+		m.opened.remove(sessionKey(e.digest))
 		_, err := m.st.Take(ctx, sessionKey(e.digest))
 		switch {
 		case err == nil:

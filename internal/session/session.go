@@ -107,6 +107,11 @@ type Manager struct {
 	log    *slog.Logger
 	cookie cookieAttrs
 	claims *claimsCache
+	opened openedCache
+	// cookies maps cookie values verified before to their session id and
+	// store key: a cookie value either verifies or not, forever, so the two
+	// MACs need not be computed again.
+	cookies twoGen[verified]
 }
 
 // Option adjusts a Manager built by NewManager.
@@ -151,6 +156,8 @@ func NewManager(cfg config.Session, publicURL string, st store.Store, opts ...Op
 		log:    slog.Default(),
 	}
 	m.keys.init([]byte(cfg.Secret))
+	m.opened.init(openedCacheSize, claimsCacheAge)
+	m.cookies.init(openedCacheSize, claimsCacheAge)
 	if m.idle == 0 {
 		m.idle = DefaultIdleTimeout
 	}
@@ -273,24 +280,13 @@ func (m *Manager) New(ctx context.Context, s *Session) error {
 // concurrent Save (a token refresh) nor resurrects a deleted session; a lost
 // race only skips the touch.
 func (m *Manager) Load(ctx context.Context, cookieValue string) (*Session, error) {
-	id, ok := m.decodeCookie(cookieValue)
+	id, key, ok := m.verifyCookie(cookieValue)
 	if !ok {
 		return nil, ErrNoSession
 	}
-	key := sessionKey(m.keys.storeDigest(id))
-	raw, err := m.st.Get(ctx, key)
-	if errors.Is(err, store.ErrNotFound) {
-		return nil, ErrNoSession
-	}
+	s, err := m.current(ctx, key, id)
 	if err != nil {
-		return nil, fmt.Errorf("session: loading: %w", err)
-	}
-	s, err := m.open(id, raw)
-	if err != nil {
-		// Wrong secret (rotated) or a damaged value: not the user's fault,
-		// but worth a line in the log.
-		m.log.WarnContext(ctx, "session: unreadable stored session", "error", err)
-		return nil, ErrNoSession
+		return nil, err
 	}
 	now := m.now()
 	ttl := m.ttl(s, now)
@@ -300,19 +296,19 @@ func (m *Manager) Load(ctx context.Context, cookieValue string) (*Session, error
 		}
 		return nil, ErrNoSession
 	}
-	s.raw = raw
 	if now.Sub(s.LastSeenAt) >= m.touch {
 		s.LastSeenAt = now
 		value, err := m.seal(s)
 		if err != nil {
 			return nil, err
 		}
-		swapped, err := m.st.CompareAndSwap(ctx, key, raw, value, m.ttl(s, now))
+		swapped, err := m.st.CompareAndSwap(ctx, key, s.raw, value, m.ttl(s, now))
 		switch {
 		case err != nil:
 			m.log.WarnContext(ctx, "session: touching session", "error", err)
 		case swapped:
 			s.raw = value
+			m.remember(key, s)
 		}
 	}
 	return s, nil
@@ -353,6 +349,7 @@ func (m *Manager) Save(ctx context.Context, s *Session) error {
 		}
 		if swapped {
 			s.raw = value
+			m.remember(key, s)
 			return nil
 		}
 		// Someone wrote in between (a touch); read again.
@@ -363,7 +360,9 @@ func (m *Manager) Save(ctx context.Context, s *Session) error {
 // Delete ends the session with this id (logout). Deleting an absent session
 // is not an error. The session's index entries go stale and are pruned later.
 func (m *Manager) Delete(ctx context.Context, id string) error {
-	if err := m.st.Delete(ctx, sessionKey(m.keys.storeDigest(id))); err != nil {
+	key := sessionKey(m.keys.storeDigest(id))
+	m.opened.remove(key)
+	if err := m.st.Delete(ctx, key); err != nil {
 		return fmt.Errorf("session: deleting: %w", err)
 	}
 	return nil

@@ -55,6 +55,17 @@ type Store interface {
 	Close() error
 }
 
+// Matcher is implemented by stores that can tell whether a key still holds
+// a value the caller has, without copying the value out: the memory store,
+// for which that copy is the largest cost of a session load. A network store
+// gains nothing from it (the round trip is the cost) and need not implement
+// it.
+type Matcher interface {
+	// Matches reports whether key holds exactly value (byte for byte, and
+	// not expired). An absent key is false with a nil error.
+	Matches(ctx context.Context, key string, value []byte) (bool, error)
+}
+
 // Kind is the backend a state-store setting selects: session.store, which
 // the plugins receive as plugins.Spec.Store.
 type Kind int

@@ -208,6 +208,22 @@ func (s *Store) Get(ctx context.Context, key string) ([]byte, error) {
 	return bytes.Clone(e.value), nil
 }
 
+var _ store.Matcher = (*Store)(nil)
+
+// Matches implements store.Matcher under the read lock, without copying.
+func (s *Store) Matches(ctx context.Context, key string, value []byte) (bool, error) {
+	if err := begin(ctx); err != nil {
+		return false, err
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return false, store.ErrClosed
+	}
+	e := s.live(key, s.clock())
+	return e != nil && bytes.Equal(e.value, value), nil
+}
+
 // Set implements store.Store.
 func (s *Store) Set(ctx context.Context, key string, value []byte, ttl time.Duration) error {
 	if err := beginWrite(ctx, ttl); err != nil {

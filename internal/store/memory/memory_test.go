@@ -261,3 +261,36 @@ func BenchmarkSetEvicting(b *testing.B) {
 		}
 	}
 }
+
+// TestMatches: Matches is true only for the exact live value.
+func TestMatches(t *testing.T) {
+	s, clock := newTest(t, 0)
+	ctx := t.Context()
+	if err := s.Set(ctx, "k", []byte("v1"), time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name    string
+		key     string
+		value   string
+		advance time.Duration
+		want    bool
+	}{
+		{"same value", "k", "v1", 0, true},
+		{"other value", "k", "v2", 0, false},
+		{"prefix of the value", "k", "v", 0, false},
+		{"absent key", "nope", "v1", 0, false},
+		{"expired", "k", "v1", time.Minute, false},
+	}
+	for _, tt := range tests {
+		clock.Advance(tt.advance)
+		got, err := s.Matches(ctx, tt.key, []byte(tt.value))
+		if err != nil || got != tt.want {
+			t.Errorf("%s: Matches(%q, %q) = %v, %v, want %v", tt.name, tt.key, tt.value, got, err, tt.want)
+		}
+	}
+	_ = s.Close()
+	if _, err := s.Matches(ctx, "k", []byte("v1")); !errors.Is(err, store.ErrClosed) {
+		t.Errorf("Matches after Close = %v, want ErrClosed", err)
+	}
+}

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"os/exec"
 	"path/filepath"
@@ -81,18 +80,8 @@ func TestBinary(t *testing.T) {
 		}
 	}()
 
-	var started struct {
-		Msg, Version, Revision, Go string
-		PID                        int
-	}
-	eventually(t, "the start-up line", func() bool {
-		for _, line := range strings.Split(stdout.String(), "\n") {
-			if strings.Contains(line, `"gatehouse listening"`) {
-				return json.Unmarshal([]byte(line), &started) == nil
-			}
-		}
-		return false
-	})
+	var started clitest.StartLine
+	eventually(t, "the start-up line", func() (ok bool) { started, ok = clitest.Started(stdout.String()); return ok })
 	// Fatal: a zero pid would signal this test's whole process group below.
 	if started.PID != cmd.Process.Pid || started.Version != stampVersion || started.Revision != stampRevision || started.Go != runtime.Version() {
 		t.Fatalf("start-up line = %+v, want pid %d, version %s, revision %s, go %s",

@@ -191,12 +191,19 @@ func run(path string, logger *slog.Logger, stderr io.Writer) int {
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
 
+	addr, serve, err := srv.Listen()
+	if err != nil {
+		logger.Error("cannot listen, not starting", "error", err)
+		_ = srv.Shutdown(context.Background())
+		return 1
+	}
 	serveErr := make(chan error, 1)
-	go func() { serveErr <- srv.ListenAndServe() }()
+	go func() { serveErr <- serve() }()
 	bi := buildinfo.Get()
 	// The PID is the one to signal (kill -HUP reloads): under `go run` it is
-	// the child's, not the go command's.
-	logger.Info("gatehouse listening", "listen", cfg.Server.Listen, "public_url", cfg.Server.PublicURL,
+	// the child's, not the go command's. listen is the address bound, with
+	// the port the system chose for "host:0".
+	logger.Info("gatehouse listening", "listen", addr.String(), "public_url", cfg.Server.PublicURL,
 		"routes", len(cfg.Routes), "pid", os.Getpid(), "version", bi.Version, "revision", bi.Revision,
 		"go", bi.GoVersion)
 

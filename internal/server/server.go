@@ -264,26 +264,42 @@ func (s *Server) Serve(ln net.Listener) error {
 }
 
 // ListenAndServe listens on server.listen (and server.redirect_http, when
-// set) and serves until Shutdown. Both addresses are bound before anything
-// is served, so that either failing fails the start.
+// set) and serves until Shutdown (Listen, then its serve).
 func (s *Server) ListenAndServe() error {
-	ln, err := net.Listen("tcp", s.cfg.Server.Listen)
+	_, serve, err := s.Listen()
 	if err != nil {
 		return err
 	}
-	if addr := s.cfg.Server.RedirectHTTP; addr != "" {
-		rln, err := net.Listen("tcp", addr)
-		if err != nil {
-			_ = ln.Close()
-			return fmt.Errorf("server.redirect_http: %w", err)
-		}
-		safego.Go(s.logger, "redirect_http listener", func() {
-			if err := s.ServeRedirect(rln); err != nil {
-				s.logger.Error("redirect_http listener stopped", "error", err)
-			}
-		})
+	return serve()
+}
+
+// Listen binds server.listen (and server.redirect_http, when set) and
+// returns the address bound for server.listen (with the port the system
+// chose when the config says 0) and serve, which serves on both until
+// Shutdown and must be called once Listen succeeded. Both addresses are
+// bound before anything is served, so that either failing fails the start.
+func (s *Server) Listen() (addr net.Addr, serve func() error, err error) {
+	ln, err := net.Listen("tcp", s.cfg.Server.Listen)
+	if err != nil {
+		return nil, nil, err
 	}
-	return s.Serve(ln)
+	var rln net.Listener
+	if a := s.cfg.Server.RedirectHTTP; a != "" {
+		if rln, err = net.Listen("tcp", a); err != nil {
+			_ = ln.Close()
+			return nil, nil, fmt.Errorf("server.redirect_http: %w", err)
+		}
+	}
+	return ln.Addr(), func() error {
+		if rln != nil {
+			safego.Go(s.logger, "redirect_http listener", func() {
+				if err := s.ServeRedirect(rln); err != nil {
+					s.logger.Error("redirect_http listener stopped", "error", err)
+				}
+			})
+		}
+		return s.Serve(ln)
+	}, nil
 }
 
 // Shutdown stops accepting connections, lets in-flight requests finish until

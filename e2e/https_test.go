@@ -17,7 +17,6 @@ import (
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 
-	"github.com/gatehouse-dev/gatehouse/internal/config"
 	"github.com/gatehouse-dev/gatehouse/internal/devop"
 	"github.com/gatehouse-dev/gatehouse/internal/server"
 	"github.com/gatehouse-dev/gatehouse/internal/tlstest"
@@ -86,10 +85,7 @@ func TestBrowserLoginOverHTTPS(t *testing.T) {
 	go func() { _ = opSrv.Serve(opLn) }()
 	t.Cleanup(func() { _ = opSrv.Close() })
 
-	cfg, err := config.Load(path)
-	if err == nil {
-		err = server.Validate(cfg)
-	}
+	cfg, err := server.Check(path)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,6 +8,16 @@
 //
 // To add a plugin: write a package that calls Register in init, and blank-import
 // it from a main of your own next to plugins/all (see docs/plugins.md).
+//
+// # Checking without starting
+//
+// `gatehouse validate` (server.Check) calls every New with Spec.Check set:
+// New then validates its block, reports every problem as usual, and returns
+// before it builds anything that lives past the call: no goroutine (a
+// janitor), no connection, no backend. The Middleware it returns then is
+// discarded and may be nil. A flag rather than an already-cancelled Ctx, so
+// that a plugin need not start work only to see it end, and the check leaves
+// nothing behind the moment New returns.
 package plugins
 
 import (
@@ -51,6 +61,10 @@ type Spec struct {
 	Store string
 	// Logger is tagged with the route and plugin names.
 	Logger *slog.Logger
+	// Check asks New only to validate the block: it must start nothing
+	// (see "Checking without starting" above) and may return a nil
+	// Middleware. Set by server.Check for `gatehouse validate`.
+	Check bool
 	// Secret is a 32-byte key for this plugin instance, derived from
 	// session.secret (HKDF, label "gatehouse plugin " + plugin name + route
 	// name; see DeriveSecret): every replica with the same session.secret

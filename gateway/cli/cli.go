@@ -22,7 +22,6 @@ import (
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/buildinfo"
-	"github.com/gatehouse-dev/gatehouse/internal/config"
 	"github.com/gatehouse-dev/gatehouse/internal/server"
 	redisstore "github.com/gatehouse-dev/gatehouse/internal/store/redis"
 )
@@ -139,27 +138,8 @@ func durationsInSeconds(_ []string, a slog.Attr) slog.Attr {
 	return a
 }
 
-// load reads and fully checks a config: the file itself, then everything the
-// server would build from it (route table, plugin configs).
-func load(path string) (*config.Config, error) {
-	cfg, err := config.Load(path)
-	if err != nil {
-		var problems config.ErrorList
-		if cfg != nil && errors.As(err, &problems) {
-			// Report the plugin blocks' problems in the same run.
-			problems = problems.Append(path, server.ValidatePlugins(cfg))
-			return nil, problems.Err()
-		}
-		return nil, err
-	}
-	if err := server.Validate(cfg); err != nil {
-		return nil, err
-	}
-	return cfg, nil
-}
-
 func validate(path string, stdout, stderr io.Writer) int {
-	cfg, err := load(path)
+	cfg, err := server.Check(path)
 	if err != nil {
 		printProblems(stderr, err)
 		return 1
@@ -174,7 +154,7 @@ func printProblems(w io.Writer, err error) {
 }
 
 func run(path string, logger *slog.Logger, stderr io.Writer) int {
-	cfg, err := load(path)
+	cfg, err := server.Check(path)
 	if err != nil {
 		printProblems(stderr, err)
 		fmt.Fprintln(stderr, "gatehouse: not starting: the config is invalid")
@@ -248,7 +228,7 @@ func reload(path string, srv *server.Server, logger *slog.Logger) error {
 	if err := srv.ReloadCertificates(); err != nil {
 		logger.Error("tls certificate reload refused, the running certificate stays", "error", err)
 	}
-	cfg, err := load(path)
+	cfg, err := server.Check(path)
 	if err == nil {
 		err = srv.Reload(cfg)
 	}

@@ -149,7 +149,7 @@ func (s *Server) buildRouting(cfg *config.Config) (*routing, error) {
 	for i := range cfg.Routes {
 		r := &cfg.Routes[i]
 		log := s.logger.With("route", r.Name)
-		mws, err := buildPlugins(ctx, cfg, r, log)
+		mws, err := buildPlugins(ctx, cfg, r, log, false)
 		if err != nil {
 			problems = problems.Append(cfg.File, err)
 			continue
@@ -284,7 +284,9 @@ func replayable(c *fiber.Ctx) bool {
 
 // buildPlugins instantiates the route's plugins (its own block, else the
 // defaults block's entry) and returns their middlewares in phase order.
-func buildPlugins(ctx context.Context, cfg *config.Config, r *config.Route, log *slog.Logger) ([]plugins.Middleware, error) {
+// With check, each plugin's New only validates its block (plugins.Spec.Check)
+// and the middlewares returned are not to be used.
+func buildPlugins(ctx context.Context, cfg *config.Config, r *config.Route, log *slog.Logger, check bool) ([]plugins.Middleware, error) {
 	type named struct {
 		p   plugins.Plugin
 		cfg config.PluginConfig
@@ -323,7 +325,7 @@ func buildPlugins(ctx context.Context, cfg *config.Config, r *config.Route, log 
 	for _, n := range list {
 		mw, err := n.p.New(plugins.Spec{
 			Ctx: ctx, Route: r, Config: n.cfg, Store: cfg.Session.Store,
-			Logger: log.With("plugin", n.p.Name),
+			Logger: log.With("plugin", n.p.Name), Check: check,
 			Secret: plugins.DeriveSecret(cfg.Session.Secret, n.p.Name, r.Name),
 		})
 		if err != nil {

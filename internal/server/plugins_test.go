@@ -23,9 +23,9 @@ func TestUnknownPluginSuggestion(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			err = ValidatePlugins(cfg)
+			err = checkPlugins(cfg)
 			if err == nil || !strings.HasPrefix(err.Error(), tt.want) {
-				t.Errorf("ValidatePlugins = %v, want %s…", err, tt.want)
+				t.Errorf("checkPlugins = %v, want %s…", err, tt.want)
 			}
 		})
 	}

@@ -35,7 +35,6 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/config"
 	"github.com/gatehouse-dev/gatehouse/internal/errorpage"
 	"github.com/gatehouse-dev/gatehouse/internal/proxy"
-	"github.com/gatehouse-dev/gatehouse/internal/route"
 	"github.com/gatehouse-dev/gatehouse/internal/safego"
 	"github.com/gatehouse-dev/gatehouse/internal/session"
 	"github.com/gatehouse-dev/gatehouse/internal/static"
@@ -178,39 +177,6 @@ func New(cfg *config.Config, opts Options) (srv *Server, err error) {
 	s.current.Store(rt)
 	s.startUpstreamProbe()
 	return s, nil
-}
-
-// Validate builds everything New builds that can fail on a bad config
-// (route table, plugin configs) without contacting the IdP or listening, and
-// returns every problem. It is what `gatehouse validate` runs after config.Load.
-func Validate(cfg *config.Config) error {
-	if _, err := route.NewTable(cfg.Routes); err != nil {
-		return err
-	}
-	return ValidatePlugins(cfg)
-}
-
-// ValidatePlugins builds every route's plugins to check their config blocks
-// and returns every problem, positioned. It also serves a config that failed
-// its own validation (config.Load returns it with the error), so that one run
-// of `gatehouse validate` reports plugin problems beside the others.
-func ValidatePlugins(cfg *config.Config) error {
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	if !storeUsable(cfg.Session.Store) {
-		// config.Load reported it once, on the session.store line; the
-		// plugins are checked on the memory store rather than each
-		// repeating it.
-		c := *cfg
-		c.Session.Store = "memory"
-		cfg = &c
-	}
-	var problems config.ErrorList
-	for i := range cfg.Routes {
-		_, err := buildPlugins(ctx, cfg, &cfg.Routes[i], slog.New(slog.DiscardHandler))
-		problems = problems.Append(cfg.File, err)
-	}
-	return problems.Err()
 }
 
 func (s *Server) fiberConfig() fiber.Config {

@@ -94,10 +94,10 @@ type cacheMiddleware struct {
 }
 
 // New validates the block and builds the middleware on the backend
-// spec.Store names (NewBackend).
+// spec.Store names (NewBackend). With spec.Check it only validates the block.
 func New(spec plugins.Spec) (plugins.Middleware, error) {
 	cfg, err := parse(spec)
-	if err != nil {
+	if err != nil || spec.Check {
 		return nil, err
 	}
 	// Memory per replica, or Redis (shared) when spec.Store is a redis URL.

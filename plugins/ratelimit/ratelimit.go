@@ -102,10 +102,10 @@ type limiterMiddleware struct {
 
 // New validates the block and builds the middleware on the backend
 // spec.Store names (NewLimiter): memory, whose janitor ends with spec.Ctx, or
-// Redis.
+// Redis. With spec.Check it only validates the block.
 func New(spec plugins.Spec) (plugins.Middleware, error) {
 	cfg, err := parse(spec)
-	if err != nil {
+	if err != nil || spec.Check {
 		return nil, err
 	}
 	pol := Policy{Rate: cfg.Rate, Per: cfg.Per.D(), Burst: cfg.Burst}

@@ -190,16 +190,13 @@ func build(ctx context.Context, o Options, lns *listeners) (*Stack, error) {
 		"STATUS_URL":           s.OrdersURL,
 	}
 	s.load = func() (*config.Config, error) {
-		cfg, err := config.Load(o.Config, config.WithLookupEnv(func(k string) (string, bool) {
+		cfg, err := server.Check(o.Config, config.WithLookupEnv(func(k string) (string, bool) {
 			if v, ok := vars[k]; ok {
 				return v, true
 			}
 			return o.LookupEnv(k)
 		}))
 		if err != nil {
-			return nil, err
-		}
-		if err := server.Validate(cfg); err != nil {
 			return nil, err
 		}
 		if cfg.OIDC == nil || strings.TrimSuffix(cfg.OIDC.Issuer, "/") != s.Issuer {

@@ -65,6 +65,7 @@ type Options struct {
 // concurrent use.
 type Store struct {
 	rdb       redis.UniversalClient
+	shared    bool // rdb is the caller's: Close leaves it open
 	prefix    string
 	opTimeout time.Duration
 
@@ -113,17 +114,34 @@ func Open(rawURL string, opts Options) (*Store, error) {
 	if opts.OpTimeout < 0 {
 		return nil, fmt.Errorf("redis store: op timeout must be >= 0, got %s", opts.OpTimeout)
 	}
+	rdb, err := NewClient(rawURL, opts.TLSConfig)
+	if err != nil {
+		return nil, fmt.Errorf("redis store: %w", err)
+	}
+	s, err := OnClient(rdb, opts)
+	if err != nil {
+		return nil, err
+	}
+	s.shared = false
+	return s, nil
+}
+
+// OnClient returns a Store on rdb, a client of NewClient's that the caller
+// shares with other Redis users (the server opens one per process, for its
+// stores and every plugin backend) and closes itself: the Store's Close
+// only ends the Store. Options.TLSConfig is ignored (the client has its
+// own).
+func OnClient(rdb redis.UniversalClient, opts Options) (*Store, error) {
+	if opts.OpTimeout < 0 {
+		return nil, fmt.Errorf("redis store: op timeout must be >= 0, got %s", opts.OpTimeout)
+	}
 	if opts.OpTimeout == 0 {
 		opts.OpTimeout = DefaultOpTimeout
 	}
 	if opts.Prefix == "" {
 		opts.Prefix = DefaultPrefix
 	}
-	rdb, err := NewClient(rawURL, opts.TLSConfig)
-	if err != nil {
-		return nil, fmt.Errorf("redis store: %w", err)
-	}
-	return &Store{rdb: rdb, prefix: opts.Prefix, opTimeout: opts.OpTimeout}, nil
+	return &Store{rdb: rdb, shared: true, prefix: opts.Prefix, opTimeout: opts.OpTimeout}, nil
 }
 
 // Rejected reports whether err, from a Store's call or a NewClient client's
@@ -330,11 +348,15 @@ func (s *Store) Ping(ctx context.Context) error {
 	return nil
 }
 
-// Close closes the connection pool (the data stays in Redis). Later calls
-// fail with store.ErrClosed; closing twice is not an error.
+// Close closes the connection pool (the data stays in Redis), unless the
+// Store is OnClient's. Later calls fail with store.ErrClosed; closing twice
+// is not an error.
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
 		s.closed.Store(true)
+		if s.shared {
+			return
+		}
 		if err := s.rdb.Close(); err != nil {
 			s.closeErr = fmt.Errorf("redis store: close: %w", err)
 		}

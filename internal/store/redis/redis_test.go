@@ -532,3 +532,36 @@ func BenchmarkStore(b *testing.B) {
 		})
 	})
 }
+
+// TestOnClientLeavesTheClientOpen: stores on one shared client (the
+// server's sessions and auth stores, beside the plugin backends) each pass
+// the contract, and closing one ends that store only.
+func TestOnClientLeavesTheClientOpen(t *testing.T) {
+	rdb, err := NewClient(redistest.New(t).URL(0), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rdb.Close()
+	var n atomic.Int64
+	storetest.Run(t, func(t *testing.T) store.Store {
+		s, err := OnClient(rdb, Options{Prefix: fmt.Sprintf("shared%d:", n.Add(1))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	})
+	a, _ := OnClient(rdb, Options{Prefix: "a:"})
+	b, _ := OnClient(rdb, Options{Prefix: "b:"})
+	if err := a.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Ping(t.Context()); !errors.Is(err, store.ErrClosed) {
+		t.Errorf("Ping of the closed store = %v, want ErrClosed", err)
+	}
+	if err := b.Ping(t.Context()); err != nil {
+		t.Errorf("Ping of another store on the client after one closed = %v, want nil", err)
+	}
+	if _, err := OnClient(rdb, Options{OpTimeout: -1}); err == nil {
+		t.Error("OnClient with a negative op timeout = nil error")
+	}
+}

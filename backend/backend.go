@@ -26,13 +26,15 @@ import (
 )
 
 // Backends opens the backends of one plugin instance, in its own namespace.
-// A plugin calls it from its New; every call with the same options returns
-// backends on the same state. Implementations are safe for concurrent use.
+// A plugin calls it from its New (an error fails New); every call with the
+// same options returns backends on the same state. Opening connects to
+// nothing: a Redis that is down fails the calls, not the opening.
+// Implementations are safe for concurrent use.
 type Backends interface {
 	// Limiter returns the instance's keyed rate limiter.
-	Limiter(opts LimiterOptions) Limiter
+	Limiter(opts LimiterOptions) (Limiter, error)
 	// Cache returns the instance's cache store.
-	Cache(opts CacheOptions) Cache
+	Cache(opts CacheOptions) (Cache, error)
 }
 
 // LimiterOptions tune a Limiter; zero values mean the stated defaults.

@@ -28,7 +28,22 @@ import (
 )
 
 // Factory returns the backends of namespace ns, all namespaces on one store.
-type Factory func(ns string) (backend.Limiter, backend.Cache)
+type Factory func(ns string) backend.Backends
+
+// open opens namespace ns's limiter and cache, with the default options.
+func open(t *testing.T, f Factory, ns string) (backend.Limiter, backend.Cache) {
+	t.Helper()
+	b := f(ns)
+	l, err := b.Limiter(backend.LimiterOptions{})
+	if err != nil {
+		t.Fatalf("Limiter() = %v", err)
+	}
+	c, err := b.Cache(backend.CacheOptions{})
+	if err != nil {
+		t.Fatalf("Cache() = %v", err)
+	}
+	return l, c
+}
 
 const (
 	// short is the TTL of values a test waits to see expire.
@@ -84,7 +99,7 @@ func allow(t *testing.T, l backend.Limiter, key string, limit backend.Limit) bac
 func within(d, lo, hi time.Duration) bool { return lo < d && d <= hi }
 
 func testBurstThenRefuse(t *testing.T, f Factory) {
-	l, _ := f("ns")
+	l, _ := open(t, f, "ns")
 	for want := slow.Burst - 1; want >= 0; want-- {
 		d := allow(t, l, "k", slow)
 		if !d.Allowed || d.Remaining != want || d.RetryAfter != 0 {
@@ -109,7 +124,7 @@ func testBurstThenRefuse(t *testing.T, f Factory) {
 }
 
 func testRefill(t *testing.T, f Factory) {
-	l, _ := f("ns")
+	l, _ := open(t, f, "ns")
 	fast := backend.Limit{Rate: 1, Per: 50 * time.Millisecond, Burst: 1}
 	allow(t, l, "k", fast)
 	d := allow(t, l, "k", fast)
@@ -125,7 +140,7 @@ func testRefill(t *testing.T, f Factory) {
 }
 
 func testKeysApart(t *testing.T, f Factory) {
-	l, _ := f("ns")
+	l, _ := open(t, f, "ns")
 	for range slow.Burst + 1 {
 		allow(t, l, "a", slow)
 	}
@@ -137,7 +152,7 @@ func testKeysApart(t *testing.T, f Factory) {
 }
 
 func testLimitPerCall(t *testing.T, f Factory) {
-	l, _ := f("ns")
+	l, _ := open(t, f, "ns")
 	for range slow.Burst {
 		allow(t, l, "k", slow)
 	}
@@ -149,7 +164,7 @@ func testLimitPerCall(t *testing.T, f Factory) {
 }
 
 func testConcurrentBurst(t *testing.T, f Factory) {
-	l, _ := f("ns")
+	l, _ := open(t, f, "ns")
 	limit := backend.Limit{Rate: 1, Per: time.Hour, Burst: 20}
 	var allowed atomic.Int64
 	var wg sync.WaitGroup
@@ -171,7 +186,7 @@ func testConcurrentBurst(t *testing.T, f Factory) {
 }
 
 func testInvalidLimit(t *testing.T, f Factory) {
-	l, _ := f("ns")
+	l, _ := open(t, f, "ns")
 	for _, lim := range []backend.Limit{{}, {Rate: 1, Per: time.Second}, {Rate: 1, Burst: 1}, {Per: time.Second, Burst: 1}} {
 		if _, err := l.Allow(t.Context(), "k", lim); err == nil {
 			t.Errorf("Allow(%+v) = nil error, want an invalid limit refused", lim)
@@ -210,12 +225,12 @@ func wantMiss(t *testing.T, c backend.Cache, key string) {
 }
 
 func testGetAbsent(t *testing.T, f Factory) {
-	_, c := f("ns")
+	_, c := open(t, f, "ns")
 	wantMiss(t, c, "absent")
 }
 
 func testSetGet(t *testing.T, f Factory) {
-	_, c := f("ns")
+	_, c := open(t, f, "ns")
 	values := map[string]string{
 		"empty":  "",
 		"text":   "hello",
@@ -233,14 +248,14 @@ func testSetGet(t *testing.T, f Factory) {
 }
 
 func testSetReplaces(t *testing.T, f Factory) {
-	_, c := f("ns")
+	_, c := open(t, f, "ns")
 	set(t, c, "k", "old", "g", long)
 	set(t, c, "k", "new", "g", long)
 	want(t, c, "k", "new")
 }
 
 func testValuesAreCopied(t *testing.T, f Factory) {
-	_, c := f("ns")
+	_, c := open(t, f, "ns")
 	v := []byte("value")
 	if err := c.Set(t.Context(), "k", v, long, "g"); err != nil {
 		t.Fatal(err)
@@ -250,7 +265,7 @@ func testValuesAreCopied(t *testing.T, f Factory) {
 }
 
 func testInvalidTTL(t *testing.T, f Factory) {
-	_, c := f("ns")
+	_, c := open(t, f, "ns")
 	for _, ttl := range []time.Duration{0, -time.Second} {
 		if err := c.Set(t.Context(), "k", []byte("v"), ttl, "g"); !errors.Is(err, backend.ErrInvalidTTL) {
 			t.Errorf("Set(ttl %s) = %v, want ErrInvalidTTL", ttl, err)
@@ -260,7 +275,7 @@ func testInvalidTTL(t *testing.T, f Factory) {
 }
 
 func testExpiry(t *testing.T, f Factory) {
-	_, c := f("ns")
+	_, c := open(t, f, "ns")
 	set(t, c, "short", "v", "g", short)
 	set(t, c, "long", "v", "g", long)
 	end := time.Now().Add(deadline)
@@ -277,7 +292,7 @@ func testExpiry(t *testing.T, f Factory) {
 }
 
 func testDelete(t *testing.T, f Factory) {
-	_, c := f("ns")
+	_, c := open(t, f, "ns")
 	set(t, c, "k", "v", "g", long)
 	set(t, c, "other", "v", "g", long)
 	for range 2 { // deleting an absent key is not an error
@@ -290,7 +305,7 @@ func testDelete(t *testing.T, f Factory) {
 }
 
 func testDeleteGroup(t *testing.T, f Factory) {
-	_, c := f("ns")
+	_, c := open(t, f, "ns")
 	set(t, c, "a", "1", "/users", long)
 	set(t, c, "b", "2", "/users", long)
 	set(t, c, "c", "3", "/orders", long)
@@ -313,7 +328,7 @@ func testDeleteGroup(t *testing.T, f Factory) {
 }
 
 func testCacheConcurrent(t *testing.T, f Factory) {
-	_, c := f("ns")
+	_, c := open(t, f, "ns")
 	var wg sync.WaitGroup
 	for i := range contenders {
 		wg.Go(func() {
@@ -341,8 +356,8 @@ func testCacheConcurrent(t *testing.T, f Factory) {
 // testNamespacesApart: two plugin instances (or two routes) never see each
 // other's values or buckets, whatever keys they use.
 func testNamespacesApart(t *testing.T, f Factory) {
-	l1, c1 := f("cache:users")
-	l2, c2 := f("cache:orders")
+	l1, c1 := open(t, f, "cache:users")
+	l2, c2 := open(t, f, "cache:orders")
 	set(t, c1, "k", "users", "g", long)
 	wantMiss(t, c2, "k")
 	set(t, c2, "k", "orders", "g", long)

@@ -15,10 +15,7 @@ import (
 
 func TestContract(t *testing.T) {
 	backendtest.Run(t, func(t *testing.T) backendtest.Factory {
-		s := NewStore(t.Context(), nil, nil)
-		return func(ns string) (backend.Limiter, backend.Cache) {
-			return s.Limiter(ns, backend.LimiterOptions{}), s.Cache(ns, backend.CacheOptions{})
-		}
+		return NewStore(t.Context(), nil, nil).For
 	})
 }
 

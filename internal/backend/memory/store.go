@@ -132,3 +132,20 @@ func (s *Store) Sweep() {
 		c.Sweep()
 	}
 }
+
+// For returns the backend.Backends of namespace ns on s.
+func (s *Store) For(ns string) backend.Backends { return namespace{s, ns} }
+
+// namespace is one plugin instance's view of a Store.
+type namespace struct {
+	s  *Store
+	ns string
+}
+
+func (n namespace) Limiter(opts backend.LimiterOptions) (backend.Limiter, error) {
+	return n.s.Limiter(n.ns, opts), nil
+}
+
+func (n namespace) Cache(opts backend.CacheOptions) (backend.Cache, error) {
+	return n.s.Cache(n.ns, opts), nil
+}

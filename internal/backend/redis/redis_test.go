@@ -39,12 +39,8 @@ func TestContract(t *testing.T) {
 	backendtest.Run(t, func(t *testing.T) backendtest.Factory {
 		// A store per subtest: one database, no crosstalk.
 		store := fmt.Sprintf("contract%d:", n.Add(1))
-		return func(ns string) (backend.Limiter, backend.Cache) {
-			c, err := NewCache(rdb, store+ns+":", testKey, Options{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			return NewLimiter(rdb, store+ns+":", Options{}), c
+		return func(ns string) backend.Backends {
+			return Backends{Client: rdb, Prefix: store + ns + ":", Key: testKey}
 		}
 	})
 }

@@ -79,7 +79,12 @@ func newHarness(t testing.TB, o harnessOpts) *harness {
 			RefreshMargin: config.Duration(o.margin), ErrorRedirect: o.errorPage,
 			PostLogoutRedirect: "/", Leeway: config.Duration(30 * time.Second),
 		},
-		Session: config.Session{Secret: strings.Repeat("s", 32), CSRFHeader: "X-CSRF"},
+		// The values config.Load gives an http public_url (the session
+		// package applies no defaults of its own).
+		Session: config.Session{
+			Secret: strings.Repeat("s", 32), CSRFHeader: "X-CSRF", CookieName: "gatehouse", SameSite: http.SameSiteLaxMode,
+			IdleTimeout: config.Duration(30 * time.Minute), AbsoluteTimeout: config.Duration(12 * time.Hour),
+		},
 		Routes: []config.Route{
 			{Name: "api", Prefix: "/api", Auth: config.AuthSession},
 			{Name: "public", Prefix: "/public", Auth: config.AuthNone},

@@ -21,6 +21,7 @@
 package config
 
 import (
+	"net/http"
 	"time"
 
 	"go.yaml.in/yaml/v3"
@@ -211,8 +212,10 @@ type Session struct {
 	CookieName string `yaml:"cookie_name"`
 	// CookieDomain, when set, scopes the cookie to a parent domain (no __Host- prefix then).
 	CookieDomain string `yaml:"cookie_domain"`
-	// SameSite is "lax" (default) or "strict" (lower-cased at load).
-	SameSite string `yaml:"same_site"`
+	// SameSite is the cookie's SameSite attribute: "lax" (default) or
+	// "strict", in any case; http.SameSiteLaxMode or http.SameSiteStrictMode
+	// after loading, never another value.
+	SameSite http.SameSite `yaml:"same_site"`
 	// CSRFHeader must be present (value "1") on cookie-authenticated requests. Default "X-CSRF".
 	CSRFHeader string `yaml:"csrf_header"`
 	// IdleTimeout ends a session unused this long. Default 30m.

@@ -2,6 +2,7 @@ package config
 
 import (
 	"errors"
+	"net/http"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -136,7 +137,7 @@ func TestDefaults(t *testing.T) {
 		{"shutdown_timeout", cfg.Server.ShutdownTimeout.D(), 15 * time.Second},
 		{"no oidc", cfg.OIDC, (*OIDC)(nil)},
 		{"cookie_name over http", cfg.Session.CookieName, "gatehouse"},
-		{"same_site", cfg.Session.SameSite, "lax"},
+		{"same_site", cfg.Session.SameSite, http.SameSiteLaxMode},
 		{"csrf_header", cfg.Session.CSRFHeader, "X-CSRF"},
 		{"session idle_timeout", cfg.Session.IdleTimeout.D(), 30 * time.Minute},
 		{"absolute_timeout", cfg.Session.AbsoluteTimeout.D(), 12 * time.Hour},
@@ -184,8 +185,8 @@ func TestDefaultsDependingOnOtherValues(t *testing.T) {
 			func(c *Config) any { return c.OIDC.ClientAuth }, "client_secret_basic"},
 		{"route auth session with oidc", oidc + minimal + "routes: [{name: a, prefix: /a, upstream: \"http://h\"}]\n",
 			func(c *Config) any { return c.Routes[0].Auth }, AuthSession},
-		{"same_site lower-cased", minimal + "  same_site: Strict\n",
-			func(c *Config) any { return c.Session.SameSite }, "strict"},
+		{"same_site in any case", minimal + "  same_site: Strict\n",
+			func(c *Config) any { return c.Session.SameSite }, http.SameSiteStrictMode},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

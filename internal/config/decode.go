@@ -4,6 +4,7 @@ import (
 	"encoding"
 	"fmt"
 	"math"
+	"net/http"
 	"reflect"
 	"strconv"
 	"strings"
@@ -23,6 +24,7 @@ var (
 	positionType     = reflect.TypeFor[Position]()
 	yamlNodeType     = reflect.TypeFor[yaml.Node]()
 	durationType     = reflect.TypeFor[time.Duration]()
+	sameSiteType     = reflect.TypeFor[http.SameSite]()
 	unmarshalerType  = reflect.TypeFor[yaml.Unmarshaler]()
 	textUnmarshType  = reflect.TypeFor[encoding.TextUnmarshaler]()
 )
@@ -173,6 +175,21 @@ func (d *decoder) decodeSpecial(key, at, n *yaml.Node, v reflect.Value, l loc) b
 			return true
 		}
 		v.SetInt(int64(dur))
+		return true
+	case sameSiteType:
+		if isNull(n) {
+			return true // the default applies
+		}
+		switch strings.ToLower(n.Value) {
+		case "lax":
+			v.SetInt(int64(http.SameSiteLaxMode))
+		case "strict":
+			v.SetInt(int64(http.SameSiteStrictMode))
+		default:
+			// "none" would send the cookie on cross-site requests: never for a BFF.
+			d.errorf(nodePos(at), loc{where: l.where}, `%s must be "lax" or "strict", got %s`, l.path, kindName(n))
+			d.fail(v)
+		}
 		return true
 	}
 	if isNull(n) {

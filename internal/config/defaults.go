@@ -2,6 +2,7 @@ package config
 
 import (
 	"net"
+	"net/http"
 	"path/filepath"
 	"strings"
 	"time"
@@ -28,7 +29,6 @@ const (
 	defaultLeeway             = 30 * time.Second
 	defaultPostLogoutRedirect = "/"
 
-	defaultSameSite        = "lax"
 	defaultCSRFHeader      = "X-CSRF"
 	defaultSessionIdle     = 30 * time.Minute
 	defaultAbsoluteTimeout = 12 * time.Hour
@@ -54,8 +54,8 @@ func defaultScopes() []string { return []string{"openid", "profile", "email", "o
 func defaultAlgorithms() []string { return []string{"RS256", "ES256", "PS256", "EdDSA"} }
 
 // applyDefaults fills every unset field of cfg with its default and puts
-// values in canonical form (public_url without a trailing "/", same_site in
-// lower case, methods in upper case, static directories relative to the
+// values in canonical form (public_url without a trailing "/",
+// methods in upper case, static directories relative to the
 // config file, defaults.plugins merged into each route). It runs before
 // validation and has no other side effects.
 func applyDefaults(cfg *Config) {
@@ -112,8 +112,7 @@ func applyDefaults(cfg *Config) {
 			ss.CookieName = "gatehouse"
 		}
 	}
-	ss.SameSite = strings.ToLower(ss.SameSite)
-	setDefault(&ss.SameSite, defaultSameSite)
+	setDefault(&ss.SameSite, http.SameSiteLaxMode)
 	setDefault(&ss.CSRFHeader, defaultCSRFHeader)
 	setDefault(&ss.IdleTimeout, Duration(defaultSessionIdle))
 	setDefault(&ss.AbsoluteTimeout, Duration(defaultAbsoluteTimeout))

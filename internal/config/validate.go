@@ -231,9 +231,6 @@ func (v *validator) session() {
 		// Never echo the secret, nor its length.
 		v.errorf(&s.Secret, at, "session.secret is too short: it must be at least %d bytes", minSecretLen)
 	}
-	if s.SameSite != "lax" && s.SameSite != "strict" {
-		v.errorf(&s.SameSite, at, `session.same_site must be "lax" or "strict", got %q`, s.SameSite)
-	}
 	if msg := checkCSRFHeader(s.CSRFHeader); msg != "" {
 		v.errorf(&s.CSRFHeader, at, "session.csrf_header %q %s", s.CSRFHeader, msg)
 	}

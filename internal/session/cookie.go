@@ -3,8 +3,8 @@ package session
 import (
 	"crypto/hmac"
 	"encoding/base64"
-	"fmt"
 	"math"
+	"net/http"
 	"strings"
 
 	"github.com/gofiber/fiber/v2"
@@ -21,22 +21,6 @@ const (
 	idLen     = 43 // base64.RawURLEncoding.EncodedLen(idBytes)
 	macLen    = 43 // base64.RawURLEncoding.EncodedLen(sha256.Size)
 	cookieLen = idLen + 1 + macLen
-)
-
-// Cookie name defaults (session.cookie_name unset).
-const (
-	// HostCookieName is used when public_url is https and no cookie_domain is
-	// set: the __Host- prefix makes the browser refuse the cookie unless it is
-	// Secure, host-only and Path=/, so a sibling subdomain cannot plant one
-	// (RFC 6265bis §4.1.3.2).
-	HostCookieName = "__Host-gatehouse"
-	// SecureCookieName is used when public_url is https with a
-	// cookie_domain: __Host- forbids a Domain, but the __Secure- prefix still
-	// makes browsers refuse the cookie unless it is Secure and set over
-	// https, so a plain-http sibling cannot plant one (RFC 6265bis §4.1.3.1).
-	SecureCookieName = "__Secure-gatehouse"
-	// PlainCookieName is used otherwise (plain http).
-	PlainCookieName = "gatehouse"
 )
 
 func b64(b []byte) string { return base64.RawURLEncoding.EncodeToString(b) }
@@ -75,56 +59,15 @@ type cookieAttrs struct {
 	secure                 bool
 }
 
-func newCookieAttrs(cfg config.Session, https bool) (cookieAttrs, error) {
-	a := cookieAttrs{name: cfg.CookieName, domain: cfg.CookieDomain, secure: https}
-	switch strings.ToLower(cfg.SameSite) {
-	case "", "lax":
-		a.sameSite = fiber.CookieSameSiteLaxMode
-	case "strict":
+// newCookieAttrs takes the cookie's name, domain and SameSite from cfg as
+// config gives them (defaulted from public_url and checked against its
+// scheme there); https makes the cookie Secure.
+func newCookieAttrs(cfg config.Session, https bool) cookieAttrs {
+	a := cookieAttrs{name: cfg.CookieName, domain: cfg.CookieDomain, secure: https, sameSite: fiber.CookieSameSiteLaxMode}
+	if cfg.SameSite == http.SameSiteStrictMode {
 		a.sameSite = fiber.CookieSameSiteStrictMode
-	default:
-		// "none" would send the cookie on cross-site requests: never for a BFF.
-		return a, fmt.Errorf("session: same_site must be lax or strict, got %q", cfg.SameSite)
 	}
-	if a.name == "" {
-		switch {
-		case https && a.domain == "":
-			a.name = HostCookieName
-		case https:
-			a.name = SecureCookieName
-		default:
-			a.name = PlainCookieName
-		}
-	}
-	if !validCookieName(a.name) {
-		return a, fmt.Errorf("session: cookie name %q is not a valid cookie name", a.name)
-	}
-	lower := strings.ToLower(a.name)
-	switch {
-	case strings.HasPrefix(lower, "__host-") && (!https || a.domain != ""):
-		// Browsers drop a __Host- cookie that is not Secure or has a Domain.
-		return a, fmt.Errorf("session: cookie name %q needs an https public_url and no cookie_domain", a.name)
-	case strings.HasPrefix(lower, "__secure-") && !https:
-		return a, fmt.Errorf("session: cookie name %q needs an https public_url", a.name)
-	}
-	if strings.ContainsAny(a.domain, ";, \t\r\n") {
-		return a, fmt.Errorf("session: cookie domain %q is not a valid domain", a.domain)
-	}
-	return a, nil
-}
-
-// validCookieName reports whether name is an RFC 6265 token.
-func validCookieName(name string) bool {
-	if name == "" {
-		return false
-	}
-	for i := 0; i < len(name); i++ {
-		c := name[i]
-		if c <= ' ' || c >= 0x7f || strings.IndexByte(`()<>@,;:\"/[]?={}`, c) >= 0 {
-			return false
-		}
-	}
-	return true
+	return a
 }
 
 // CookieName returns the session cookie's name (the proxy strips this cookie

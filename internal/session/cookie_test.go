@@ -127,29 +127,33 @@ func setCookie(t *testing.T, c *fiber.Cookie) (*fasthttp.Cookie, string) {
 	return &parsed, header
 }
 
+// TestCookieAttributes follows each session block through the real loader,
+// which names the cookie (from public_url's scheme and cookie_domain) and
+// sets SameSite (lax unless same_site says strict), to the Set-Cookie.
 func TestCookieAttributes(t *testing.T) {
 	tests := []struct {
 		name       string
 		public     string
-		edit       func(*config.Session)
+		session    string // more keys of the session block
 		wantName   string
 		wantSecure bool
 		wantDomain string
 		wantSame   fasthttp.CookieSameSite
 	}{
-		{"http", "http://127.0.0.1:8080", nil, "gatehouse", false, "", fasthttp.CookieSameSiteLaxMode},
-		{"https", "https://app.example", nil, "__Host-gatehouse", true, "", fasthttp.CookieSameSiteLaxMode},
-		{"https with domain", "https://app.example", func(c *config.Session) { c.CookieDomain = "example.com" }, "__Secure-gatehouse", true, "example.com", fasthttp.CookieSameSiteLaxMode},
-		{"strict", "https://app.example", func(c *config.Session) { c.SameSite = "strict" }, "__Host-gatehouse", true, "", fasthttp.CookieSameSiteStrictMode},
-		{"custom name", "https://app.example", func(c *config.Session) { c.CookieName = "__Host-sess" }, "__Host-sess", true, "", fasthttp.CookieSameSiteLaxMode},
+		{"http", "http://127.0.0.1:8080", "", "gatehouse", false, "", fasthttp.CookieSameSiteLaxMode},
+		{"https", "https://app.example", "", "__Host-gatehouse", true, "", fasthttp.CookieSameSiteLaxMode},
+		{"https with domain", "https://app.example.com", ", cookie_domain: example.com", "__Secure-gatehouse", true, "example.com", fasthttp.CookieSameSiteLaxMode},
+		{"strict", "https://app.example", ", same_site: Strict", "__Host-gatehouse", true, "", fasthttp.CookieSameSiteStrictMode},
+		{"custom name", "https://app.example", ", cookie_name: __Host-sess", "__Host-sess", true, "", fasthttp.CookieSameSiteLaxMode},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			cfg := testConfig()
-			if tt.edit != nil {
-				tt.edit(&cfg)
+			cfg, err := config.Parse("routes.yaml", []byte(`server: {public_url: "`+tt.public+`"}
+session: {secret: "`+testSecret+`", absolute_timeout: 2h`+tt.session+`}`))
+			if err != nil {
+				t.Fatal(err)
 			}
-			e := newEnvOn(t, cfg, tt.public, nil)
+			e := newEnvOn(t, cfg.Session, tt.public, nil)
 			m, clock := e.m, e.clock
 			if m.CookieName() != tt.wantName {
 				t.Fatalf("CookieName() = %q, want %q", m.CookieName(), tt.wantName)

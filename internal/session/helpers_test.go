@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"log/slog"
+	"net/http"
 	"reflect"
 	"strings"
 	"sync"
@@ -25,8 +26,12 @@ const testSecret = "0123456789abcdef0123456789abcdef-test-secret"
 
 // testConfig is a session block with short, distinct timeouts.
 func testConfig() config.Session {
+	// What config gives for an https public_url without a cookie_domain
+	// (TestCookieAttributes follows the real loader).
 	return config.Session{
 		Secret:          testSecret,
+		CookieName:      "__Host-gatehouse",
+		SameSite:        http.SameSiteLaxMode,
 		IdleTimeout:     config.Duration(30 * time.Minute),
 		AbsoluteTimeout: config.Duration(2 * time.Hour),
 	}

@@ -43,17 +43,10 @@ import (
 // answer 401.
 var ErrNoSession = errors.New("session: no session")
 
-// Defaults applied when the config leaves a value at zero.
 const (
-	// DefaultIdleTimeout ends a session unused this long.
-	DefaultIdleTimeout = 30 * time.Minute
-	// DefaultAbsoluteTimeout ends a session this long after login.
-	DefaultAbsoluteTimeout = 12 * time.Hour
 	// DefaultIndexLimit bounds how many sessions one subject (and one IdP sid)
 	// may hold at once; see WithIndexLimit.
 	DefaultIndexLimit = 64
-	// MinSecretLen is the shortest session.secret accepted, in bytes.
-	MinSecretLen = 32
 	// maxTouchInterval bounds how stale the stored LastSeenAt may be; see Load.
 	maxTouchInterval = time.Minute
 )
@@ -131,16 +124,14 @@ func WithLogger(l *slog.Logger) Option { return func(m *Manager) { m.log = l } }
 // account from filling the store. Default DefaultIndexLimit.
 func WithIndexLimit(n int) Option { return func(m *Manager) { m.limit = n } }
 
-// NewManager validates cfg and returns a Manager persisting sessions in st.
-// publicURL is server.public_url: when it is https the cookie is Secure and,
-// without a cookie_domain, named with the __Host- prefix. Zero timeouts take
-// the defaults (DefaultIdleTimeout, DefaultAbsoluteTimeout).
+// NewManager returns a Manager persisting sessions in st. cfg is the
+// session block as config.Load returns it, defaults applied and checked
+// (secret length, timeouts, cookie name and prefix, domain, SameSite): it is
+// not checked again here. publicURL is server.public_url: when it is https
+// the cookie is Secure.
 func NewManager(cfg config.Session, publicURL string, st store.Store, opts ...Option) (*Manager, error) {
 	if st == nil {
 		return nil, errors.New("session: nil store")
-	}
-	if len(cfg.Secret) < MinSecretLen {
-		return nil, fmt.Errorf("session: secret must be at least %d bytes, got %d", MinSecretLen, len(cfg.Secret))
 	}
 	u, err := url.Parse(publicURL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
@@ -158,15 +149,6 @@ func NewManager(cfg config.Session, publicURL string, st store.Store, opts ...Op
 	m.keys.init([]byte(cfg.Secret))
 	m.opened.init(openedCacheSize, claimsCacheAge)
 	m.cookies.init(openedCacheSize, claimsCacheAge)
-	if m.idle == 0 {
-		m.idle = DefaultIdleTimeout
-	}
-	if m.abs == 0 {
-		m.abs = DefaultAbsoluteTimeout
-	}
-	if m.idle < 0 || m.abs < 0 {
-		return nil, fmt.Errorf("session: timeouts must be positive, got idle %s, absolute %s", m.idle, m.abs)
-	}
 	for _, o := range opts {
 		o(m)
 	}
@@ -178,10 +160,7 @@ func NewManager(cfg config.Session, publicURL string, st store.Store, opts ...Op
 	}
 	// LastSeenAt is re-saved at most once per touch interval; see Load.
 	m.touch = min(maxTouchInterval, m.idle/4)
-	m.cookie, err = newCookieAttrs(cfg, u.Scheme == "https")
-	if err != nil {
-		return nil, err
-	}
+	m.cookie = newCookieAttrs(cfg, u.Scheme == "https")
 	return m, nil
 }
 

@@ -18,14 +18,6 @@ import (
 // can never evict real sessions.
 const maxAuthEntries = 100_000
 
-// storeUsable reports whether setting (session.store) is one the stores
-// and the plugins' backends can open: memory, or a Redis URL the Redis
-// client accepts (checked without connecting).
-func storeUsable(setting string) bool {
-	kind, err := store.KindOf(setting)
-	return err == nil && (kind == store.Memory || redisstore.CheckURL(setting) == nil)
-}
-
 // openStores opens the session store and the store for short-lived auth state
 // (single-use login records and ids, logout handles, locks) named by
 // session.store.

@@ -1,4 +1,4 @@
-package plugins
+package request
 
 import (
 	"net/http/httptest"
@@ -63,21 +63,25 @@ func FuzzClientNetwork(f *testing.F) {
 	})
 }
 
-// The allocation-free forms agree with ClientIP and ClientNetwork, with and
-// without an address resolved through trusted proxies.
+// The allocation-free forms agree with ClientIP and ClientNetwork, for the
+// peer and for addresses resolved through trusted proxies.
 func TestAppendClientIPAndNetwork(t *testing.T) {
-	for _, resolved := range []string{"", "203.0.113.7", "::ffff:203.0.113.7", "2001:db8:1:2:3:4:5:6", "bogus"} {
+	for _, resolved := range []string{"", "203.0.113.7", "::ffff:203.0.113.7", "2001:db8:1:2:3:4:5:6"} {
 		t.Run(resolved, func(t *testing.T) {
 			app := fiber.New()
 			app.Get("/", func(c *fiber.Ctx) error {
+				s := From(c) // the peer, 0.0.0.0 under app.Test
 				if resolved != "" {
-					c.Locals(ClientIPKey, resolved)
+					s.Client = netip.MustParseAddr(resolved)
 				}
-				if got, want := string(AppendClientIP([]byte("x"), c)), "x"+ClientIP(c); got != want {
+				if got, want := string(s.AppendClientIP([]byte("x"))), "x"+s.ClientIP(); got != want {
 					t.Errorf("AppendClientIP = %q, want %q", got, want)
 				}
-				if got, want := string(AppendClientNetwork([]byte("x"), c)), "x"+ClientNetwork(ClientIP(c)); got != want {
+				if got, want := string(s.AppendClientNetwork([]byte("x"))), "x"+ClientNetwork(s.ClientIP()); got != want {
 					t.Errorf("AppendClientNetwork = %q, want %q", got, want)
+				}
+				if From(c) != s {
+					t.Error("From returned another State the second time")
 				}
 				return nil
 			})
@@ -87,5 +91,9 @@ func TestAppendClientIPAndNetwork(t *testing.T) {
 			}
 			resp.Body.Close()
 		})
+	}
+	var unknown State
+	if unknown.ClientIP() != "" || len(unknown.AppendClientIP(nil)) != 0 || len(unknown.AppendClientNetwork(nil)) != 0 {
+		t.Error("an unknown client has an address")
 	}
 }

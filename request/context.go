@@ -1,4 +1,4 @@
-package plugins
+package request
 
 import (
 	"context"
@@ -6,35 +6,32 @@ import (
 	"time"
 )
 
-// requestIDKey is the context key of the request id.
-type requestIDKey struct{}
-
-// RequestIDFrom returns the request id ctx carries, or "" when none: code
-// that only has a request's context (a store, an IdP call) can name the
+// FromContext returns the State whose Context ctx is or derives from, or nil:
+// code that only has a request's context (a store, an IdP call) can name the
 // request in its logs.
-func RequestIDFrom(ctx context.Context) string {
-	id, _ := ctx.Value(requestIDKey{}).(string)
-	return id
+func FromContext(ctx context.Context) *State {
+	s, _ := ctx.Value(stateKey{}).(*State)
+	return s
 }
 
-// NewRequestContext returns the context of one request: it carries the
-// request id (RequestIDFrom) and ends at deadline, or when end is called
-// (the request is over), whichever comes first. The server gives one to
-// every routed request as c.UserContext().
+// IDFrom returns the id of the request ctx belongs to, or "" when none.
+func IDFrom(ctx context.Context) string {
+	if s := FromContext(ctx); s != nil {
+		return s.ID
+	}
+	return ""
+}
+
+// requestContext is State.Context: it ends at the deadline (when one is
+// set), or when the request is over, whichever comes first.
 //
 // It does what context.WithTimeout(context.WithValue(...)) does at a third
 // of the cost on the common path: the channel Done returns, and the timer
 // that closes it, are made only when something asks for Done; Err and
 // Deadline need neither.
-func NewRequestContext(id string, deadline time.Time) (ctx context.Context, end func()) {
-	c := &requestContext{id: id, deadline: deadline}
-	return c, c.end
-}
-
-// requestContext is NewRequestContext's context.
 type requestContext struct {
-	id       string
-	deadline time.Time
+	state    *State
+	deadline time.Time // zero: none
 
 	mu    sync.Mutex
 	done  chan struct{} // made by the first Done
@@ -42,13 +39,18 @@ type requestContext struct {
 	err   error         // set when done is closed, or when end ran first
 }
 
-func (c *requestContext) Deadline() (time.Time, bool) { return c.deadline, true }
+func (c *requestContext) Deadline() (time.Time, bool) { return c.deadline, !c.deadline.IsZero() }
 
 func (c *requestContext) Value(key any) any {
-	if key == (requestIDKey{}) {
-		return c.id
+	if key == (stateKey{}) {
+		return c.state
 	}
 	return nil
+}
+
+// expired reports a deadline that has passed.
+func (c *requestContext) expired() bool {
+	return !c.deadline.IsZero() && !time.Now().Before(c.deadline)
 }
 
 func (c *requestContext) Done() <-chan struct{} {
@@ -59,10 +61,10 @@ func (c *requestContext) Done() <-chan struct{} {
 		switch {
 		case c.err != nil:
 			close(c.done)
-		case !time.Now().Before(c.deadline):
+		case c.expired():
 			c.err = context.DeadlineExceeded
 			close(c.done)
-		default:
+		case !c.deadline.IsZero():
 			c.timer = time.AfterFunc(time.Until(c.deadline), func() { c.finish(context.DeadlineExceeded) })
 		}
 	}
@@ -72,18 +74,15 @@ func (c *requestContext) Done() <-chan struct{} {
 func (c *requestContext) Err() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.err == nil && !time.Now().Before(c.deadline) {
+	if c.err == nil && c.expired() {
 		c.err = context.DeadlineExceeded
 		if c.done != nil {
 			close(c.done)
-			c.timer.Stop()
+			c.stopTimer()
 		}
 	}
 	return c.err
 }
-
-// end cancels the context (context.Canceled) unless it has ended already.
-func (c *requestContext) end() { c.finish(context.Canceled) }
 
 // finish ends the context with err, once.
 func (c *requestContext) finish(err error) {
@@ -95,6 +94,12 @@ func (c *requestContext) finish(err error) {
 	c.err = err
 	if c.done != nil {
 		close(c.done)
+		c.stopTimer()
+	}
+}
+
+func (c *requestContext) stopTimer() {
+	if c.timer != nil {
 		c.timer.Stop()
 	}
 }

@@ -1,4 +1,4 @@
-package plugins
+package request
 
 import (
 	"context"
@@ -11,13 +11,13 @@ import (
 func TestRequestContext(t *testing.T) {
 	t.Run("before its end", func(t *testing.T) {
 		dl := time.Now().Add(time.Hour)
-		ctx, end := NewRequestContext("req-1", dl)
+		ctx, end := newContext("req-1", dl)
 		defer end()
 		if d, ok := ctx.Deadline(); !ok || !d.Equal(dl) {
 			t.Errorf("Deadline() = %v %v", d, ok)
 		}
-		if ctx.Err() != nil || RequestIDFrom(ctx) != "req-1" || ctx.Value("other") != nil {
-			t.Errorf("Err %v, id %q", ctx.Err(), RequestIDFrom(ctx))
+		if ctx.Err() != nil || IDFrom(ctx) != "req-1" || ctx.Value("other") != nil {
+			t.Errorf("Err %v, id %q", ctx.Err(), IDFrom(ctx))
 		}
 		select {
 		case <-ctx.Done():
@@ -26,7 +26,7 @@ func TestRequestContext(t *testing.T) {
 		}
 	})
 	t.Run("end, then Done", func(t *testing.T) {
-		ctx, end := NewRequestContext("r", time.Now().Add(time.Hour))
+		ctx, end := newContext("r", time.Now().Add(time.Hour))
 		end()
 		end() // twice is harmless
 		<-ctx.Done()
@@ -35,7 +35,7 @@ func TestRequestContext(t *testing.T) {
 		}
 	})
 	t.Run("Done, then end", func(t *testing.T) {
-		ctx, end := NewRequestContext("r", time.Now().Add(time.Hour))
+		ctx, end := newContext("r", time.Now().Add(time.Hour))
 		done := ctx.Done()
 		end()
 		<-done
@@ -44,7 +44,7 @@ func TestRequestContext(t *testing.T) {
 		}
 	})
 	t.Run("the deadline closes Done", func(t *testing.T) {
-		ctx, end := NewRequestContext("r", time.Now().Add(20*time.Millisecond))
+		ctx, end := newContext("r", time.Now().Add(20*time.Millisecond))
 		defer end()
 		<-ctx.Done() // the test's own timeout is the guard
 		if !errors.Is(ctx.Err(), context.DeadlineExceeded) {
@@ -56,7 +56,7 @@ func TestRequestContext(t *testing.T) {
 		}
 	})
 	t.Run("a passed deadline without Done", func(t *testing.T) {
-		ctx, end := NewRequestContext("r", time.Now().Add(-time.Second))
+		ctx, end := newContext("r", time.Now().Add(-time.Second))
 		defer end()
 		if !errors.Is(ctx.Err(), context.DeadlineExceeded) {
 			t.Errorf("Err = %v, want DeadlineExceeded", ctx.Err())
@@ -64,7 +64,7 @@ func TestRequestContext(t *testing.T) {
 		<-ctx.Done()
 	})
 	t.Run("Err notices the deadline after Done was taken", func(t *testing.T) {
-		ctx, end := NewRequestContext("r", time.Now().Add(10*time.Millisecond))
+		ctx, end := newContext("r", time.Now().Add(10*time.Millisecond))
 		defer end()
 		done := ctx.Done()
 		for ctx.Err() == nil {
@@ -73,13 +73,13 @@ func TestRequestContext(t *testing.T) {
 		<-done
 	})
 	t.Run("a derived context ends with it", func(t *testing.T) {
-		ctx, end := NewRequestContext("r", time.Now().Add(time.Hour))
+		ctx, end := newContext("r", time.Now().Add(time.Hour))
 		child, cancel := context.WithTimeout(ctx, time.Hour)
 		defer cancel()
 		end()
 		<-child.Done()
-		if !errors.Is(child.Err(), context.Canceled) || RequestIDFrom(child) != "r" {
-			t.Errorf("child Err %v id %q", child.Err(), RequestIDFrom(child))
+		if !errors.Is(child.Err(), context.Canceled) || IDFrom(child) != "r" {
+			t.Errorf("child Err %v id %q", child.Err(), IDFrom(child))
 		}
 	})
 }
@@ -88,7 +88,7 @@ func TestRequestContext(t *testing.T) {
 // once (run under -race); every Done channel closes, exactly once.
 func TestRequestContextConcurrent(t *testing.T) {
 	for range 100 {
-		ctx, end := NewRequestContext("r", time.Now().Add(time.Millisecond))
+		ctx, end := newContext("r", time.Now().Add(time.Millisecond))
 		var wg sync.WaitGroup
 		for i := range 8 {
 			wg.Add(1)
@@ -116,7 +116,7 @@ func BenchmarkRequestContext(b *testing.B) {
 	b.Run("gatehouse", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
-			ctx, end := NewRequestContext("id", time.Now().Add(30*time.Second))
+			ctx, end := newContext("id", time.Now().Add(30*time.Second))
 			_ = ctx.Err()
 			end()
 		}
@@ -124,9 +124,44 @@ func BenchmarkRequestContext(b *testing.B) {
 	b.Run("stdlib", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
-			ctx, cancel := context.WithTimeout(context.WithValue(context.Background(), requestIDKey{}, "id"), 30*time.Second)
+			ctx, cancel := context.WithTimeout(context.WithValue(context.Background(), stateKey{}, "id"), 30*time.Second)
 			_ = ctx.Err()
 			cancel()
 		}
 	})
+}
+
+// newContext returns the context of a State with id that ends at deadline
+// (none when zero), and its End.
+func newContext(id string, deadline time.Time) (context.Context, func()) {
+	s := &State{ID: id}
+	s.ctx.state = s
+	s.SetDeadline(deadline)
+	return s.Context(), s.End
+}
+
+// A State without a deadline (the gateway's own endpoints before routing)
+// has a context that ends only with the request.
+func TestRequestContextWithoutDeadline(t *testing.T) {
+	ctx, end := newContext("r", time.Time{})
+	if _, ok := ctx.Deadline(); ok {
+		t.Error("Deadline() reports one")
+	}
+	done := ctx.Done()
+	if ctx.Err() != nil {
+		t.Fatalf("Err = %v before End", ctx.Err())
+	}
+	select {
+	case <-done:
+		t.Fatal("Done closed before End")
+	default:
+	}
+	end()
+	<-done
+	if !errors.Is(ctx.Err(), context.Canceled) || FromContext(ctx) == nil || IDFrom(ctx) != "r" {
+		t.Errorf("after End: Err %v, id %q", ctx.Err(), IDFrom(ctx))
+	}
+	if IDFrom(context.Background()) != "" || FromContext(context.Background()) != nil {
+		t.Error("a context of no request names one")
+	}
 }

@@ -4,7 +4,7 @@
 //
 // It is the BFF core: the browser only ever holds an opaque session cookie; the
 // tokens stay in the server-side session (internal/session) and the gate turns
-// a session into a plugins.Identity, whose AccessToken the proxy sends
+// a session into a request.Identity, whose AccessToken the proxy sends
 // upstream as "Authorization: Bearer ..." as its very last step. The OpenID
 // Connect relying party itself (discovery, PKCE, token validation, JWKS,
 // refresh, revocation) lives in internal/oidc.

@@ -11,7 +11,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/config"
 	"github.com/gatehouse-dev/gatehouse/internal/oidc/oidctest"
 	"github.com/gatehouse-dev/gatehouse/internal/session"
-	"github.com/gatehouse-dev/gatehouse/plugins"
+	"github.com/gatehouse-dev/gatehouse/request"
 )
 
 // BenchmarkGateSession measures the session gate on the hot path: cookie
@@ -28,7 +28,7 @@ func BenchmarkGateSession(b *testing.B) {
 	app := fiber.New(fiber.Config{ErrorHandler: errorJSON})
 	route := &config.Route{Name: "api", Prefix: "/api", Auth: config.AuthSession}
 	app.Get("/api/x", h.auth.Gate(route)(func(c *fiber.Ctx) error {
-		if plugins.IdentityOf(c) == nil {
+		if request.From(c).Identity == nil {
 			return fiber.ErrTeapot
 		}
 		return c.SendStatus(fiber.StatusNoContent)

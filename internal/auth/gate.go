@@ -13,14 +13,14 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/cors"
 	"github.com/gatehouse-dev/gatehouse/internal/oidc"
 	"github.com/gatehouse-dev/gatehouse/internal/session"
-	"github.com/gatehouse-dev/gatehouse/plugins"
+	"github.com/gatehouse-dev/gatehouse/request"
 )
 
 // errSessionEnded is the refresh outcome for invalid_grant: the session is gone.
 var errSessionEnded = errors.New("session ended by the identity provider")
 
 // Gate returns the middleware enforcing route's auth mode. On success it
-// records the caller with plugins.SetIdentity (the server sets the upstream
+// records the caller in request.State.Identity (the proxy sets the upstream
 // Authorization header from it as its last step) and calls next; on failure
 // it returns a *fiber.Error and next is not called:
 //
@@ -74,7 +74,7 @@ func (a *Auth) Gate(route *config.Route) func(next fiber.Handler) fiber.Handler 
 				return err
 			}
 			if !req.empty() {
-				if err := a.checkRequirements(c, &req, plugins.IdentityOf(c).Claims, bearer); err != nil {
+				if err := a.checkRequirements(c, &req, request.From(c).Identity.Claims, bearer); err != nil {
 					return err
 				}
 			}
@@ -171,15 +171,15 @@ func (a *Auth) sessionAuth(c *fiber.Ctx, origins []string) error {
 	if s, err = a.fresh(c, s, cookie); err != nil {
 		return err
 	}
-	c.Locals(sessionCookieKey{}, cookie)
 	a.stripSessionCookie(c)
 	c.Request().Header.Del(fiber.HeaderAuthorization)
-	plugins.SetIdentity(c, &plugins.Identity{
-		SessionID:   s.ID,
-		Subject:     s.Subject,
-		Claims:      s.Claims,
-		AccessToken: s.AccessToken,
-	})
+	request.From(c).Identity = &request.Identity{
+		SessionID:     s.ID,
+		Subject:       s.Subject,
+		Claims:        s.Claims,
+		AccessToken:   s.AccessToken,
+		SessionCookie: cookie,
+	}
 	return nil
 }
 
@@ -213,10 +213,6 @@ func (a *Auth) fresh(c *fiber.Ctx, s *session.Session, cookie string) (*session.
 	return a.refreshShared(c, s, cookie, "")
 }
 
-// sessionCookieKey is the Locals key under which the gate keeps the session
-// cookie value (the request's Cookie header no longer has it) for Reauthorize.
-type sessionCookieKey struct{}
-
 // ErrCannotReauthorize is returned by Reauthorize when the request has no
 // session whose token could be renewed (bearer and anonymous requests, or a
 // session without a refresh token).
@@ -231,11 +227,12 @@ var ErrCannotReauthorize = errors.New("auth: request has no refreshable session"
 // without a body. Errors are *fiber.Error (401 session expired, 503) or
 // ErrCannotReauthorize.
 func (a *Auth) Reauthorize(c *fiber.Ctx) error {
-	id := plugins.IdentityOf(c)
-	cookie, _ := c.Locals(sessionCookieKey{}).(string)
-	if a.rp == nil || id == nil || id.SessionID == "" || cookie == "" {
+	st := request.From(c)
+	id := st.Identity
+	if a.rp == nil || id == nil || id.SessionID == "" || id.SessionCookie == "" {
 		return ErrCannotReauthorize
 	}
+	cookie := id.SessionCookie
 	s, err := a.sessions.Load(c.UserContext(), cookie)
 	switch {
 	case errors.Is(err, session.ErrNoSession):
@@ -254,7 +251,7 @@ func (a *Auth) Reauthorize(c *fiber.Ctx) error {
 			return httperr.New(fiber.StatusServiceUnavailable, msgIdPUnavailable)
 		}
 	}
-	plugins.SetIdentity(c, &plugins.Identity{SessionID: s.ID, Subject: s.Subject, Claims: s.Claims, AccessToken: s.AccessToken})
+	st.Identity = &request.Identity{SessionID: s.ID, Subject: s.Subject, Claims: s.Claims, AccessToken: s.AccessToken, SessionCookie: cookie}
 	return nil
 }
 
@@ -376,7 +373,7 @@ func (a *Auth) bearerAuth(c *fiber.Ctx, audience string) error {
 		return httperr.New(fiber.StatusUnauthorized, msgInvalidToken)
 	}
 	sub, _ := claims["sub"].(string)
-	plugins.SetIdentity(c, &plugins.Identity{Subject: sub, Claims: claims, AccessToken: tok})
+	request.From(c).Identity = &request.Identity{Subject: sub, Claims: claims, AccessToken: tok}
 	return nil
 }
 

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/cookiejar"
+	"net/netip"
 	"net/url"
 	"strings"
 	"sync"
@@ -20,7 +21,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/session"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
 	"github.com/gatehouse-dev/gatehouse/internal/store/memory"
-	"github.com/gatehouse-dev/gatehouse/plugins"
+	"github.com/gatehouse-dev/gatehouse/request"
 )
 
 func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
@@ -28,7 +29,7 @@ func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard
 // seen is what the fake upstream received.
 type seen struct {
 	Path, Authorization, Cookie string
-	Identity                    *plugins.Identity
+	Identity                    *request.Identity
 }
 
 // harness is a gateway-shaped fiber app (Mount + Gate + a recording
@@ -135,8 +136,8 @@ func newHarness(t testing.TB, o harnessOpts) *harness {
 	})
 	app.Use(func(c *fiber.Ctx) error {
 		// Stands in for the server's trusted-proxy resolution.
-		if ip := c.Get("X-Test-Client-IP"); ip != "" {
-			c.Locals(plugins.ClientIPKey, ip)
+		if ip, err := netip.ParseAddr(c.Get("X-Test-Client-IP")); err == nil {
+			request.From(c).Client = ip
 		}
 		return c.Next()
 	})
@@ -166,7 +167,7 @@ func errorJSON(c *fiber.Ctx, err error) error {
 func (h *harness) upstream(c *fiber.Ctx) error {
 	// X-Test-Upstream-401: <token> makes the "upstream" reject that access
 	// token; the handler then does what the server does after an upstream 401.
-	if rejected := c.Get("X-Test-Upstream-401"); rejected != "" && plugins.IdentityOf(c) != nil && plugins.IdentityOf(c).AccessToken == rejected {
+	if rejected := c.Get("X-Test-Upstream-401"); rejected != "" && request.From(c).Identity != nil && request.From(c).Identity.AccessToken == rejected {
 		if err := h.auth.Reauthorize(c); err != nil {
 			return err
 		}
@@ -179,7 +180,7 @@ func (h *harness) upstream(c *fiber.Ctx) error {
 			cookies = append(cookies, string(v))
 		}
 	}
-	s := seen{Path: c.Path(), Cookie: strings.Join(cookies, "; "), Identity: plugins.IdentityOf(c)}
+	s := seen{Path: c.Path(), Cookie: strings.Join(cookies, "; "), Identity: request.From(c).Identity}
 	if id := s.Identity; id != nil && id.AccessToken != "" {
 		c.Request().Header.Set("Authorization", "Bearer "+id.AccessToken)
 	}

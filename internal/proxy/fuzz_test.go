@@ -12,7 +12,8 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/gatehouse-dev/gatehouse/internal/config"
-	"github.com/gatehouse-dev/gatehouse/plugins"
+	"github.com/gatehouse-dev/gatehouse/internal/hopbyhop"
+	"github.com/gatehouse-dev/gatehouse/request"
 )
 
 // FuzzStripRequest runs whatever fields a client sends from an untrusted
@@ -74,19 +75,20 @@ func FuzzStripRequest(f *testing.F) {
 
 		h := &c.Request().Header
 		StripClientRequest(h, false)
-		c.Locals("requestid", gatewaySet["X-Request-Id"])
+		st := request.From(c)
+		st.ID = gatewaySet["X-Request-Id"]
 		h.Del("X-User-Id") // the headers plugin replaces every line
 		h.Set("X-User-Id", gatewaySet["X-User-Id"])
-		plugins.SetIdentity(c, &plugins.Identity{Subject: "alice", AccessToken: "tok"})
+		st.Identity = &request.Identity{Subject: "alice", AccessToken: "tok"}
 		req := fasthttp.AcquireRequest()
 		defer fasthttp.ReleaseRequest(req)
-		p.prepareRequest(c, req)
+		p.prepareRequest(c, st, req)
 
 		got := map[string][]string{}
 		for k, v := range req.Header.All() {
 			got[string(k)] = append(got[string(k)], string(v))
 			lk := strings.ToLower(string(k))
-			for _, hop := range hopByHop {
+			for _, hop := range hopbyhop.Fields {
 				if lk == strings.ToLower(hop) {
 					t.Fatalf("hop-by-hop %s: %q survived in %q", k, v, raw)
 				}

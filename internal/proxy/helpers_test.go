@@ -19,7 +19,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/config"
 	"github.com/gatehouse-dev/gatehouse/internal/logtest"
 	"github.com/gatehouse-dev/gatehouse/internal/route"
-	"github.com/gatehouse-dev/gatehouse/plugins"
+	"github.com/gatehouse-dev/gatehouse/request"
 )
 
 // gateway is a Fiber app in front of one Proxy, listening on loopback, set
@@ -38,7 +38,7 @@ func jsonErrors(c *fiber.Ctx, err error) error {
 }
 
 // newGateway starts a gateway for r. Before Forward it stores requestID (when
-// not empty) in c.Locals("requestid"), as the server's middleware does.
+// not empty) as the request's id (request.State.ID), as the server does.
 func newGateway(t testing.TB, r config.Route, opts Options) *gateway {
 	t.Helper()
 	logs := &logtest.Buffer{}
@@ -70,10 +70,11 @@ func newApp(p *Proxy) *fiber.App {
 	})
 	var bufs sync.Pool // *[]byte, as the server keeps them
 	app.Use(func(c *fiber.Ctx) error {
+		st := request.From(c)
 		if id := c.Get("X-Test-Locals-Id"); id != "" {
-			c.Locals("requestid", id)
+			st.ID = id
 		} else if id := c.Get("X-Request-Id"); id != "" {
-			c.Locals("requestid", id) // the server's observe, which runs first
+			st.ID = id // the server's observe, which runs first
 		}
 		// The server's edge, before anything writes to the request.
 		StripClientRequest(&c.Request().Header, p.trusted(peerOf(c)))
@@ -102,7 +103,7 @@ func newApp(p *Proxy) *fiber.App {
 		}
 		if tok := c.Get("X-Test-Identity-Token"); tok != "" {
 			// What the auth gate records for a logged-in caller.
-			plugins.SetIdentity(c, &plugins.Identity{Subject: "alice", AccessToken: tok})
+			st.Identity = &request.Identity{Subject: "alice", AccessToken: tok}
 		}
 		return p.Forward(c)
 	})

@@ -26,8 +26,8 @@
 // a message without them costs no lookups by name. X-Forwarded-For, -Proto
 // and -Host are believed and extended only from Options.TrustedProxies; from
 // other peers they are replaced. X-Request-Id carries
-// c.Locals("requestid") (or the client's header). With an identity from the
-// auth gate (plugins.IdentityOf), Authorization is "Bearer <access token>",
+// the request's id (request.State.ID, or the client's header). With an
+// identity from the auth gate (request.State.Identity), Authorization is "Bearer <access token>",
 // set here after every plugin ran. Every replaced header has
 // all its lines removed first: fasthttp's Set replaces only the first of
 // repeated lines. Response headers the gateway set before Forward (a request
@@ -101,7 +101,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/clientip"
 	"github.com/gatehouse-dev/gatehouse/internal/config"
 	"github.com/gatehouse-dev/gatehouse/internal/route"
-	"github.com/gatehouse-dev/gatehouse/plugins"
+	"github.com/gatehouse-dev/gatehouse/request"
 )
 
 // Defaults used when the corresponding Options field is zero.
@@ -164,11 +164,6 @@ type Options struct {
 	// (for per-upstream error metrics). It must be safe for concurrent use.
 	OnUpstreamError func(target string, status int)
 }
-
-// UpstreamKey is the fiber.Ctx Locals key under which Forward records the
-// target it sent the request to, as a *string (scheme://host/base), for
-// access logs.
-const UpstreamKey = "gatehouse.upstream"
 
 // Proxy forwards the requests of one route. It is safe for concurrent use.
 type Proxy struct {
@@ -322,9 +317,10 @@ func (p *Proxy) Forward(c *fiber.Ctx) error {
 	if p.opts.MaxBody > 0 && int64(in.Header.ContentLength()) > p.opts.MaxBody {
 		return httperr.New(fiber.StatusRequestEntityTooLarge, msgBodyTooLarge)
 	}
+	st := request.From(c)
 	req := fasthttp.AcquireRequest()
 	resp := fasthttp.AcquireResponse()
-	body := p.prepareRequest(c, req)
+	body := p.prepareRequest(c, st, req)
 
 	var (
 		t   *target
@@ -334,7 +330,7 @@ func (p *Proxy) Forward(c *fiber.Ctx) error {
 	// next one may be tried, whatever the method.
 	for range len(p.targets) {
 		t = p.pick()
-		c.Locals(UpstreamKey, &t.url) // a pointer: boxing it does not allocate
+		st.Upstream = t.url // for the access log
 		p.setURI(req, in, t)
 		err = t.client.Do(req, resp)
 		if err == nil || !isDialError(err) {
@@ -362,15 +358,15 @@ func (p *Proxy) Forward(c *fiber.Ctx) error {
 	}
 	t.succeeded()
 	fasthttp.ReleaseRequest(req)
-	return p.writeResponse(c, t, resp)
+	return p.writeResponse(c, st, t, resp)
 }
 
 // prepareRequest copies the client's request into req: headers without
 // hop-by-hop and spoofable ones, fresh X-Forwarded-*, the body as a stream.
 // It returns the limiting body reader, if one was installed.
-func (p *Proxy) prepareRequest(c *fiber.Ctx, req *fasthttp.Request) *limitedBody {
+func (p *Proxy) prepareRequest(c *fiber.Ctx, st *request.State, req *fasthttp.Request) *limitedBody {
 	in := &c.Context().Request
-	p.prepareHeader(c, &req.Header)
+	p.prepareHeader(c, st, &req.Header)
 	n := in.Header.ContentLength() // -1: chunked
 	if n == 0 {
 		// No body. Under StreamRequestBody fasthttp gives even these a
@@ -390,12 +386,12 @@ func (p *Proxy) prepareRequest(c *fiber.Ctx, req *fasthttp.Request) *limitedBody
 // prepareHeader fills h, the upstream request's header, from c's: the
 // client's fields less what must not reach the upstream (stripRequest), then
 // the gateway's X-Forwarded-*, Authorization and X-Request-Id.
-func (p *Proxy) prepareHeader(c *fiber.Ctx, h *fasthttp.RequestHeader) {
+func (p *Proxy) prepareHeader(c *fiber.Ctx, st *request.State, h *fasthttp.RequestHeader) {
 	c.Context().Request.Header.CopyTo(h)
 	f := stripRequest(h)
 	p.setForwarded(c, h, f)
-	p.setAuthorization(c, h, f)
-	if id := requestID(c); id != "" {
+	p.setAuthorization(st.Identity, h, f)
+	if id := requestID(c, st); id != "" {
 		var buf [128]byte // the server's ids fit; a longer one grows it
 		replaceHeader(h, keyXRequestID, append(buf[:0], id...), f&hasXRequestID != 0)
 	}
@@ -407,8 +403,7 @@ func (p *Proxy) prepareHeader(c *fiber.Ctx, h *fasthttp.RequestHeader) {
 // of a client-sent Authorization is replaced (f says whether there is one).
 // Without an identity (auth: none) the client's Authorization passes as it
 // came.
-func (p *Proxy) setAuthorization(c *fiber.Ctx, h *fasthttp.RequestHeader, f fields) {
-	id := plugins.IdentityOf(c)
+func (p *Proxy) setAuthorization(id *request.Identity, h *fasthttp.RequestHeader, f fields) {
 	if id == nil || id.AccessToken == "" {
 		return
 	}
@@ -452,7 +447,7 @@ const maxBufferedBody = 16 << 10
 // writeResponse copies resp's status and end-to-end headers to c and hands
 // its body over: read whole when small, else as a stream that releases resp
 // when it is closed. It fails only when a small body cannot be read.
-func (p *Proxy) writeResponse(c *fiber.Ctx, t *target, resp *fasthttp.Response) error {
+func (p *Proxy) writeResponse(c *fiber.Ctx, st *request.State, t *target, resp *fasthttp.Response) error {
 	out := c.Response()
 	p.copyResponseHeader(&out.Header, &resp.Header)
 	stream := resp.BodyStream()
@@ -467,7 +462,7 @@ func (p *Proxy) writeResponse(c *fiber.Ctx, t *target, resp *fasthttp.Response) 
 		return nil
 	}
 	if n >= 0 && n <= maxBufferedBody {
-		return p.bufferBody(c, t, resp, n)
+		return p.bufferBody(c, st, t, resp, n)
 	}
 	if n < 0 {
 		// Chunked or read-until-close: an event stream may wait long for
@@ -475,15 +470,15 @@ func (p *Proxy) writeResponse(c *fiber.Ctx, t *target, resp *fasthttp.Response) 
 		out.ImmediateHeaderFlush = true
 		n = -1
 	}
-	// plugins.BodyStream lets a plugin (the cache) read a prefix of the body
+	// request.BodyStream lets a plugin (the cache) read a prefix of the body
 	// and hand the rest back without fasthttp closing the upstream under it.
-	out.SetBodyStream(plugins.NewBodyStream(p.acquireResponseBody(resp, t, requestID(c))), n)
+	out.SetBodyStream(request.NewBodyStream(p.acquireResponseBody(resp, t, requestID(c, st))), n)
 	return nil
 }
 
 // bufferBody reads resp's body of n bytes (at most maxBufferedBody) into c's
 // response and releases resp, its connection back in the pool.
-func (p *Proxy) bufferBody(c *fiber.Ctx, t *target, resp *fasthttp.Response, n int) error {
+func (p *Proxy) bufferBody(c *fiber.Ctx, st *request.State, t *target, resp *fasthttp.Response, n int) error {
 	bp := p.getBuf()
 	body := slices.Grow((*bp)[:0], n+1)
 	stream := resp.BodyStream()
@@ -511,7 +506,7 @@ func (p *Proxy) bufferBody(c *fiber.Ctx, t *target, resp *fasthttp.Response, n i
 	*bp = body // keep what it grew to
 	p.putBuf(bp)
 	if err != nil {
-		p.bodyFailed(c.UserContext(), t, requestID(c), err)
+		p.bodyFailed(st.Context(), t, requestID(c, st), err)
 		return statusError(err)
 	}
 	return nil
@@ -623,7 +618,8 @@ func (p *Proxy) Close() {
 // failed ejects t when the failure err of req says it is down, logs the
 // cause and reports it to the metrics hook.
 func (p *Proxy) failed(c *fiber.Ctx, t *target, req *fasthttp.Request, err error) {
-	p.report(c.UserContext(), t, requestID(c), "upstream request failed", err, ejects(err, req))
+	st := request.From(c)
+	p.report(st.Context(), t, requestID(c, st), "upstream request failed", err, ejects(err, req))
 }
 
 // report ejects t if eject is set, logs err with msg and passes it to the
@@ -644,11 +640,11 @@ func (p *Proxy) report(ctx context.Context, t *target, reqID, msg string, err er
 	}
 }
 
-// requestID is the id the server's request-id middleware stored in
-// c.Locals("requestid"), or else the X-Request-Id request header.
-func requestID(c *fiber.Ctx) string {
-	if id, ok := c.Locals("requestid").(string); ok && id != "" {
-		return id
+// requestID is the request's id (st.ID, which the server always sets), or
+// else the X-Request-Id request header (a Proxy used without the server).
+func requestID(c *fiber.Ctx, st *request.State) string {
+	if st.ID != "" {
+		return st.ID
 	}
 	return string(c.Request().Header.Peek(fiber.HeaderXRequestID))
 }

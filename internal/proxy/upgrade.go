@@ -11,6 +11,7 @@ import (
 	"net"
 	"time"
 
+	"github.com/gatehouse-dev/gatehouse/request"
 	"github.com/gofiber/fiber/v2"
 	"github.com/valyala/fasthttp"
 )
@@ -67,11 +68,12 @@ type Upgraded struct {
 // 502 "upstream unavailable" (no target reachable, a reset, a 101 to
 // another protocol), 504 "upstream timeout".
 func (p *Proxy) Upgrade(c *fiber.Ctx) (*Upgraded, error) {
-	ctx := c.UserContext()
+	st := request.From(c)
+	ctx := c.UserContext() // a plugin may have narrowed it
 	in := &c.Context().Request
 	req := fasthttp.AcquireRequest()
 	defer fasthttp.ReleaseRequest(req)
-	p.prepareHeader(c, &req.Header)
+	p.prepareHeader(c, st, &req.Header)
 	h := &req.Header
 	h.Set(fiber.HeaderConnection, "Upgrade")
 	h.Set(fiber.HeaderUpgrade, "websocket")
@@ -83,7 +85,7 @@ func (p *Proxy) Upgrade(c *fiber.Ctx) (*Upgraded, error) {
 	)
 	for range len(p.targets) {
 		t = p.pick()
-		c.Locals(UpstreamKey, &t.url)
+		st.Upstream = t.url
 		p.setURI(req, in, t)
 		if conn, err = p.dialUpgrade(ctx, t); err == nil {
 			break
@@ -96,7 +98,7 @@ func (p *Proxy) Upgrade(c *fiber.Ctx) (*Upgraded, error) {
 	up, err := p.handshake(ctx, c, conn, req)
 	if err != nil {
 		_ = conn.Close()
-		p.report(ctx, t, requestID(c), "upstream websocket handshake failed", err, false)
+		p.report(ctx, t, requestID(c, st), "upstream websocket handshake failed", err, false)
 		return nil, statusError(err)
 	}
 	t.succeeded()

@@ -12,6 +12,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/oidc/oidctest"
 	"github.com/gatehouse-dev/gatehouse/internal/store/redistest"
 	"github.com/gatehouse-dev/gatehouse/plugins"
+	"github.com/gatehouse-dev/gatehouse/request"
 )
 
 // TestHangingIdPEndsAtTheRouteDeadline: a session whose access token needs
@@ -55,7 +56,7 @@ func init() {
 					ctx := c.UserContext()
 					deadline, ok := ctx.Deadline()
 					return c.JSON(fiber.Map{
-						"id":          plugins.RequestIDFrom(ctx),
+						"id":          request.IDFrom(ctx),
 						"hasDeadline": ok,
 						"withinRoute": ok && time.Until(deadline) <= 750*time.Millisecond,
 					})

@@ -14,6 +14,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"github.com/valyala/fasthttp"
 
+	"github.com/gatehouse-dev/gatehouse/backend"
 	"github.com/gatehouse-dev/gatehouse/httperr"
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
 	"github.com/gatehouse-dev/gatehouse/internal/config"
@@ -21,6 +22,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/route"
 	"github.com/gatehouse-dev/gatehouse/internal/static"
 	"github.com/gatehouse-dev/gatehouse/plugins"
+	"github.com/gatehouse-dev/gatehouse/request"
 )
 
 // pathBufs recycles the buffers canonical paths are built in.
@@ -66,10 +68,8 @@ func (s *Server) dispatch(c *fiber.Ctx) error {
 			return httperr.New(fiber.StatusNotFound, "not found")
 		}
 	}
-	rt.inflight.Add(1)
-	defer rt.inflight.Add(-1)
 	rh := &rt.routes[e.Index]
-	c.Locals(localsRoute, rh.route.Name)
+	request.From(c).Route = rh.route.Name
 	return rh.handler(c)
 }
 
@@ -149,7 +149,7 @@ func (s *Server) buildRouting(cfg *config.Config) (*routing, error) {
 	for i := range cfg.Routes {
 		r := &cfg.Routes[i]
 		log := s.logger.With("route", r.Name)
-		mws, err := buildPlugins(ctx, cfg, r, log, false)
+		mws, err := buildPlugins(ctx, cfg, r, log, false, s.state.backends(r.Name))
 		if err != nil {
 			problems = problems.Append(cfg.File, err)
 			continue
@@ -207,22 +207,19 @@ func (s *Server) buildRouting(cfg *config.Config) (*routing, error) {
 	return rt, nil
 }
 
-// withDeadline gives each request of a route a context (c.UserContext())
-// that ends at the route's timeout from the moment it was dispatched, and
-// when the handler returns: the session load, a token refresh, the rate
+// withDeadline makes each request's context (request.State.Context, also
+// c.UserContext()) end at the route's timeout from the moment it was
+// dispatched: the session load, a token refresh, the rate
 // limit and cache backends and every other I/O the request causes take it,
 // so that a store or an IdP that hangs ends this one request at the route's
 // deadline with a clean 503/504 instead of holding it (and its connection)
 // for as long as the slowest backend timeout.
-//
-// The context also carries the request id (plugins.RequestIDFrom). It is
-// plugins.NewRequestContext, which costs a timer only when something waits
-// on Done: context.WithTimeout was 3% of a plain request's CPU.
+// The context ends when the request is over, too (observe ends it). It
+// costs a timer only when something waits on Done: context.WithTimeout was
+// 3% of a plain request's CPU.
 func withDeadline(timeout time.Duration, next fiber.Handler) fiber.Handler {
 	return func(c *fiber.Ctx) error {
-		ctx, end := plugins.NewRequestContext(requestID(c), time.Now().Add(timeout))
-		defer end()
-		c.SetUserContext(ctx)
+		request.From(c).SetDeadline(time.Now().Add(timeout))
 		return next(c)
 	}
 }
@@ -237,7 +234,7 @@ func withDeadline(timeout time.Duration, next fiber.Handler) fiber.Handler {
 // without a body, which can be replayed safely (issue 4, item 2).
 func forward(px *proxy.Proxy, reauth reauthorizer) fiber.Handler {
 	return func(c *fiber.Ctx) error {
-		id := plugins.IdentityOf(c)
+		id := request.From(c).Identity
 		if id == nil || id.SessionID == "" || !replayable(c) {
 			return px.Forward(c)
 		}
@@ -286,7 +283,11 @@ func replayable(c *fiber.Ctx) bool {
 // defaults block's entry) and returns their middlewares in phase order.
 // With check, each plugin's New only validates its block (plugins.Spec.Check)
 // and the middlewares returned are not to be used.
-func buildPlugins(ctx context.Context, cfg *config.Config, r *config.Route, log *slog.Logger, check bool) ([]plugins.Middleware, error) {
+//
+// Each plugin gets its backends from backends (nil under check: a check
+// opens none).
+func buildPlugins(ctx context.Context, cfg *config.Config, r *config.Route, log *slog.Logger, check bool,
+	backends func(plugin string) backend.Backends) ([]plugins.Middleware, error) {
 	type named struct {
 		p   plugins.Plugin
 		cfg config.PluginConfig
@@ -323,8 +324,12 @@ func buildPlugins(ctx context.Context, cfg *config.Config, r *config.Route, log 
 	})
 	var mws []plugins.Middleware
 	for _, n := range list {
+		var bk backend.Backends
+		if backends != nil && !check {
+			bk = backends(n.p.Name)
+		}
 		mw, err := n.p.New(plugins.Spec{
-			Ctx: ctx, Route: r, Config: n.cfg, Store: cfg.Session.Store,
+			Ctx: ctx, Route: r, Config: n.cfg, Backends: bk,
 			Logger: log.With("plugin", n.p.Name), Check: check,
 			Secret: plugins.DeriveSecret(cfg.Session.Secret, n.p.Name, r.Name),
 		})

@@ -10,6 +10,7 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/httperr"
 	"github.com/gatehouse-dev/gatehouse/internal/proxy"
+	"github.com/gatehouse-dev/gatehouse/request"
 )
 
 // The edge's refusals. Each closes the connection: the bytes after the head
@@ -58,7 +59,7 @@ func (s *Server) edge(c *fiber.Ctx) error {
 	if isWebSocketUpgrade(h) {
 		// Recognised before Connection and Upgrade go: the route decides
 		// (websocket: true) whether it becomes one (see wsRoute).
-		c.Locals(upgradeKey{}, true)
+		request.From(c).Upgrade = true
 	}
 	peer, _ := netip.AddrFromSlice(c.Context().RemoteIP())
 	proxy.StripClientRequest(h, s.clientIP.Trusted(peer.Unmap()))

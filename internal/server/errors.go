@@ -13,6 +13,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/httperr"
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
 	"github.com/gatehouse-dev/gatehouse/internal/errorpage"
+	"github.com/gatehouse-dev/gatehouse/request"
 	"github.com/gofiber/fiber/v2"
 	"github.com/valyala/fasthttp"
 )
@@ -30,7 +31,7 @@ func errorHandler(logger *slog.Logger, pages *errorpage.Pages) fiber.ErrorHandle
 	return func(c *fiber.Ctx, err error) error {
 		status, msg, internal := httperr.Answer(err)
 		if internal && !errors.Is(err, errPanicked) { // a panic was logged where it was recovered
-			logger.Error("unhandled error", "error", err, "request_id", requestID(c),
+			logger.Error("unhandled error", "error", err, "request_id", request.From(c).ID,
 				"method", methodLabel(c.Method()), "path", c.Path())
 		}
 		return writeError(c, pages, status, msg)
@@ -54,7 +55,7 @@ func writeError(c *fiber.Ctx, pages *errorpage.Pages, status int, msg string) er
 	resp.Header.Set(fiber.HeaderXContentTypeOptions, "nosniff")
 	// Added: a kept Vary (a cors policy's Origin) stays (RFC 9110 §12.5.5).
 	resp.Header.Add(fiber.HeaderVary, "Accept, Sec-Fetch-Mode")
-	c.Set(fiber.HeaderXRequestID, requestID(c))
+	c.Set(fiber.HeaderXRequestID, request.From(c).ID)
 	req := &c.Request().Header
 	if pages != nil && errorpage.PrefersHTML(req.Peek("Sec-Fetch-Mode"), req.Peek(fiber.HeaderAccept)) {
 		// Templates were trial-run at load; should one fail all the same,
@@ -95,7 +96,7 @@ func pageData(c *fiber.Ctx, status int) errorpage.Data {
 	if path == auth.PathCallback && (status == fiber.StatusBadRequest || status == fiber.StatusUnauthorized) {
 		kind = errorpage.Login
 	}
-	d := errorpage.Data{Status: status, RequestID: requestID(c)}
+	d := errorpage.Data{Status: status, RequestID: request.From(c).ID}
 	d.Title, d.Message = errorpage.Text(status, kind)
 	switch {
 	case kind == errorpage.Login || status == fiber.StatusUnauthorized:

@@ -3,12 +3,11 @@ package server
 import (
 	"context"
 	"maps"
-	"net/netip"
 	"sync"
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/httperr"
-	"github.com/gatehouse-dev/gatehouse/plugins"
+	"github.com/gatehouse-dev/gatehouse/request"
 	"github.com/gofiber/fiber/v2"
 	"github.com/gofiber/fiber/v2/middleware/adaptor"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -143,8 +142,8 @@ func (s *Server) dependencyChecks(ctx context.Context) (map[string]string, bool)
 // server.trusted_proxies) is in server.metrics_from: only those clients see
 // what names routes and upstream targets.
 func (s *Server) fromMetricsNetworks(c *fiber.Ctx) bool {
-	ip, err := netip.ParseAddr(plugins.ClientIP(c))
-	return err == nil && s.metricsFrom.Trusted(ip)
+	ip := request.From(c).Client
+	return ip.IsValid() && s.metricsFrom.Trusted(ip)
 }
 
 // serveMetrics exposes the server's Prometheus registry to the networks of

@@ -10,18 +10,9 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/gatehouse-dev/gatehouse/request"
 	"github.com/gofiber/fiber/v2"
-
-	"github.com/gatehouse-dev/gatehouse/internal/proxy"
-	"github.com/gatehouse-dev/gatehouse/plugins"
 )
-
-// localsRequestID is the fiber.Ctx Locals key under which the request id is
-// kept; plugins and the proxy read it by this documented string.
-const localsRequestID = "requestid"
-
-// localsRoute holds the matched route's name for logs and metrics.
-const localsRoute = "gatehouse.route"
 
 // keyRequestID is X-Request-Id as fasthttp stores it (SetCanonical skips
 // normalising the name per request).
@@ -29,12 +20,6 @@ var keyRequestID = []byte("X-Request-Id")
 
 // maxRequestIDLen bounds a client-sent X-Request-Id; longer or odd ones are replaced.
 const maxRequestIDLen = 128
-
-// requestID returns the request's id ("" before the observe middleware ran).
-func requestID(c *fiber.Ctx) string {
-	id, _ := c.Locals(localsRequestID).(string)
-	return id
-}
 
 // validRequestID accepts ids made of visible ASCII without separators that
 // could break a log line or a header: [A-Za-z0-9._:-], 1..128 characters.
@@ -76,8 +61,9 @@ func (s *Server) observe(c *fiber.Ctx) error {
 	} else {
 		id = newRequestID()
 	}
-	c.Locals(localsRequestID, id)
-	s.resolveClientIP(c)
+	st := request.Begin(c, id, s.clientOf(c))
+	defer st.End()
+	c.SetUserContext(st.Context())
 
 	if err := s.next(c); err != nil {
 		if herr := s.app.ErrorHandler(c, err); herr != nil {
@@ -96,29 +82,20 @@ func (s *Server) observe(c *fiber.Ctx) error {
 	c.Response().Header.SetCanonical(keyRequestID, append(idBuf[:0], id...))
 	status := c.Response().StatusCode()
 	elapsed := time.Since(start)
-	routeName, _ := c.Locals(localsRoute).(string)
-	s.metrics.observe(routeName, methodLabel(c.Method()), status, elapsed)
-	if s.logger.Enabled(c.UserContext(), slog.LevelInfo) {
-		s.logger.LogAttrs(c.UserContext(), slog.LevelInfo, "request",
+	s.metrics.observe(st.Route, methodLabel(c.Method()), status, elapsed)
+	if ctx := st.Context(); s.logger.Enabled(ctx, slog.LevelInfo) {
+		s.logger.LogAttrs(ctx, slog.LevelInfo, "request",
 			slog.String("request_id", id),
 			slog.String("method", c.Method()),
 			slog.String("path", string(c.Request().URI().PathOriginal())),
-			slog.String("route", routeName),
+			slog.String("route", st.Route),
 			slog.Int("status", status),
 			slog.Duration("duration", elapsed),
-			slog.String("upstream", upstreamOf(c)),
-			slog.String("client_ip", plugins.ClientIP(c)),
+			slog.String("upstream", st.Upstream),
+			slog.String("client_ip", st.ClientIP()),
 		)
 	}
 	return nil
-}
-
-// upstreamOf returns the target the proxy forwarded to ("" when none).
-func upstreamOf(c *fiber.Ctx) string {
-	if u, ok := c.Locals(proxy.UpstreamKey).(*string); ok {
-		return *u
-	}
-	return ""
 }
 
 // statusLabel returns the status code as a metric label without allocating
@@ -137,16 +114,17 @@ var statusLabels = func() (l [500]string) {
 	return l
 }()
 
-// resolveClientIP records the client address behind trusted proxies for
-// logs, plugins and the auth endpoints. Without trusted proxies the peer is
-// the client and nothing needs recording (plugins.ClientIP falls back to it).
-func (s *Server) resolveClientIP(c *fiber.Ctx) {
-	if !s.clientIP.Any() {
-		return
-	}
+// clientOf returns c's client address: the connection's peer, or, when the
+// peer is one of server.trusted_proxies, the address X-Forwarded-For names
+// behind it.
+func (s *Server) clientOf(c *fiber.Ctx) netip.Addr {
 	peer, ok := netip.AddrFromSlice(c.Context().RemoteIP())
 	if !ok {
-		return
+		return netip.Addr{}
+	}
+	peer = peer.Unmap()
+	if !s.clientIP.Any() {
+		return peer
 	}
 	// Every X-Forwarded-For line counts: they form one list (RFC 9110 §5.3).
 	var xff []byte
@@ -157,6 +135,5 @@ func (s *Server) resolveClientIP(c *fiber.Ctx) {
 	default:
 		xff = bytes.Join(lines, []byte(","))
 	}
-	ip := s.clientIP.Resolve(peer, xff)
-	c.Locals(plugins.ClientIPKey, ip.String())
+	return s.clientIP.Resolve(peer, xff)
 }

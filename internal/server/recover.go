@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"runtime/debug"
 
+	"github.com/gatehouse-dev/gatehouse/request"
 	"github.com/gofiber/fiber/v2"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/valyala/fasthttp"
@@ -44,8 +45,10 @@ func (s *Server) next(c *fiber.Ctx) (err error) {
 // recovered logs and counts a panic recovered while serving ctx's request.
 func (s *Server) recovered(ctx *fasthttp.RequestCtx, v any) {
 	s.panics.Inc()
-	id, _ := ctx.UserValue(localsRequestID).(string)
-	route, _ := ctx.UserValue(localsRoute).(string)
+	var id, route string
+	if st := request.FromFastHTTP(ctx); st != nil {
+		id, route = st.ID, st.Route
+	}
 	s.logger.LogAttrs(ctx, slog.LevelError, "panic while serving a request",
 		slog.String("request_id", id),
 		slog.String("route", route),

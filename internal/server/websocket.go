@@ -23,7 +23,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/proxy"
 	"github.com/gatehouse-dev/gatehouse/internal/safego"
 	"github.com/gatehouse-dev/gatehouse/internal/session"
-	"github.com/gatehouse-dev/gatehouse/plugins"
+	"github.com/gatehouse-dev/gatehouse/request"
 )
 
 // WebSocket close codes gatehouse sends (RFC 6455 §7.4.1).
@@ -58,16 +58,10 @@ const (
 // msgTooManyWebSockets answers a handshake beyond websocket_max_connections.
 const msgTooManyWebSockets = "too many websocket connections"
 
-// upgradeKey is the Locals key under which the edge marks a valid
-// WebSocket handshake (see isWebSocketUpgrade) before it removes the
-// Connection and Upgrade fields.
-type upgradeKey struct{}
-
-// isUpgrade reports whether the edge marked c's request as a WebSocket handshake.
-func isUpgrade(c *fiber.Ctx) bool {
-	v, _ := c.Locals(upgradeKey{}).(bool)
-	return v
-}
+// isUpgrade reports whether the edge marked c's request as a WebSocket
+// handshake (request.State.Upgrade, set before the edge removes the
+// Connection and Upgrade fields).
+func isUpgrade(c *fiber.Ctx) bool { return request.From(c).Upgrade }
 
 // isWebSocketUpgrade reports a valid WebSocket opening handshake (RFC 6455
 // §4.2.1): GET, Connection naming the upgrade option, Upgrade naming
@@ -181,10 +175,10 @@ func (w *wsRoute) newSocket(c *fiber.Ctx, up *proxy.Upgraded) *socket {
 		route: w,
 		up:    up,
 		log: w.srv.logger.With(slog.String("route", w.route.Name),
-			slog.String("request_id", strings.Clone(requestID(c)))),
+			slog.String("request_id", request.From(c).ID)),
 		done: make(chan struct{}),
 	}
-	if id := plugins.IdentityOf(c); id != nil {
+	if id := request.From(c).Identity; id != nil {
 		s.sessionID = strings.Clone(id.SessionID)
 		s.subject = strings.Clone(id.Subject)
 		if sid, ok := id.Claims["sid"].(string); ok {

@@ -30,9 +30,11 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"go.yaml.in/yaml/v3"
 
+	"github.com/gatehouse-dev/gatehouse/backend"
 	"github.com/gatehouse-dev/gatehouse/httperr"
 	"github.com/gatehouse-dev/gatehouse/internal/config"
 	"github.com/gatehouse-dev/gatehouse/plugins"
+	"github.com/gatehouse-dev/gatehouse/request"
 )
 
 // Name is the plugin's key under plugins: in routes.yaml.
@@ -93,19 +95,19 @@ type cacheMiddleware struct {
 	gens [256]atomic.Uint64
 }
 
-// New validates the block and builds the middleware on the backend
-// spec.Store names (NewBackend). With spec.Check it only validates the block.
+// New validates the block and builds the middleware on the route's cache
+// store (spec.Backends): memory per replica, or Redis, shared by every
+// replica. With spec.Check it only validates the block.
 func New(spec plugins.Spec) (plugins.Middleware, error) {
 	cfg, err := parse(spec)
 	if err != nil || spec.Check {
 		return nil, err
 	}
-	// Memory per replica, or Redis (shared) when spec.Store is a redis URL.
-	b, err := NewBackend(spec, cfg)
+	c, err := spec.Backends.Cache(backend.CacheOptions{MaxBytes: int64(cfg.MaxBytes)})
 	if err != nil {
 		return nil, spec.Config.ErrorAt("", "%v", err)
 	}
-	return newCache(spec, cfg, b, time.Now).middleware, nil
+	return newCache(spec, cfg, newEntries(c, int64(cfg.MaxEntryBytes), nil), time.Now).middleware, nil
 }
 
 // parse decodes and validates the block, applying the defaults. Every
@@ -198,7 +200,7 @@ func (m *cacheMiddleware) middleware(next fiber.Handler) fiber.Handler {
 		err := next(c)
 		m.gens[m.genIndex(path)].Add(1)
 		if derr := m.backend.DeletePath(c.UserContext(), path); derr != nil {
-			m.log.Error("cache: invalidation failed", "route", m.route, "requestid", c.Locals("requestid"), "error", derr)
+			m.log.Error("cache: invalidation failed", "route", m.route, "request_id", request.From(c).ID, "error", derr)
 		}
 		return err
 	}
@@ -286,12 +288,12 @@ func (m *cacheMiddleware) fetch(c *fiber.Ctx, next fiber.Handler, primary string
 		key = variantKey(primary, c, e.Vary)
 		marker := &Entry{Path: path, Vary: e.Vary, Stored: e.Stored, Expires: e.Expires}
 		if err := m.backend.Set(ctx, primary, marker); err != nil {
-			m.log.Error("cache: store failed", "route", m.route, "requestid", c.Locals("requestid"), "error", err)
+			m.log.Error("cache: store failed", "route", m.route, "request_id", request.From(c).ID, "error", err)
 			return fetchResult{}
 		}
 	}
 	if err := m.backend.Set(ctx, key, e); err != nil {
-		m.log.Error("cache: store failed", "route", m.route, "requestid", c.Locals("requestid"), "error", err)
+		m.log.Error("cache: store failed", "route", m.route, "request_id", request.From(c).ID, "error", err)
 		return fetchResult{}
 	}
 	return fetchResult{entry: e, key: key}
@@ -302,7 +304,7 @@ func (m *cacheMiddleware) lookup(ctx context.Context, c *fiber.Ctx, primary stri
 	e, ok, err := m.backend.Get(ctx, primary)
 	if err != nil || !ok {
 		if err != nil {
-			m.log.Error("cache: lookup failed", "route", m.route, "requestid", c.Locals("requestid"), "error", err)
+			m.log.Error("cache: lookup failed", "route", m.route, "request_id", request.From(c).ID, "error", err)
 		}
 		return nil, err
 	}
@@ -367,7 +369,7 @@ func (m *cacheMiddleware) scope(c *fiber.Ctx) (string, bool) {
 	if m.public {
 		return "public", true
 	}
-	id := plugins.IdentityOf(c)
+	id := request.From(c).Identity
 	switch {
 	case id == nil:
 		return "", false
@@ -487,7 +489,7 @@ func (m *cacheMiddleware) capture(c *fiber.Ctx, path string, stored time.Time) (
 // authorized reports whether the upstream request carried credentials: an
 // inbound Authorization, or a session the proxy turns into one.
 func (m *cacheMiddleware) authorized(c *fiber.Ctx) bool {
-	return plugins.IdentityOf(c) != nil || len(c.Request().Header.Peek(fiber.HeaderAuthorization)) > 0
+	return request.From(c).Identity != nil || len(c.Request().Header.Peek(fiber.HeaderAuthorization)) > 0
 }
 
 // lifetime is the freshness lifetime: the ttl, shortened by s-maxage (public
@@ -556,7 +558,7 @@ func (m *cacheMiddleware) readBody(c *fiber.Ctx) ([]byte, bool, error) {
 		return nil, false, nil // too big: untouched, streams through
 	}
 	stream := resp.BodyStream()
-	bs, resumable := stream.(*plugins.BodyStream)
+	bs, resumable := stream.(*request.BodyStream)
 	if cl >= 0 {
 		// A known length that fits: read it all.
 		body := make([]byte, cl)
@@ -589,7 +591,7 @@ func (m *cacheMiddleware) readBody(c *fiber.Ctx) ([]byte, bool, error) {
 		}
 	}
 	// Longer than MaxEntryBytes: hand the prefix back in front of the rest.
-	plugins.Restream(resp, bs, body, -1)
+	request.Restream(resp, bs, body, -1)
 	return nil, false, nil
 }
 

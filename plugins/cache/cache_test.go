@@ -11,12 +11,14 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/gatehouse-dev/gatehouse/backend"
+	"github.com/gatehouse-dev/gatehouse/internal/backend/memory"
 	"github.com/gatehouse-dev/gatehouse/internal/config"
-	"github.com/gatehouse-dev/gatehouse/plugins"
 	"github.com/gatehouse-dev/gatehouse/plugins/plugintest"
+	"github.com/gatehouse-dev/gatehouse/request"
 )
 
-var identities = map[string]*plugins.Identity{
+var identities = map[string]*request.Identity{
 	"alice":   {SessionID: "sess-alice", Subject: "alice"},
 	"bob":     {SessionID: "sess-bob", Subject: "bob"},
 	"bearer":  {Subject: "svc", AccessToken: "token-with-scope-read"},
@@ -28,7 +30,7 @@ var identities = map[string]*plugins.Identity{
 type harness struct {
 	app   *fiber.App
 	clk   *plugintest.Clock
-	mem   *Memory
+	mem   *memory.Cache
 	mw    *cacheMiddleware
 	hits  atomic.Int64
 	reply func(c *fiber.Ctx, n int64) error
@@ -43,8 +45,8 @@ func newHarness(t *testing.T, block string) *harness {
 	}
 	h := &harness{clk: plugintest.NewClock()}
 	h.reply = func(c *fiber.Ctx, n int64) error { return c.SendString(fmt.Sprint("response ", n)) }
-	h.mem = NewMemory(int64(cfg.MaxBytes), h.clk.Now)
-	h.mw = newCache(spec, cfg, h.mem, h.clk.Now)
+	h.mem = memory.NewCache(backend.CacheOptions{MaxBytes: int64(cfg.MaxBytes)}, h.clk.Now)
+	h.mw = newCache(spec, cfg, newEntries(h.mem, int64(cfg.MaxEntryBytes), h.clk.Now), h.clk.Now)
 	h.app = plugintest.NewApp(h.mw.middleware, func(c *fiber.Ctx) error {
 		return h.reply(c, h.hits.Add(1))
 	}, identities)
@@ -336,10 +338,16 @@ func TestCacheRules(t *testing.T) {
 	}
 }
 
-func TestNewUnsupportedStore(t *testing.T) {
+// A cache store that cannot be opened fails New, positioned; under Check
+// none is asked for.
+func TestNewBackendRefused(t *testing.T) {
 	spec := plugintest.Spec(t, "ttl: 1s")
-	spec.Store = "memcached://127.0.0.1:11211"
-	if _, err := New(spec); err == nil || !strings.Contains(err.Error(), "unsupported store") || !strings.HasPrefix(err.Error(), "routes.yaml:1:1:") {
-		t.Errorf("New(store %q) = %v, want a positioned unsupported-store error", spec.Store, err)
+	spec.Backends = plugintest.Refusing{}
+	if _, err := New(spec); err == nil || !strings.Contains(err.Error(), plugintest.ErrRefused.Error()) || !strings.HasPrefix(err.Error(), "routes.yaml:1:1:") {
+		t.Errorf("New(refusing backends) = %v, want a positioned error", err)
+	}
+	spec.Check = true
+	if _, err := New(spec); err != nil {
+		t.Errorf("New(Check, refusing backends) = %v, want nil: a check opens nothing", err)
 	}
 }

@@ -6,8 +6,10 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
-	"github.com/gatehouse-dev/gatehouse/plugins"
+	"github.com/gatehouse-dev/gatehouse/backend"
+	"github.com/gatehouse-dev/gatehouse/internal/backend/memory"
 	"github.com/gatehouse-dev/gatehouse/plugins/plugintest"
+	"github.com/gatehouse-dev/gatehouse/request"
 )
 
 func TestParseCacheControl(t *testing.T) {
@@ -88,7 +90,7 @@ func BenchmarkCacheHit(b *testing.B) {
 	if err != nil {
 		b.Fatalf("parse = %v", err)
 	}
-	m := newCache(spec, cfg, NewMemory(int64(cfg.MaxBytes), nil), time.Now)
+	m := newCache(spec, cfg, newEntries(memory.NewCache(backend.CacheOptions{}, nil), int64(cfg.MaxEntryBytes), nil), time.Now)
 	upstream := 0
 	h := m.middleware(func(c *fiber.Ctx) error {
 		upstream++
@@ -96,7 +98,7 @@ func BenchmarkCacheHit(b *testing.B) {
 		c.Set("Cache-Control", "max-age=3600")
 		return c.SendString(`{"id":1,"name":"alice","email":"alice@example.com"}`)
 	})
-	id := &plugins.Identity{SessionID: "QmFzZTY0U2Vzc2lvbklkZW50aWZpZXIwMTIzNDU2Nzg", Subject: "alice"}
+	id := &request.Identity{SessionID: "QmFzZTY0U2Vzc2lvbklkZW50aWZpZXIwMTIzNDU2Nzg", Subject: "alice"}
 	plugintest.Bench(b, h, id, nil)
 	if upstream != 1 {
 		b.Fatalf("upstream calls = %d, want 1", upstream)

@@ -1,20 +1,16 @@
 package cache
 
 import (
-	"bytes"
-	"context"
-	"fmt"
 	"io"
 	"net/http"
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/gofiber/fiber/v2"
 
-	"github.com/gatehouse-dev/gatehouse/plugins"
 	"github.com/gatehouse-dev/gatehouse/plugins/plugintest"
+	"github.com/gatehouse-dev/gatehouse/request"
 )
 
 // upstreamBody is a streamed upstream body that records whether it was
@@ -54,7 +50,7 @@ func TestStreamedBodies(t *testing.T) {
 		name      string
 		body      string
 		length    int  // SetBodyStream's bodySize
-		wrap      bool // the proxy wrapped it in plugins.BodyStream
+		wrap      bool // the proxy wrapped it in request.BodyStream
 		wantCache bool
 	}{
 		{name: "small chunked resumable", body: small, length: -1, wrap: true, wantCache: true},
@@ -74,7 +70,7 @@ func TestStreamedBodies(t *testing.T) {
 				bodies = append(bodies, ub)
 				var r io.Reader = ub
 				if tt.wrap {
-					r = plugins.NewBodyStream(ub)
+					r = request.NewBodyStream(ub)
 				}
 				c.Response().SetBodyStream(r, tt.length)
 				return nil
@@ -133,43 +129,6 @@ func TestHitReplaysHeaders(t *testing.T) {
 	}
 	if got := resp.Header.Values("X-Cache"); len(got) != 1 || got[0] != "HIT" {
 		t.Errorf("hit X-Cache = %q, want [HIT]", got)
-	}
-}
-
-func TestMemoryLRU(t *testing.T) {
-	clk := plugintest.NewClock()
-	entry := func(path string, n int) *Entry {
-		return &Entry{Status: 200, Body: bytes.Repeat([]byte("x"), n), Path: path, Expires: clk.Now().Add(time.Hour)}
-	}
-	key := func(i int) string { return fmt.Sprint("k", i) }
-	per := entry("/p", 1000).size(key(0))
-	m := NewMemory(3*per, clk.Now)
-	ctx := context.Background()
-	for i := range 3 {
-		m.Set(ctx, key(i), entry("/p", 1000))
-	}
-	m.Get(ctx, key(0)) // k0 is now the most recently used; k1 the least
-	m.Set(ctx, key(3), entry("/p", 1000))
-	for i, want := range []bool{true, false, true, true} {
-		if _, ok, _ := m.Get(ctx, key(i)); ok != want {
-			t.Errorf("after eviction Get(%s) found = %v, want %v", key(i), ok, want)
-		}
-	}
-	if n, size := m.Len(); n != 3 || size > 3*per {
-		t.Errorf("Len() = %d entries, %d bytes, want 3 entries within %d", n, size, 3*per)
-	}
-	m.Set(ctx, "huge", entry("/q", 10*int(per)))
-	if _, ok, _ := m.Get(ctx, "huge"); ok {
-		t.Errorf("an entry larger than the whole cache was stored")
-	}
-	if err := m.DeletePath(ctx, "/p"); err != nil {
-		t.Fatalf("DeletePath = %v", err)
-	}
-	if n, size := m.Len(); n != 0 || size != 0 {
-		t.Errorf("after DeletePath(/p): Len() = %d, %d, want 0, 0", n, size)
-	}
-	if len(m.byPath) != 0 {
-		t.Errorf("path index still holds %d paths, want 0", len(m.byPath))
 	}
 }
 

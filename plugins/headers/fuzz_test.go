@@ -10,8 +10,8 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"github.com/valyala/fasthttp"
 
-	"github.com/gatehouse-dev/gatehouse/plugins"
 	"github.com/gatehouse-dev/gatehouse/plugins/plugintest"
+	"github.com/gatehouse-dev/gatehouse/request"
 )
 
 // FuzzClaimHeader puts arbitrary claim values into a request header and
@@ -33,7 +33,7 @@ func FuzzClaimHeader(f *testing.F) {
 		fctx.Request.Header.SetHost("gw")
 		c := app.AcquireCtx(fctx)
 		defer app.ReleaseCtx(c)
-		plugins.SetIdentity(c, &plugins.Identity{Claims: map[string]any{"v": v}})
+		request.From(c).Identity = &request.Identity{Claims: map[string]any{"v": v}}
 		var wire []byte
 		err := mw(func(c *fiber.Ctx) error {
 			wire = append([]byte(nil), c.Request().Header.Header()...)
@@ -82,7 +82,7 @@ response:
 	if err != nil {
 		b.Fatalf("New = %v", err)
 	}
-	id := &plugins.Identity{SessionID: "s", Subject: "alice", Claims: map[string]any{"sub": "alice"}}
+	id := &request.Identity{SessionID: "s", Subject: "alice", Claims: map[string]any{"sub": "alice"}}
 	plugintest.Bench(b, mw(func(c *fiber.Ctx) error { return nil }), id, func(fctx *fasthttp.RequestCtx) {
 		fctx.Request.Header.Set("X-Debug", "1")
 	})

@@ -30,6 +30,7 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/internal/config"
 	"github.com/gatehouse-dev/gatehouse/plugins"
+	"github.com/gatehouse-dev/gatehouse/request"
 )
 
 // Name is the plugin's key under plugins: in routes.yaml.
@@ -256,7 +257,7 @@ func (h *handler) apply(c *fiber.Ctx, hdr headerEditor, s *side, where string) {
 		return
 	}
 	var (
-		id  = plugins.IdentityOf(c)
+		st  = request.From(c)
 		bp  *[]byte
 		buf []byte
 	)
@@ -269,7 +270,7 @@ func (h *handler) apply(c *fiber.Ctx, hdr headerEditor, s *side, where string) {
 			buf = *bp
 		}
 		var ok bool
-		buf, ok = o.tmpl.AppendTo(buf[:0], c, id)
+		buf, ok = o.tmpl.AppendTo(buf[:0], c, st)
 		if !ok {
 			return nil, false
 		}
@@ -277,7 +278,7 @@ func (h *handler) apply(c *fiber.Ctx, hdr headerEditor, s *side, where string) {
 			// A claim carried CR/LF/NUL or another control character:
 			// never inject it, and say so without echoing the value.
 			h.log.Warn("headers: value dropped: it contains control characters",
-				"route", h.route, "side", where, "header", string(o.name), "requestid", c.Locals("requestid"))
+				"route", h.route, "side", where, "header", string(o.name), "request_id", st.ID)
 			return nil, false
 		}
 		return buf, true

@@ -10,8 +10,8 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
-	"github.com/gatehouse-dev/gatehouse/plugins"
 	"github.com/gatehouse-dev/gatehouse/plugins/plugintest"
+	"github.com/gatehouse-dev/gatehouse/request"
 )
 
 func TestNewRejects(t *testing.T) {
@@ -49,7 +49,7 @@ func (e *echo) handler(c *fiber.Ctx) error {
 	return c.SendString("ok")
 }
 
-var testIdentities = map[string]*plugins.Identity{
+var testIdentities = map[string]*request.Identity{
 	"alice": {SessionID: "s-alice", Subject: "alice", Claims: map[string]any{
 		"sub": "alice", "email": "alice@example.com", "age": float64(42), "admin": true,
 		"groups": []any{"dev", "ops"}, "address": map[string]any{"city": "x"},

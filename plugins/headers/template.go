@@ -5,9 +5,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/gatehouse-dev/gatehouse/request"
 	"github.com/gofiber/fiber/v2"
-
-	"github.com/gatehouse-dev/gatehouse/plugins"
 )
 
 // segKind says what a template segment stands for.
@@ -177,7 +176,8 @@ func (t Template) String() string {
 // AppendTo appends the rendered value to dst. ok is false when a claim the
 // template needs is missing or is not representable as a header value (an
 // object, or an array holding one): the caller then drops the header.
-func (t Template) AppendTo(dst []byte, c *fiber.Ctx, id *plugins.Identity) (out []byte, ok bool) {
+func (t Template) AppendTo(dst []byte, c *fiber.Ctx, st *request.State) (out []byte, ok bool) {
+	id := st.Identity
 	for _, s := range t.segs {
 		switch s.kind {
 		case segLiteral:
@@ -194,10 +194,9 @@ func (t Template) AppendTo(dst []byte, c *fiber.Ctx, id *plugins.Identity) (out 
 				return dst, false
 			}
 		case segRequestID:
-			rid, _ := c.Locals("requestid").(string)
-			dst = append(dst, rid...)
+			dst = append(dst, st.ID...)
 		case segRequestIP:
-			dst = plugins.AppendClientIP(dst, c)
+			dst = st.AppendClientIP(dst)
 		case segRequestMethod:
 			dst = append(dst, c.Request().Header.Method()...)
 		case segRequestPath:

@@ -4,9 +4,11 @@
 package plugintest
 
 import (
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"strings"
 	"sync"
 	"testing"
@@ -16,16 +18,20 @@ import (
 	"github.com/valyala/fasthttp"
 	"go.yaml.in/yaml/v3"
 
+	"github.com/gatehouse-dev/gatehouse/backend"
 	"github.com/gatehouse-dev/gatehouse/httperr"
+	"github.com/gatehouse-dev/gatehouse/internal/backend/memory"
 	"github.com/gatehouse-dev/gatehouse/internal/config"
 	"github.com/gatehouse-dev/gatehouse/plugins"
+	"github.com/gatehouse-dev/gatehouse/request"
 )
 
 // File is the file name used in the positions of Spec's errors.
 const File = "routes.yaml"
 
 // Spec builds a plugin spec for the YAML block (an empty block means no
-// config), attached to a route named "test". Its Ctx ends with the test.
+// config), attached to a route named "test", on memory backends of its own
+// (a store whose janitor ends with the test). Its Ctx ends with the test.
 func Spec(tb testing.TB, block string) plugins.Spec {
 	tb.Helper()
 	var pc config.PluginConfig
@@ -40,13 +46,26 @@ func Spec(tb testing.TB, block string) plugins.Spec {
 		pc.Node = doc.Content[0]
 	}
 	return plugins.Spec{
-		Ctx:    tb.Context(),
-		Route:  &config.Route{Name: "test", Prefix: "/"},
-		Config: pc,
-		Store:  "memory",
-		Logger: slog.New(slog.DiscardHandler),
+		Ctx:      tb.Context(),
+		Route:    &config.Route{Name: "test", Prefix: "/"},
+		Config:   pc,
+		Backends: memory.NewStore(tb.Context(), nil, nil).For("test:test"),
+		Logger:   slog.New(slog.DiscardHandler),
 	}
 }
+
+// ErrRefused is the error of every Refusing backend.
+var ErrRefused = errors.New("plugintest: backend refused")
+
+// Refusing is a backend.Backends that opens nothing: every call fails with
+// ErrRefused. A plugin must fail New with it (under Check, not ask at all).
+type Refusing struct{}
+
+// Limiter implements backend.Backends.
+func (Refusing) Limiter(backend.LimiterOptions) (backend.Limiter, error) { return nil, ErrRefused }
+
+// Cache implements backend.Backends.
+func (Refusing) Cache(backend.CacheOptions) (backend.Cache, error) { return nil, ErrRefused }
 
 // IdentityHeader selects the request's identity from the app's identities.
 const IdentityHeader = "X-Test-Identity"
@@ -58,7 +77,7 @@ const RequestID = "test-request-id"
 // named by the request's X-Test-Identity header (as the auth gate would),
 // sets the request id, then runs mw in front of upstream. Errors become JSON
 // {"error": msg} with their status, as with the server's error handler.
-func NewApp(mw plugins.Middleware, upstream fiber.Handler, ids map[string]*plugins.Identity) *fiber.App {
+func NewApp(mw plugins.Middleware, upstream fiber.Handler, ids map[string]*request.Identity) *fiber.App {
 	app := fiber.New(fiber.Config{
 		DisableStartupMessage: true,
 		// The server's rule: only an httperr.Error's text reaches the client.
@@ -69,9 +88,10 @@ func NewApp(mw plugins.Middleware, upstream fiber.Handler, ids map[string]*plugi
 	})
 	chain := mw(upstream)
 	app.Use(func(c *fiber.Ctx) error {
-		c.Locals("requestid", RequestID)
+		st := request.From(c) // the peer as client, as without trusted proxies
+		st.ID = RequestID
 		if id, ok := ids[c.Get(IdentityHeader)]; ok {
-			plugins.SetIdentity(c, id)
+			st.Identity = id
 		}
 		return chain(c)
 	})
@@ -139,10 +159,13 @@ func countContaining(lines []string, s string) int {
 	return n
 }
 
+// benchClient is the client address Bench's requests come from.
+var benchClient = netip.MustParseAddr("203.0.113.7")
+
 // Bench runs h once per iteration on a reused request context, the way the
 // server runs a route's chain: prepare (may be nil) sets the request up,
 // then the identity and request id are recorded and h called.
-func Bench(b *testing.B, h fiber.Handler, id *plugins.Identity, prepare func(*fasthttp.RequestCtx)) {
+func Bench(b *testing.B, h fiber.Handler, id *request.Identity, prepare func(*fasthttp.RequestCtx)) {
 	b.Helper()
 	app := fiber.New()
 	fctx := &fasthttp.RequestCtx{}
@@ -154,8 +177,8 @@ func Bench(b *testing.B, h fiber.Handler, id *plugins.Identity, prepare func(*fa
 			prepare(fctx)
 		}
 		c := app.AcquireCtx(fctx)
-		c.Locals("requestid", "0123456789abcdef")
-		plugins.SetIdentity(c, id)
+		st := request.Begin(c, "0123456789abcdef", benchClient)
+		st.Identity = id
 		if err := h(c); err != nil {
 			b.Fatal(err)
 		}

@@ -27,9 +27,11 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/gatehouse-dev/gatehouse/backend"
 	"github.com/gatehouse-dev/gatehouse/httperr"
 	"github.com/gatehouse-dev/gatehouse/internal/config"
 	"github.com/gatehouse-dev/gatehouse/plugins"
+	"github.com/gatehouse-dev/gatehouse/request"
 )
 
 // Name is the plugin's key under plugins: in routes.yaml.
@@ -91,7 +93,8 @@ const policyName = `"default"`
 
 // limiterMiddleware is the compiled plugin for one route.
 type limiterMiddleware struct {
-	lim    Limiter
+	lim    backend.Limiter
+	limit  backend.Limit
 	kind   keyKind
 	arg    string // header or claim name
 	policy []byte // the RateLimit-Policy value
@@ -100,18 +103,15 @@ type limiterMiddleware struct {
 	route  string
 }
 
-// New validates the block and builds the middleware on the backend
-// spec.Store names (NewLimiter): memory, whose janitor ends with spec.Ctx, or
-// Redis. With spec.Check it only validates the block.
+// New validates the block and builds the middleware on the instance's
+// limiter (spec.Backends): memory counts per replica, Redis shares the
+// buckets between replicas. With spec.Check it only validates the block.
 func New(spec plugins.Spec) (plugins.Middleware, error) {
 	cfg, err := parse(spec)
 	if err != nil || spec.Check {
 		return nil, err
 	}
-	pol := Policy{Rate: cfg.Rate, Per: cfg.Per.D(), Burst: cfg.Burst}
-	// The memory backend counts per replica; the Redis backend (when
-	// spec.Store is a redis URL) shares the buckets between replicas.
-	lim, err := NewLimiter(spec, pol, cfg.MaxKeys)
+	lim, err := spec.Backends.Limiter(backend.LimiterOptions{MaxKeys: cfg.MaxKeys})
 	if err != nil {
 		return nil, spec.Config.ErrorAt("", "%v", err)
 	}
@@ -121,7 +121,7 @@ func New(spec plugins.Spec) (plugins.Middleware, error) {
 // parse decodes and validates the block, applying the defaults. Every
 // problem is reported, not only the first.
 func parse(spec plugins.Spec) (Config, error) {
-	cfg := Config{Per: config.Duration(time.Second), Key: "session", MaxKeys: DefaultMaxKeys, OnError: "allow"}
+	cfg := Config{Per: config.Duration(time.Second), Key: "session", MaxKeys: backend.DefaultMaxKeys, OnError: "allow"}
 	ps := spec.Config.DecodeAll(&cfg)
 	if cfg.Rate < 1 {
 		ps.At(&cfg.Rate, "rate", "rate must be >= 1, got %d", cfg.Rate)
@@ -189,12 +189,13 @@ func validToken(s string) bool {
 }
 
 // newMiddleware builds the middleware over any Limiter (tests use a clock).
-func newMiddleware(spec plugins.Spec, cfg Config, lim Limiter) plugins.Middleware {
+func newMiddleware(spec plugins.Spec, cfg Config, lim backend.Limiter) plugins.Middleware {
 	kind, arg, _ := parseKey(cfg.Key)
-	pol := Policy{Rate: cfg.Rate, Per: cfg.Per.D(), Burst: cfg.Burst}
+	pol := backend.Limit{Rate: cfg.Rate, Per: cfg.Per.D(), Burst: cfg.Burst}
 	window := max(int64(math.Ceil(pol.RefillTime().Seconds())), 1)
 	m := &limiterMiddleware{
 		lim:    lim,
+		limit:  pol,
 		kind:   kind,
 		arg:    arg,
 		policy: fmt.Appendf(nil, "%s;q=%d;w=%d", policyName, cfg.Burst, window),
@@ -212,10 +213,10 @@ func newMiddleware(spec plugins.Spec, cfg Config, lim Limiter) plugins.Middlewar
 
 // key returns the request's bucket key. The kinds are prefixed so that a
 // client-chosen header or claim value can never name another kind's bucket.
-func (m *limiterMiddleware) key(c *fiber.Ctx) string {
+func (m *limiterMiddleware) key(c *fiber.Ctx, st *request.State) string {
 	switch m.kind {
 	case keySession:
-		if id := plugins.IdentityOf(c); id != nil {
+		if id := st.Identity; id != nil {
 			if id.SessionID != "" {
 				return "s:" + id.SessionID
 			}
@@ -228,7 +229,7 @@ func (m *limiterMiddleware) key(c *fiber.Ctx) string {
 			return "h:" + string(v)
 		}
 	case keyClaim:
-		if id := plugins.IdentityOf(c); id != nil {
+		if id := st.Identity; id != nil {
 			switch v := id.Claims[m.arg].(type) {
 			case string:
 				if v != "" {
@@ -240,21 +241,22 @@ func (m *limiterMiddleware) key(c *fiber.Ctx) string {
 		}
 	}
 	var buf [64]byte
-	return string(plugins.AppendClientNetwork(append(buf[:0], "i:"...), c))
+	return string(st.AppendClientNetwork(append(buf[:0], "i:"...)))
 }
 
 func (m *limiterMiddleware) middleware(next fiber.Handler) fiber.Handler {
 	return func(c *fiber.Ctx) error {
-		d, err := m.lim.Allow(c.UserContext(), m.key(c))
+		st := request.From(c)
+		d, err := m.lim.Allow(st.Context(), m.key(c, st), m.limit)
 		if err != nil {
 			if m.deny {
 				m.log.Error("rate_limit: backend failed, request refused (on_error: deny)",
-					"route", m.route, "requestid", c.Locals("requestid"), "error", err)
+					"route", m.route, "request_id", st.ID, "error", err)
 				return httperr.New(fiber.StatusServiceUnavailable, "rate limiter unavailable")
 			}
 			// Fail open: a backend outage must not take every route down.
 			m.log.Error("rate_limit: backend failed, request let through",
-				"route", m.route, "requestid", c.Locals("requestid"), "error", err)
+				"route", m.route, "request_id", st.ID, "error", err)
 			return next(c)
 		}
 		if !d.Allowed {
@@ -271,7 +273,7 @@ func (m *limiterMiddleware) middleware(next fiber.Handler) fiber.Handler {
 }
 
 // setHeaders writes RateLimit-Policy and RateLimit.
-func (m *limiterMiddleware) setHeaders(c *fiber.Ctx, d Decision) {
+func (m *limiterMiddleware) setHeaders(c *fiber.Ctx, d backend.Decision) {
 	h := &c.Response().Header
 	h.SetCanonical(hdrPolicy, m.policy)
 	var buf [64]byte

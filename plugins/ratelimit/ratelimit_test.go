@@ -16,8 +16,10 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"github.com/valyala/fasthttp"
 
-	"github.com/gatehouse-dev/gatehouse/plugins"
+	"github.com/gatehouse-dev/gatehouse/backend"
+	"github.com/gatehouse-dev/gatehouse/internal/backend/memory"
 	"github.com/gatehouse-dev/gatehouse/plugins/plugintest"
+	"github.com/gatehouse-dev/gatehouse/request"
 )
 
 func TestNewRejects(t *testing.T) {
@@ -51,8 +53,8 @@ func TestDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatalf("parse(rate: 7) = %v", err)
 	}
-	if cfg.Burst != 7 || cfg.Per.D() != time.Second || cfg.Key != "session" || cfg.MaxKeys != DefaultMaxKeys {
-		t.Errorf("parse(rate: 7) = %+v, want burst 7, per 1s, key session, max_keys %d", cfg, DefaultMaxKeys)
+	if cfg.Burst != 7 || cfg.Per.D() != time.Second || cfg.Key != "session" || cfg.MaxKeys != backend.DefaultMaxKeys {
+		t.Errorf("parse(rate: 7) = %+v, want burst 7, per 1s, key session, max_keys %d", cfg, backend.DefaultMaxKeys)
 	}
 }
 
@@ -60,9 +62,9 @@ func TestDefaults(t *testing.T) {
 type harness struct {
 	app   *fiber.App
 	clk   *plugintest.Clock
-	mem   *Memory
+	mem   *memory.Limiter
 	hits  atomic.Int64
-	ident map[string]*plugins.Identity
+	ident map[string]*request.Identity
 }
 
 func newHarness(t *testing.T, block string) *harness {
@@ -72,12 +74,12 @@ func newHarness(t *testing.T, block string) *harness {
 	if err != nil {
 		t.Fatalf("parse(%q) = %v", block, err)
 	}
-	h := &harness{clk: plugintest.NewClock(), ident: map[string]*plugins.Identity{
+	h := &harness{clk: plugintest.NewClock(), ident: map[string]*request.Identity{
 		"alice":  {SessionID: "sess-alice", Subject: "alice", Claims: map[string]any{"tenant": "t1"}},
 		"bob":    {SessionID: "sess-bob", Subject: "bob", Claims: map[string]any{"tenant": "t1"}},
 		"bearer": {Subject: "svc", Claims: map[string]any{"tenant": float64(2)}},
 	}}
-	h.mem = NewMemory(spec.Ctx, Policy{Rate: cfg.Rate, Per: cfg.Per.D(), Burst: cfg.Burst}, MemoryOptions{MaxKeys: cfg.MaxKeys, Now: h.clk.Now})
+	h.mem = memory.NewLimiter(backend.LimiterOptions{MaxKeys: cfg.MaxKeys}, h.clk.Now)
 	mw := newMiddleware(spec, cfg, h.mem)
 	h.app = plugintest.NewApp(mw, func(c *fiber.Ctx) error {
 		h.hits.Add(1)
@@ -185,8 +187,8 @@ func TestKeys(t *testing.T) {
 // failing is a backend that is down.
 type failing struct{}
 
-func (failing) Allow(context.Context, string) (Decision, error) {
-	return Decision{}, errors.New("connection refused")
+func (failing) Allow(context.Context, string, backend.Limit) (backend.Decision, error) {
+	return backend.Decision{}, errors.New("connection refused")
 }
 
 // A backend failure lets the request through by default (on_error: allow)
@@ -227,11 +229,17 @@ func TestBackendError(t *testing.T) {
 	}
 }
 
-func TestNewUnsupportedStore(t *testing.T) {
+// A limiter that cannot be opened fails New, positioned; under Check no
+// limiter is asked for.
+func TestNewBackendRefused(t *testing.T) {
 	spec := plugintest.Spec(t, "rate: 1")
-	spec.Store = "memcached://127.0.0.1:11211"
-	if _, err := New(spec); err == nil || !strings.Contains(err.Error(), "unsupported store") || !strings.HasPrefix(err.Error(), "routes.yaml:1:1:") {
-		t.Errorf("New(store %q) = %v, want a positioned unsupported-store error", spec.Store, err)
+	spec.Backends = plugintest.Refusing{}
+	if _, err := New(spec); err == nil || !strings.Contains(err.Error(), plugintest.ErrRefused.Error()) || !strings.HasPrefix(err.Error(), "routes.yaml:1:1:") {
+		t.Errorf("New(refusing backends) = %v, want a positioned error", err)
+	}
+	spec.Check = true
+	if _, err := New(spec); err != nil {
+		t.Errorf("New(Check, refusing backends) = %v, want nil: a check opens nothing", err)
 	}
 }
 

@@ -1,8 +1,6 @@
 package ratelimit
 
 import (
-	"context"
-	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -10,14 +8,15 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/gatehouse-dev/gatehouse/backend"
+	redisbackend "github.com/gatehouse-dev/gatehouse/internal/backend/redis"
 	redisstore "github.com/gatehouse-dev/gatehouse/internal/store/redis"
 	"github.com/gatehouse-dev/gatehouse/internal/store/redistest"
-	"github.com/gatehouse-dev/gatehouse/plugins"
 	"github.com/gatehouse-dev/gatehouse/plugins/plugintest"
+	"github.com/gatehouse-dev/gatehouse/request"
 )
 
 // replica is one gateway instance's rate_limit route on a shared Redis.
@@ -26,27 +25,29 @@ type replica struct {
 	hits *atomic.Int64
 }
 
-// newReplica builds the plugin the way New will with spec.Store set: each
-// replica has its own Redis client, as separate processes would.
+// newReplica builds the plugin the way the server does on a Redis store:
+// each replica has its own Redis client, as separate processes would.
 func newReplica(t *testing.T, url, block string, hits *atomic.Int64) replica {
 	t.Helper()
+	rdb, err := redisstore.NewClient(url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = rdb.Close() })
 	spec := plugintest.Spec(t, block)
-	spec.Store = url
+	spec.Backends = redisbackend.Backends{Client: rdb, Prefix: redisbackend.Prefix(Name, spec.Route.Name)}
 	cfg, err := parse(spec)
 	if err != nil {
 		t.Fatalf("parse(%q) = %v", block, err)
 	}
-	lim, err := NewLimiter(spec, Policy{Rate: cfg.Rate, Per: cfg.Per.D(), Burst: cfg.Burst}, cfg.MaxKeys)
+	lim, err := spec.Backends.Limiter(backend.LimiterOptions{})
 	if err != nil {
-		t.Fatalf("NewLimiter(%q) = %v", redisstore.Redact(url), err)
-	}
-	if _, ok := lim.(*Redis); !ok {
-		t.Fatalf("NewLimiter(%q) = %T, want *Redis", redisstore.Redact(url), lim)
+		t.Fatal(err)
 	}
 	app := plugintest.NewApp(newMiddleware(spec, cfg, lim), func(c *fiber.Ctx) error {
 		hits.Add(1)
 		return c.SendString("ok")
-	}, map[string]*plugins.Identity{
+	}, map[string]*request.Identity{
 		"alice": {SessionID: "sess-alice", Subject: "alice"},
 		"bob":   {SessionID: "sess-bob", Subject: "bob"},
 	})
@@ -140,131 +141,4 @@ func fields(t *testing.T, v string) (r, tt int) {
 	r, _ = strconv.Atoi(parts[1][2:])
 	tt, _ = strconv.Atoi(parts[2][2:])
 	return r, tt
-}
-
-func TestRedisRoutesAndKeysApart(t *testing.T) {
-	srv := redistest.New(t)
-	rdb, err := redisstore.NewClient(srv.URL(0), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rdb.Close()
-	pol := Policy{Rate: 1, Per: time.Hour, Burst: 1}
-	users, orders := NewRedis(rdb, "users", pol, RedisOptions{}), NewRedis(rdb, "orders", pol, RedisOptions{})
-	ctx := t.Context()
-	for _, tc := range []struct {
-		name string
-		lim  *Redis
-		key  string
-		want bool
-	}{
-		{"first on users", users, "s:secret-session-id", true},
-		{"second on users", users, "s:secret-session-id", false},
-		{"same key, other route", orders, "s:secret-session-id", true},
-		{"other key, same route", users, "s:another", true},
-	} {
-		d, err := tc.lim.Allow(ctx, tc.key)
-		if err != nil || d.Allowed != tc.want {
-			t.Errorf("%s: Allow(%q) = %+v, %v, want allowed=%v", tc.name, tc.key, d, err, tc.want)
-		}
-		if !tc.want && (d.RetryAfter <= 0 || d.Remaining != 0) {
-			t.Errorf("%s: denied decision %+v, want RetryAfter > 0 and Remaining 0", tc.name, d)
-		}
-	}
-	// Bucket keys are hashes: a Redis dump shows no session id.
-	keys, err := rdb.Keys(ctx, "*").Result()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(keys) != 3 {
-		t.Errorf("KEYS * = %q, want 3 buckets", keys)
-	}
-	for _, k := range keys {
-		if strings.Contains(k, "secret") || !strings.HasPrefix(k, "rate:"+DefaultRedisPrefix) {
-			t.Errorf("bucket key %q: want rate:%s<route>:<hash>, without the session id", k, DefaultRedisPrefix)
-		}
-	}
-}
-
-// TestRedisDownFailsThenRecovers: with Redis stopped Allow returns an error
-// (the plugin then fails open, see TestBackendErrorFailsOpen); once Redis is
-// back the same limiter works without being rebuilt.
-func TestRedisDownFailsThenRecovers(t *testing.T) {
-	srv := redistest.New(t)
-	rdb, err := redisstore.NewClient(srv.URL(0), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rdb.Close()
-	lim := NewRedis(rdb, "r", Policy{Rate: 1, Per: time.Hour, Burst: 5}, RedisOptions{Timeout: 500 * time.Millisecond})
-	srv.Stop()
-	if d, err := lim.Allow(t.Context(), "k"); err == nil {
-		t.Fatalf("Allow(Redis down) = %+v, nil, want an error", d)
-	}
-	srv.Start()
-	end := time.Now().Add(15 * time.Second)
-	for {
-		d, err := lim.Allow(t.Context(), "k")
-		if err == nil {
-			if !d.Allowed {
-				t.Errorf("Allow after restart = %+v, want allowed", d)
-			}
-			return
-		}
-		if time.Now().After(end) {
-			t.Fatalf("Allow still failing 15s after Redis restarted: %v", err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-func TestNewLimiter(t *testing.T) {
-	for _, tc := range []struct {
-		name    string
-		store   string
-		want    string // the backend type
-		wantErr string
-	}{
-		{"default", "", "*ratelimit.Memory", ""},
-		{"memory", "memory", "*ratelimit.Memory", ""},
-		{"redis", "redis://127.0.0.1:6379/0", "*ratelimit.Redis", ""},
-		{"rediss", "rediss://:pw@127.0.0.1:6380/0", "*ratelimit.Redis", ""},
-		{"bad redis URL", "redis://:hunter2@127.0.0.1:6379/x", "", "invalid database number"},
-		{"unknown store", "etcd://:hunter2@h", "", "unsupported store"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			spec := plugintest.Spec(t, "rate: 1")
-			spec.Store = tc.store
-			lim, err := NewLimiter(spec, Policy{Rate: 1, Per: time.Second, Burst: 1}, 10)
-			if tc.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tc.wantErr) || strings.Contains(err.Error(), "hunter2") {
-					t.Fatalf("NewLimiter(%q) = %v, want an error containing %q without the password", tc.store, err, tc.wantErr)
-				}
-				return
-			}
-			if err != nil {
-				t.Fatalf("NewLimiter(%q) = %v", tc.store, err)
-			}
-			if got := fmt.Sprintf("%T", lim); got != tc.want {
-				t.Errorf("NewLimiter(%q) = %s, want %s", tc.store, got, tc.want)
-			}
-		})
-	}
-}
-
-func BenchmarkRedisAllow(b *testing.B) {
-	srv := redistest.New(b)
-	rdb, err := redisstore.NewClient(srv.URL(0), nil)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer rdb.Close()
-	lim := NewRedis(rdb, "bench", Policy{Rate: 1_000_000_000, Per: time.Second, Burst: 1_000_000_000}, RedisOptions{})
-	ctx := context.Background()
-	b.ReportAllocs()
-	for b.Loop() {
-		if _, err := lim.Allow(ctx, "s:QmFzZTY0U2Vzc2lvbklkZW50aWZpZXIwMTIzNDU2Nzg"); err != nil {
-			b.Fatal(err)
-		}
-	}
 }

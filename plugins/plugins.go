@@ -31,6 +31,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/gatehouse-dev/gatehouse/backend"
 	"github.com/gatehouse-dev/gatehouse/internal/config"
 )
 
@@ -57,8 +58,12 @@ type Spec struct {
 	Route *config.Route
 	// Config is the plugin's own YAML block; decode it with Config.Decode.
 	Config config.PluginConfig
-	// Store is the configured state engine: "memory" or a redis:// URL (session.store).
-	Store string
+	// Backends opens the plugin instance's state backends (a keyed limiter,
+	// a cache store) on the process's state store, session.store: memory,
+	// or the one Redis client every plugin and the sessions share. They are
+	// namespaced to this plugin on this route, outlive reloads, and are
+	// never closed by the plugin. Nil under Check.
+	Backends backend.Backends
 	// Logger is tagged with the route and plugin names.
 	Logger *slog.Logger
 	// Check asks New only to validate the block: it must start nothing

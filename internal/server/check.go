@@ -48,7 +48,7 @@ func Check(path string, opts ...config.Option) (*config.Config, error) {
 func checkPlugins(cfg *config.Config) error {
 	var problems config.ErrorList
 	for i := range cfg.Routes {
-		_, err := buildPlugins(context.Background(), cfg, &cfg.Routes[i], slog.New(slog.DiscardHandler), true)
+		_, err := buildPlugins(context.Background(), cfg, &cfg.Routes[i], slog.New(slog.DiscardHandler), true, nil)
 		problems = problems.Append(cfg.File, err)
 	}
 	return problems.Err()

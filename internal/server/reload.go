@@ -6,51 +6,51 @@ import (
 	"fmt"
 	"reflect"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/config"
 	"github.com/gatehouse-dev/gatehouse/internal/route"
-	"github.com/gatehouse-dev/gatehouse/internal/safego"
 )
 
 // routing is one generation of what a config's routes compile to: the route
 // table and each route's chain (plugins, proxy or static files). Reload
 // builds a new one and swaps it in whole; requests already dispatched finish
-// on the one they started on.
+// on the one they started on. A routing holds no state: the plugins'
+// backends belong to the server (state), so a replaced routing is released
+// at once, without waiting for the requests still running on it.
 type routing struct {
 	cfg    *config.Config
 	table  *route.Table
 	routes []routeHandler // parallel to cfg.Routes
-	// cancel ends the context the routes' plugins were built with (their
-	// janitors and backend clients).
+	// cancel ends the context the routes' plugins were built with
+	// (plugins.Spec.Ctx).
 	cancel context.CancelFunc
-	// inflight counts the requests dispatched on this routing whose handler
-	// has not returned yet. Every request writes it: the padding keeps it off
-	// the cache line of the fields every request reads.
-	_        [64]byte
-	inflight atomic.Int64
 }
 
-// close releases what the routing holds: plugin contexts, idle upstream
-// connections, static file handles. Requests still running on it keep
-// working (a proxy dials again if it must).
-func (rt *routing) close() {
+// release is what a reload does to the routing it replaced: it ends the
+// plugins' context and drops the proxies' idle upstream connections.
+// Requests still running on it keep working (a proxy dials again if it
+// must). Its static directory handles stay open for them: each is closed by
+// the runtime (os.Root's finalizer) once no request holds the routing.
+func (rt *routing) release() {
 	rt.cancel()
 	for _, r := range rt.routes {
 		if r.proxy != nil {
 			r.proxy.Close()
 		}
+	}
+}
+
+// close releases the routing and closes its static directory handles: at
+// shutdown, once requests are over.
+func (rt *routing) close() {
+	rt.release()
+	for _, r := range rt.routes {
 		if r.static != nil {
 			_ = r.static.Close()
 		}
 	}
 }
-
-// retireGrace is the least time a replaced routing is kept after a reload,
-// so that a request that picked it up just before the swap has registered
-// itself as in flight before the routing is checked for being idle.
-const retireGrace = time.Second
 
 // Reload replaces the routes (the routes and defaults blocks) with those of
 // cfg, which must have passed config.Load and Validate. The new route table
@@ -58,10 +58,11 @@ const retireGrace = time.Second
 // URL) nothing changes and the error lists them all. Settings that are only
 // read at start-up (server, oidc, session) must be unchanged: a config that
 // changes them is refused, naming them, and needs a restart. After the swap,
-// requests already dispatched finish on the old routes, which are released
-// once they have (at most server.shutdown_timeout later). In-memory plugin
-// state (rate limit buckets, cached responses) starts afresh for the new
-// routes; with the Redis store it is kept.
+// requests already dispatched finish on the old routes. Plugin state (rate
+// limit buckets, cached responses) is kept for every route and plugin the
+// new config still has, in memory as with Redis; a plugin's options that
+// size its memory backend (max_keys, max_bytes) start it afresh when they
+// change.
 func (s *Server) Reload(cfg *config.Config) error {
 	s.reloadMu.Lock()
 	defer s.reloadMu.Unlock()
@@ -77,47 +78,12 @@ func (s *Server) Reload(cfg *config.Config) error {
 		return err
 	}
 	s.current.Store(rt)
+	old.release()
+	s.state.retire()
 	s.ready.mu.Lock()
 	s.ready.at = time.Time{} // the next /readyz checks the new upstreams
 	s.ready.mu.Unlock()
-	if s.retiring == nil {
-		s.retiring = map[*routing]struct{}{}
-	}
-	s.retiring[old] = struct{}{}
-	limit := max(cfg.Server.ShutdownTimeout.D(), retireGrace)
-	safego.Go(s.logger, "reload: retire old routes", func() { s.retire(old, limit) })
 	return nil
-}
-
-// retire releases a replaced routing once no request runs on it any more
-// (and retireGrace has passed), or after limit (at least retireGrace), or at
-// shutdown (closeAll then releases it).
-func (s *Server) retire(rt *routing, limit time.Duration) {
-	start := time.Now()
-	tick := time.NewTicker(100 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		select {
-		case <-s.ctx.Done():
-			return
-		case now := <-tick.C:
-			idle := rt.inflight.Load() == 0 && now.Sub(start) >= retireGrace
-			if !idle && now.Sub(start) < limit {
-				continue
-			}
-			if !idle {
-				s.logger.Warn("reload: releasing the old routes with requests still running on them",
-					"requests", rt.inflight.Load())
-			}
-			s.reloadMu.Lock()
-			if _, ok := s.retiring[rt]; ok {
-				delete(s.retiring, rt)
-				rt.close()
-			}
-			s.reloadMu.Unlock()
-			return
-		}
-	}
 }
 
 // restartOnlyChanges returns an error naming the blocks of next that differ

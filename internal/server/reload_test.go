@@ -1,12 +1,16 @@
 package server
 
 import (
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
-	"time"
+
+	"github.com/gatehouse-dev/gatehouse/internal/config"
+	redisstore "github.com/gatehouse-dev/gatehouse/internal/store/redis"
+	"github.com/gatehouse-dev/gatehouse/internal/store/redistest"
 )
 
 // reloadUpstreams are two upstreams answering "A" and "B"; A's handler
@@ -88,8 +92,9 @@ func TestReloadRefused(t *testing.T) {
 	}
 }
 
-// A request under way when the routes are swapped finishes on the old ones;
-// the old routes are released once it has.
+// A request under way when the routes are swapped finishes on the old ones,
+// although they were released at the swap (their proxy's idle connections
+// dropped, their plugins' context ended).
 func TestReloadLetsInFlightRequestsFinish(t *testing.T) {
 	block, started := make(chan struct{}), make(chan struct{}, 1)
 	upA, upB := reloadUpstreams(t, block, started)
@@ -114,28 +119,107 @@ func TestReloadLetsInFlightRequestsFinish(t *testing.T) {
 	if err := srv.Reload(loadConfig(t, "reload-b.yaml", env)); err != nil {
 		t.Fatalf("Reload = %v", err)
 	}
-	srv.reloadMu.Lock()
-	for old := range srv.retiring {
-		if n := old.inflight.Load(); n != 1 {
-			t.Errorf("the old routes count %d requests in flight, want 1", n)
-		}
-	}
-	srv.reloadMu.Unlock()
 	close(block)
 	if r := <-done; r.code != 200 || r.body != "A" {
 		t.Errorf("in-flight GET /a = %d %q, want 200 A", r.code, r.body)
 	}
-	deadline := time.Now().Add(10 * time.Second) // a liveness bound, not a timing assertion
-	for {
-		srv.reloadMu.Lock()
-		n := len(srv.retiring)
-		srv.reloadMu.Unlock()
-		if n == 0 {
-			break
+}
+
+// backendsServer serves testdata/backends.yaml (ten routes, each with
+// rate_limit and cache) on store, in front of a plain upstream.
+func backendsServer(t *testing.T, store string) (*Server, string, func() *config.Config) {
+	t.Helper()
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.WriteString(w, "ok")
+	}))
+	t.Cleanup(up.Close)
+	load := func() *config.Config {
+		return loadConfig(t, "backends.yaml", map[string]string{"UP": up.URL, "STORE": store})
+	}
+	srv, base := serve(t, load(), listen(t))
+	return srv, base, load
+}
+
+// get returns the status and X-Cache of GET base+path.
+func getCached(t *testing.T, url string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, resp.Body)
+	return resp.StatusCode, resp.Header.Get("X-Cache")
+}
+
+// TestReloadKeepsPluginState: a reload swaps routes, not state: a route's
+// rate-limit bucket and cached responses are there after it, in memory as
+// on Redis.
+func TestReloadKeepsPluginState(t *testing.T) {
+	for _, tc := range []struct{ name, store string }{
+		{"memory", "memory"},
+		{"redis", redistest.New(t).URL(0)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv, base, load := backendsServer(t, tc.store)
+			for i, want := range []string{"MISS", "HIT"} {
+				if code, x := getCached(t, base+"/r0"); code != http.StatusOK || x != want {
+					t.Fatalf("GET %d before the reload = %d %s, want 200 %s", i+1, code, x, want)
+				}
+			}
+			if err := srv.Reload(load()); err != nil {
+				t.Fatal(err)
+			}
+			// The burst of 2 was spent before the reload.
+			if code, _ := getCached(t, base+"/r0"); code != http.StatusTooManyRequests {
+				t.Errorf("GET after the reload = %d, want 429: the bucket was reset", code)
+			}
+			// Another route's state is its own.
+			if code, x := getCached(t, base+"/r1"); code != http.StatusOK || x != "MISS" {
+				t.Errorf("GET /r1 = %d %s, want 200 MISS", code, x)
+			}
+		})
+	}
+}
+
+// TestOneRedisPool: the sessions, the auth state and every route's
+// rate_limit and cache share one Redis client: sequential requests through
+// ten routes, before and after a reload, hold a connection or two, not two
+// per route and store (as one client per plugin instance and per store did).
+func TestOneRedisPool(t *testing.T) {
+	redisSrv := redistest.New(t)
+	srv, base, load := backendsServer(t, redisSrv.URL(0))
+	admin, err := redisstore.NewClient(redisSrv.URL(0), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+	clients := func() int {
+		t.Helper()
+		list, err := admin.ClientList(t.Context()).Result()
+		if err != nil {
+			t.Fatal(err)
 		}
-		if time.Now().After(deadline) {
-			t.Fatal("the old routes were never released")
+		return strings.Count(list, "\n") - 1 // less the admin's own
+	}
+	requests := func() {
+		for i := range 10 {
+			for range 2 {
+				if code, _ := getCached(t, fmt.Sprint(base, "/r", i)); code != http.StatusOK {
+					t.Fatalf("GET /r%d = %d", i, code)
+				}
+			}
 		}
-		time.Sleep(50 * time.Millisecond)
+	}
+	requests()
+	if n := clients(); n < 1 || n > 2 {
+		t.Errorf("after requests through 10 routes: %d connections from the gateway, want 1 or 2", n)
+	}
+	if err := srv.Reload(load()); err != nil {
+		t.Fatal(err)
+	}
+	_, _ = getCached(t, base+"/r0")
+	if n := clients(); n < 1 || n > 2 {
+		t.Errorf("after a reload: %d connections from the gateway, want 1 or 2", n)
 	}
 }

@@ -65,13 +65,13 @@ type Server struct {
 	panics prometheus.Counter
 	// current is the routing requests are dispatched on; Reload swaps it.
 	current atomic.Pointer[routing]
-	// reloadMu serialises Reload and guards retiring.
+	// reloadMu serialises Reload, and Reload with closeAll.
 	reloadMu sync.Mutex
-	// retiring are routings replaced by a reload whose in-flight requests
-	// may not have finished yet; Shutdown closes them.
-	retiring map[*routing]struct{}
-	auth     *auth.Auth
-	store    store.Store // sessions
+	// state is the state store, opened once: store and authStore are its,
+	// and every routing's plugins get their backends from it.
+	state *state
+	auth  *auth.Auth
+	store store.Store // sessions
 	// sessions is the session manager the auth gate uses; open WebSockets
 	// check their sessions with it.
 	sessions *session.Manager
@@ -137,9 +137,10 @@ func New(cfg *config.Config, opts Options) (srv *Server, err error) {
 	if s.metricsFrom, err = clientip.New(cfg.Server.MetricsFrom); err != nil {
 		return nil, err
 	}
-	if s.store, s.authStore, err = openStores(cfg); err != nil {
+	if s.state, err = openState(ctx, cfg, logger); err != nil {
 		return nil, err
 	}
+	s.store, s.authStore = s.state.sessions, s.state.auth
 	if s.https, err = newHTTPS(ctx, cfg.Server, logger); err != nil {
 		return nil, err
 	}
@@ -175,6 +176,7 @@ func New(cfg *config.Config, opts Options) (srv *Server, err error) {
 		return nil, err
 	}
 	s.current.Store(rt)
+	s.state.retire()
 	s.startUpstreamProbe()
 	return s, nil
 }
@@ -292,15 +294,9 @@ func (s *Server) closeAll() {
 	if rt := s.current.Load(); rt != nil {
 		rt.close()
 	}
-	for rt := range s.retiring {
-		rt.close()
-	}
-	s.retiring = nil
 	s.reloadMu.Unlock()
-	for _, st := range []store.Store{s.store, s.authStore} {
-		if st != nil {
-			_ = st.Close()
-		}
+	if s.state != nil {
+		s.state.close()
 	}
 }
 

@@ -1,10 +1,11 @@
 package cache
 
 import (
-	"container/list"
 	"context"
-	"sync"
+	"fmt"
 	"time"
+
+	"github.com/gatehouse-dev/gatehouse/backend"
 )
 
 // Field is one stored response header field.
@@ -36,20 +37,8 @@ type Entry struct {
 	Vary []string
 }
 
-// size estimates the memory an entry holds, for the byte bound.
-func (e *Entry) size(key string) int64 {
-	n := int64(len(e.Body)+len(e.Path)+2*len(key)) + 256 // struct, list and map overhead
-	for _, f := range e.Header {
-		n += int64(len(f.Name)+len(f.Value)) + 48
-	}
-	for _, v := range e.Vary {
-		n += int64(len(v)) + 16
-	}
-	return n
-}
-
-// Backend stores entries by key. Memory is the default; a shared backend
-// (Redis) implements the same three calls. Get reports a miss for an expired
+// Backend stores entries by key. The plugin's is entries, on the route's
+// backend.Cache; tests may use another. Get reports a miss for an expired
 // entry. Implementations must be safe for concurrent use.
 type Backend interface {
 	// Get returns the entry stored under key, if any and still fresh.
@@ -61,107 +50,63 @@ type Backend interface {
 	DeletePath(ctx context.Context, path string) error
 }
 
-// Memory is an in-process Backend bounded by a byte size, evicting the least
-// recently used entries first.
-type Memory struct {
-	mu       sync.Mutex
-	lru      *list.List // of *memItem, most recently used first
-	items    map[string]*list.Element
-	byPath   map[string]map[string]struct{}
-	size     int64
-	maxBytes int64
-	now      func() time.Time
+// headerAllowance is the room left beside a max_entry_bytes body for the
+// headers and metadata of its encoded entry.
+const headerAllowance = 64 << 10
+
+// entries is the Backend on a backend.Cache (memory or Redis, see
+// spec.Backends): each entry is one value, encoded (encodeEntry), stored
+// for its remaining freshness in the group of its path, so DeletePath is
+// one DeleteGroup. With the memory store a hit decodes the stored bytes in
+// place: the entry's body and fields share them, nothing is copied.
+type entries struct {
+	c          backend.Cache
+	maxEncoded int
+	now        func() time.Time
 }
 
-type memItem struct {
-	key  string
-	e    *Entry
-	size int64
-}
-
-// NewMemory returns a Memory backend holding at most maxBytes. now is the
-// clock (nil for time.Now).
-func NewMemory(maxBytes int64, now func() time.Time) *Memory {
+// newEntries returns the Backend on c for entries of bodies up to
+// maxEntryBytes. now is the clock (nil for time.Now).
+func newEntries(c backend.Cache, maxEntryBytes int64, now func() time.Time) *entries {
 	if now == nil {
 		now = time.Now
 	}
-	return &Memory{
-		lru:      list.New(),
-		items:    make(map[string]*list.Element),
-		byPath:   make(map[string]map[string]struct{}),
-		maxBytes: maxBytes,
-		now:      now,
-	}
+	return &entries{c: c, maxEncoded: int(maxEntryBytes) + headerAllowance, now: now}
 }
 
-// Get implements Backend.
-func (m *Memory) Get(_ context.Context, key string) (*Entry, bool, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	el, ok := m.items[key]
-	if !ok {
+// Get implements Backend. A value that does not decode (a bug, or another
+// format) is deleted and reported.
+func (s *entries) Get(ctx context.Context, key string) (*Entry, bool, error) {
+	b, ok, err := s.c.Get(ctx, key)
+	if err != nil || !ok {
+		return nil, false, err
+	}
+	e, err := decodeEntry(b)
+	if err != nil {
+		_ = s.c.Delete(ctx, key)
+		return nil, false, fmt.Errorf("cache: stored entry: %w", err)
+	}
+	if !s.now().Before(e.Expires) {
 		return nil, false, nil
 	}
-	it := el.Value.(*memItem)
-	if !m.now().Before(it.e.Expires) {
-		m.remove(el)
-		return nil, false, nil
-	}
-	m.lru.MoveToFront(el)
-	return it.e, true, nil
+	return e, true, nil
 }
 
-// Set implements Backend. An entry larger than the whole bound is not stored.
-func (m *Memory) Set(_ context.Context, key string, e *Entry) error {
-	sz := e.size(key)
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if el, ok := m.items[key]; ok {
-		m.remove(el)
-	}
-	if sz > m.maxBytes {
+// Set implements Backend. An entry already stale, or larger than the bound
+// once encoded, is not stored.
+func (s *entries) Set(ctx context.Context, key string, e *Entry) error {
+	ttl := e.Expires.Sub(s.now())
+	if ttl < time.Millisecond {
 		return nil
 	}
-	for m.size+sz > m.maxBytes {
-		m.remove(m.lru.Back())
+	b := encodeEntry(e)
+	if len(b) > s.maxEncoded {
+		return nil
 	}
-	m.items[key] = m.lru.PushFront(&memItem{key: key, e: e, size: sz})
-	m.size += sz
-	keys := m.byPath[e.Path]
-	if keys == nil {
-		keys = make(map[string]struct{})
-		m.byPath[e.Path] = keys
-	}
-	keys[key] = struct{}{}
-	return nil
+	return s.c.Set(ctx, key, b, ttl, e.Path)
 }
 
 // DeletePath implements Backend.
-func (m *Memory) DeletePath(_ context.Context, path string) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	for key := range m.byPath[path] {
-		m.remove(m.items[key])
-	}
-	return nil
-}
-
-// remove drops one element and its index entries; m.mu is held.
-func (m *Memory) remove(el *list.Element) {
-	it := m.lru.Remove(el).(*memItem)
-	delete(m.items, it.key)
-	m.size -= it.size
-	if keys := m.byPath[it.e.Path]; keys != nil {
-		delete(keys, it.key)
-		if len(keys) == 0 {
-			delete(m.byPath, it.e.Path)
-		}
-	}
-}
-
-// Len returns the number of entries and the bytes they are counted for.
-func (m *Memory) Len() (entries int, bytes int64) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return len(m.items), m.size
+func (s *entries) DeletePath(ctx context.Context, path string) error {
+	return s.c.DeleteGroup(ctx, path)
 }

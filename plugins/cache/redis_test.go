@@ -2,8 +2,6 @@ package cache
 
 import (
 	"bytes"
-	"context"
-	"encoding/hex"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -15,6 +13,8 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/gatehouse-dev/gatehouse/backend"
+	redisbackend "github.com/gatehouse-dev/gatehouse/internal/backend/redis"
 	redisstore "github.com/gatehouse-dev/gatehouse/internal/store/redis"
 	"github.com/gatehouse-dev/gatehouse/internal/store/redistest"
 	"github.com/gatehouse-dev/gatehouse/plugins"
@@ -136,50 +136,48 @@ func FuzzDecodeEntry(f *testing.F) {
 	})
 }
 
-// newRedisBackend opens a Redis backend for route "test" with its own
-// client, keyed as the gateway keys it (testKey).
-func newRedisBackend(t *testing.T, url string, block string) (*Redis, Config) {
+// newRedisBackend opens the plugin's Backend of route "test" on the Redis at
+// url with its own client (as a replica would), keyed as the gateway keys it
+// (testKey).
+func newRedisBackend(t *testing.T, url string, block string) (*entries, Config) {
 	t.Helper()
-	return newRedisBackendKey(t, url, block, testKey)
+	spec, cfg := redisSpec(t, url, block)
+	c, err := spec.Backends.Cache(backend.CacheOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return newEntries(c, int64(cfg.MaxEntryBytes), nil), cfg
 }
 
-// newRedisBackendKey is newRedisBackend with the plugin key given.
-func newRedisBackendKey(t *testing.T, url, block string, key []byte) (*Redis, Config) {
+// redisSpec is the spec of the cache plugin of route "test" on the Redis at
+// url, with a client of its own, as the server builds it.
+func redisSpec(t *testing.T, url, block string) (plugins.Spec, Config) {
 	t.Helper()
+	rdb, err := redisstore.NewClient(url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = rdb.Close() })
 	spec := plugintest.Spec(t, block)
-	spec.Store = url
-	spec.Secret = key
+	spec.Secret = testKey
+	spec.Backends = redisbackend.Backends{Client: rdb, Prefix: redisbackend.Prefix(Name, spec.Route.Name), Key: testKey}
 	cfg, err := parse(spec)
 	if err != nil {
 		t.Fatalf("parse(%q) = %v", block, err)
 	}
-	b, err := NewBackend(spec, cfg)
-	if err != nil {
-		t.Fatalf("NewBackend(%q) = %v", redisstore.Redact(url), err)
-	}
-	r, ok := b.(*Redis)
-	if !ok {
-		t.Fatalf("NewBackend(%q) = %T, want *Redis", redisstore.Redact(url), b)
-	}
-	return r, cfg
+	return spec, cfg
 }
 
 // newRedisApp runs a private cache ("ttl: 1m") of route "test" on the Redis
 // at url, keyed with testKey, in front of upstream.
 func newRedisApp(t *testing.T, url string, upstream fiber.Handler) *fiber.App {
 	t.Helper()
-	spec := plugintest.Spec(t, "ttl: 1m")
-	spec.Store = url
-	spec.Secret = testKey
-	cfg, err := parse(spec)
+	spec, _ := redisSpec(t, url, "ttl: 1m")
+	mw, err := New(spec)
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := NewBackend(spec, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return plugintest.NewApp(newCache(spec, cfg, b, time.Now).middleware, upstream, identities)
+	return plugintest.NewApp(mw, upstream, identities)
 }
 
 func freshEntry(path, body string, ttl time.Duration) *Entry {
@@ -274,10 +272,10 @@ func TestRedisSizeAndTTL(t *testing.T) {
 	}
 	defer raw.Close()
 	ctx := t.Context()
-	if r.maxEntry != int(cfg.MaxEntryBytes)+headerAllowance {
-		t.Errorf("maxEntry = %d, want max_entry_bytes + %d", r.maxEntry, headerAllowance)
+	if r.maxEncoded != int(cfg.MaxEntryBytes)+headerAllowance {
+		t.Errorf("maxEncoded = %d, want max_entry_bytes + %d", r.maxEncoded, headerAllowance)
 	}
-	big := freshEntry("/big", strings.Repeat("x", r.maxEntry), time.Minute)
+	big := freshEntry("/big", strings.Repeat("x", r.maxEncoded), time.Minute)
 	stale := freshEntry("/stale", "old", -time.Second)
 	for key, e := range map[string]*Entry{"big": big, "stale": stale} {
 		if err := r.Set(ctx, key, e); err != nil {
@@ -290,79 +288,19 @@ func TestRedisSizeAndTTL(t *testing.T) {
 	if err := r.Set(ctx, "ok", freshEntry("/ok", "fine", 30*time.Second)); err != nil {
 		t.Fatal(err)
 	}
-	if ttl := raw.PTTL(ctx, r.entryKey("ok")).Val(); ttl <= 0 || ttl > 30*time.Second {
-		t.Errorf("PTTL(entry with 30s left) = %s, want in (0, 30s]", ttl)
+	// Every key is the route's, and no path appears in a key.
+	prefix := redisbackend.Prefix(Name, "test")
+	keys := raw.Keys(ctx, "*").Val()
+	if len(keys) != 2 {
+		t.Errorf("keys = %q, want an entry and its path index", keys)
 	}
-	if ttl := raw.PTTL(ctx, r.indexKey("/ok")).Val(); ttl <= 0 || ttl > 30*time.Second {
-		t.Errorf("PTTL(its path index) = %s, want in (0, 30s]", ttl)
-	}
-	// No session id, path or body text appears in Redis keys.
-	for _, k := range raw.Keys(ctx, "*").Val() {
-		if strings.Contains(k, "/ok") || !strings.HasPrefix(k, DefaultRedisPrefix+"test:") {
-			t.Errorf("key %q: want %stest:<e|p>:<base64>, without the path", k, DefaultRedisPrefix)
+	for _, k := range keys {
+		if ttl := raw.PTTL(ctx, k).Val(); ttl <= 0 || ttl > 30*time.Second {
+			t.Errorf("PTTL(%s) with 30s left = %s, want in (0, 30s]", k, ttl)
 		}
-	}
-}
-
-// TestRedisIndexPruned: expired members leave a path's index on the next
-// write, so a hot path's index holds only live entries.
-func TestRedisIndexPruned(t *testing.T) {
-	srv := redistest.New(t)
-	r, _ := newRedisBackend(t, srv.URL(0), "ttl: 1m")
-	raw, err := redisstore.NewClient(srv.URL(0), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer raw.Close()
-	ctx := t.Context()
-	for i := range 5 {
-		if err := r.Set(ctx, fmt.Sprint("short", i), freshEntry("/hot", "v", 20*time.Millisecond)); err != nil {
-			t.Fatal(err)
+		if strings.Contains(k, "/ok") || !strings.HasPrefix(k, prefix) {
+			t.Errorf("key %q: want %s<e|p>:<base64>, without the path", k, prefix)
 		}
-	}
-	end := time.Now().Add(10 * time.Second)
-	for raw.Exists(ctx, r.entryKey("short4")).Val() != 0 {
-		if time.Now().After(end) {
-			t.Fatal("entry with a 20ms TTL still present after 10s")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	if err := r.Set(ctx, "long", freshEntry("/hot", "v", time.Minute)); err != nil {
-		t.Fatal(err)
-	}
-	if got := raw.ZCard(ctx, r.indexKey("/hot")).Val(); got != 1 {
-		t.Errorf("index size after 5 expired and 1 live entry = %d, want 1", got)
-	}
-}
-
-func TestRedisDownThenBack(t *testing.T) {
-	srv := redistest.New(t)
-	r, _ := newRedisBackend(t, srv.URL(0), "ttl: 1m")
-	ctx := t.Context()
-	srv.Stop()
-	if _, _, err := r.Get(ctx, "k"); err == nil {
-		t.Errorf("Get(Redis down) = nil error, want an error")
-	}
-	if err := r.Set(ctx, "k", freshEntry("/p", "v", time.Minute)); err == nil {
-		t.Errorf("Set(Redis down) = nil error, want an error")
-	}
-	if err := r.DeletePath(ctx, "/p"); err == nil {
-		t.Errorf("DeletePath(Redis down) = nil error, want an error")
-	}
-	srv.Start()
-	end := time.Now().Add(15 * time.Second)
-	for {
-		err := r.Set(ctx, "k", freshEntry("/p", "v", time.Minute))
-		if err == nil {
-			break
-		}
-		if time.Now().After(end) {
-			t.Fatalf("Set still failing 15s after Redis restarted: %v", err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	if _, ok, err := r.Get(ctx, "k"); !ok || err != nil {
-		t.Errorf("Get after restart = %v, %v, want a hit", ok, err)
 	}
 }
 
@@ -390,7 +328,7 @@ func TestRedisPrivateEntryNotInClear(t *testing.T) {
 	defer raw.Close()
 	ctx := t.Context()
 	entries := 0
-	for _, k := range raw.Keys(ctx, DefaultRedisPrefix+"test:e:*").Val() {
+	for _, k := range raw.Keys(ctx, redisbackend.Prefix(Name, "test")+"e:*").Val() {
 		entries++
 		v, err := raw.Get(ctx, k).Bytes()
 		if err != nil {
@@ -404,125 +342,6 @@ func TestRedisPrivateEntryNotInClear(t *testing.T) {
 	}
 	if entries == 0 {
 		t.Fatalf("no cache entry in Redis after a MISS then a HIT")
-	}
-}
-
-// entrySealedBeforeSealPackage is an entry as Redis held it before cache
-// entries were sealed by internal/seal: sealed by the cache's own AES-GCM
-// code under the key of plugin cache on route "route" for session.secret
-// "0123456789abcdef0123456789abcdef-test-secret", at the Redis key of "k".
-// Replicas of both releases share one Redis during a rolling upgrade.
-const entrySealedBeforeSealPackage = "8114409d51b31498e14348743ecd0d06bdab93a9b06c7bd216e1b4c3e595d42f7885207c3177b812660bc2ee8e7f10e02abe37c5582b2d6d24843409605997eccc6d293f14252795034f1d605ef0be67963265eb4750fe30b0cd"
-
-func TestRedisOpensEntrySealedByOlderRelease(t *testing.T) {
-	key := plugins.DeriveSecret("0123456789abcdef0123456789abcdef-test-secret", "cache", "route")
-	r, err := NewRedis(nil, "route", key, RedisOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	value, err := hex.DecodeString(entrySealedBeforeSealPackage)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := r.open(r.entryKey("other"), bytes.Clone(value)); err == nil {
-		t.Error("open(older entry) under another Redis key = nil error, want one")
-	}
-	plain, err := r.open(r.entryKey("k"), value)
-	if err != nil {
-		t.Fatalf("open(older entry) = %v, want the entry", err)
-	}
-	got, err := decodeEntry(plain)
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := &Entry{
-		Status: 200, Header: []Field{{Name: []byte("Content-Type"), Value: []byte("text/plain")}}, Body: []byte("hello"),
-		Stored: time.Unix(1700000000, 0), Expires: time.Unix(1700000060, 0), Path: "/api/x",
-	}
-	if d := entryDiff(want, got); d != "" {
-		t.Errorf("open(older entry): %s", d)
-	}
-}
-
-// TestRedisUnopenedValueIsAMiss: a value that does not decrypt under the
-// reader's key for the key it is read from is a miss without an error, and
-// is deleted.
-func TestRedisUnopenedValueIsAMiss(t *testing.T) {
-	srv := redistest.New(t)
-	r, _ := newRedisBackend(t, srv.URL(0), "ttl: 1m")
-	ctx := t.Context()
-	e := freshEntry("/api/users", "secret body", time.Minute)
-	if err := r.Set(ctx, "k", e); err != nil {
-		t.Fatal(err)
-	}
-	sealed, err := r.rdb.Get(ctx, r.entryKey("k")).Bytes()
-	if err != nil {
-		t.Fatal(err)
-	}
-	flip := func(i int) []byte {
-		b := bytes.Clone(sealed)
-		b[i] ^= 1
-		return b
-	}
-	for _, tc := range []struct {
-		name  string
-		value []byte // written under key "victim"
-	}{
-		{"garbage", []byte("garbage")},
-		{"empty", []byte{}},
-		{"clear entry of an older release", encodeEntry(e)},
-		{"copied from another key", sealed},
-		{"version byte changed", flip(0)},
-		{"nonce changed", flip(1)},
-		{"ciphertext changed", flip(len(sealed) / 2)},
-		{"tag changed", flip(len(sealed) - 1)},
-		{"truncated", sealed[:len(sealed)-1]},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			ek := r.entryKey("victim")
-			if err := r.rdb.Set(ctx, ek, tc.value, time.Minute).Err(); err != nil {
-				t.Fatal(err)
-			}
-			if got, ok, err := r.Get(ctx, "victim"); ok || err != nil {
-				t.Errorf("Get(victim) = %+v, %v, %v, want a miss without an error", got, ok, err)
-			}
-			if n := r.rdb.Exists(ctx, ek).Val(); n != 0 {
-				t.Errorf("EXISTS victim after the miss = %d, want 0 (deleted)", n)
-			}
-		})
-	}
-	// The original stays readable: only the bad copies were deleted.
-	if got, ok, err := r.Get(ctx, "k"); !ok || err != nil || entryDiff(e, got) != "" {
-		t.Errorf("Get(k) = %v, %v, want the entry stored", ok, err)
-	}
-}
-
-// TestRedisOtherSecretMisses: an instance keyed from another session.secret
-// (or for another plugin or route) on the same Redis keys finds nothing.
-func TestRedisOtherSecretMisses(t *testing.T) {
-	srv := redistest.New(t)
-	writer, _ := newRedisBackend(t, srv.URL(0), "ttl: 1m")
-	ctx := t.Context()
-	for _, tc := range []struct {
-		name string
-		key  []byte
-	}{
-		{"another session.secret", plugins.DeriveSecret("another secret of at least 32 bytes", "cache", "test")},
-		{"another plugin name", plugins.DeriveSecret(testSessionSecret, "cache2", "test")},
-		{"another route name", plugins.DeriveSecret(testSessionSecret, "cache", "test2")},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			if err := writer.Set(ctx, "k", freshEntry("/p", "v", time.Minute)); err != nil {
-				t.Fatal(err)
-			}
-			other, _ := newRedisBackendKey(t, srv.URL(0), "ttl: 1m", tc.key)
-			if got, ok, err := other.Get(ctx, "k"); ok || err != nil {
-				t.Errorf("Get(k) under %s = %+v, %v, %v, want a miss without an error", tc.name, got, ok, err)
-			}
-			if _, ok, err := writer.Get(ctx, "k"); ok || err != nil {
-				t.Errorf("writer's Get(k) after the other key's miss = %v, %v, want a miss (the value was deleted)", ok, err)
-			}
-		})
 	}
 }
 
@@ -549,63 +368,5 @@ func TestDeriveSecret(t *testing.T) {
 			t.Errorf("DeriveSecret(%s) = DeriveSecret(%s), want distinct keys", tc.name, prev)
 		}
 		seen[k] = tc.name
-	}
-}
-
-func TestNewBackend(t *testing.T) {
-	for _, tc := range []struct {
-		name, store, want, wantErr string
-		key                        []byte
-	}{
-		{"default", "", "*cache.Memory", "", nil},
-		{"memory", "memory", "*cache.Memory", "", nil},
-		{"redis", "redis://127.0.0.1:6379/0", "*cache.Redis", "", testKey},
-		{"redis without a key", "redis://:hunter2@127.0.0.1:6379/0", "", "32-byte key", nil},
-		{"redis with a short key", "redis://:hunter2@127.0.0.1:6379/0", "", "32-byte key", testKey[:16]},
-		{"bad redis URL", "redis://:hunter2@127.0.0.1:6379?bogus=1", "", "unexpected option", testKey},
-		{"unknown store", "memcached://:hunter2@h", "", "unsupported store", testKey},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			spec := plugintest.Spec(t, "ttl: 1m")
-			spec.Store = tc.store
-			spec.Secret = tc.key
-			cfg, err := parse(spec)
-			if err != nil {
-				t.Fatal(err)
-			}
-			b, err := NewBackend(spec, cfg)
-			if tc.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tc.wantErr) || strings.Contains(err.Error(), "hunter2") {
-					t.Fatalf("NewBackend(%q) = %v, want an error containing %q without the password", tc.store, err, tc.wantErr)
-				}
-				return
-			}
-			if got := fmt.Sprintf("%T", b); err != nil || got != tc.want {
-				t.Errorf("NewBackend(%q) = %s, %v, want %s", tc.store, got, err, tc.want)
-			}
-		})
-	}
-}
-
-func BenchmarkRedisGet(b *testing.B) {
-	srv := redistest.New(b)
-	rdb, err := redisstore.NewClient(srv.URL(0), nil)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer rdb.Close()
-	r, err := NewRedis(rdb, "bench", testKey, RedisOptions{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	ctx := context.Background()
-	if err := r.Set(ctx, "k", freshEntry("/p", strings.Repeat("b", 4096), time.Hour)); err != nil {
-		b.Fatal(err)
-	}
-	b.ReportAllocs()
-	for b.Loop() {
-		if _, ok, err := r.Get(ctx, "k"); !ok || err != nil {
-			b.Fatal(ok, err)
-		}
 	}
 }

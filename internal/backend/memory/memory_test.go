@@ -208,3 +208,22 @@ func TestJanitorStopsWithContext(t *testing.T) {
 		}
 	})
 }
+
+// BenchmarkLimiterAllowParallel measures contention on the sharded map with
+// many sessions.
+func BenchmarkLimiterAllowParallel(b *testing.B) {
+	l := NewLimiter(backend.LimiterOptions{}, nil)
+	lim := backend.Limit{Rate: 1_000_000_000, Per: time.Second, Burst: 1_000_000_000}
+	keys := make([]string, 4096)
+	for i := range keys {
+		keys[i] = "s:" + strconv.Itoa(i)
+	}
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		i := 0
+		for pb.Next() {
+			l.Allow(context.Background(), keys[i%len(keys)], lim)
+			i++
+		}
+	})
+}

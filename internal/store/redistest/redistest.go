@@ -305,7 +305,7 @@ func (s *Server) start() error {
 		_ = cmd.Wait()
 		close(exited)
 	}()
-	if err := waitReady(s.Addr(), s.tls, exited); err != nil {
+	if err := waitReady(s.Addr(), s.tls, exited, logPath, cmd.Process.Pid); err != nil {
 		_ = cmd.Process.Kill()
 		<-exited
 		return fmt.Errorf("%w; log:\n%s", err, tail(logPath))
@@ -340,9 +340,13 @@ func (s *Server) stop() error {
 	}
 }
 
-// waitReady polls addr with PING until it answers +PONG, the process exits, or
-// startTimeout passes.
-func waitReady(addr string, tlsConf *tls.Config, exited <-chan struct{}) error {
+// waitReady polls addr with PING until it answers +PONG and the log at
+// logPath says that process pid has bound its port, or the process exits,
+// or startTimeout passes. The log is what tells this server from another
+// one that took the port between freePort and the bind (a test running in
+// parallel): a PONG alone could come from that other server, and its
+// password, databases or TLS are not this one's.
+func waitReady(addr string, tlsConf *tls.Config, exited <-chan struct{}, logPath string, pid int) error {
 	end := time.Now().Add(startTimeout)
 	var err error
 	for time.Now().Before(end) {
@@ -352,11 +356,32 @@ func waitReady(addr string, tlsConf *tls.Config, exited <-chan struct{}) error {
 		default:
 		}
 		if err = ping(addr, tlsConf); err == nil {
-			return nil
+			if err = listening(logPath, pid); err == nil {
+				return nil
+			}
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
 	return fmt.Errorf("no PONG from %s within %s: %w", addr, startTimeout, err)
+}
+
+// listening reports (nil) whether the log at logPath has the line process
+// pid writes once it listens: "Server initialized" (a server) or "Sentinel
+// ID is" (a Sentinel), both logged after the bind, which a port taken by
+// another process fails. Lines start with the pid: a server restarted on the
+// same port (Start after Stop) appends to the same log.
+func listening(logPath string, pid int) error {
+	b, err := os.ReadFile(logPath)
+	if err != nil {
+		return err
+	}
+	prefix := strconv.Itoa(pid) + ":"
+	for line := range strings.Lines(string(b)) {
+		if strings.HasPrefix(line, prefix) && (strings.Contains(line, "Server initialized") || strings.Contains(line, "Sentinel ID is")) {
+			return nil
+		}
+	}
+	return fmt.Errorf("process %d has not logged that it listens", pid)
 }
 
 // ping sends one inline PING command (over TLS when tlsConf is not nil) and

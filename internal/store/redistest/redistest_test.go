@@ -134,3 +134,15 @@ func TestSentinel(t *testing.T) {
 		t.Errorf("ping(sentinel) = %v, want nil", err)
 	}
 }
+
+// TestPortTakenByAnother: a server whose port another redis-server took
+// between freePort and the bind (a parallel test's) does not start, though
+// the other one answers PING on that port.
+func TestPortTakenByAnother(t *testing.T) {
+	other := New(t)
+	s := &Server{t: t, bin: Lookup(t), dir: t.TempDir(), port: other.port}
+	if err := s.start(); err == nil {
+		_ = s.stop()
+		t.Fatalf("start() on %s, taken by another redis-server = nil, want an error", other.Addr())
+	}
+}

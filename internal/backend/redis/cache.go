@@ -14,10 +14,10 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/seal"
 )
 
-// SealVersion is the first byte of every sealed cache value. It is the byte
-// the cache plugin's own Redis backend used before this package existed
-// (0x80 | its entry format 1), with the same key derivation and layout, so
-// entries written by that release still open.
+// SealVersion is the first byte of every sealed cache value: the byte the
+// cache plugin's own Redis backend used (0x80 | its entry format 1), with the
+// same per-value key derivation. Values now live under Prefix's namespace,
+// so that release's entries are not read (they expire with their TTLs).
 const SealVersion = 0x81
 
 // Cache is a backend.Cache shared by every gateway replica on one Redis: a

@@ -18,11 +18,17 @@ type metrics struct {
 	duration       *prometheus.HistogramVec
 	upstreamErrors *prometheus.CounterVec
 
-	// Children of requests and duration by label values, so that the
-	// per-request path skips WithLabelValues' hashing, locking and label
-	// validation. The label sets are few (routes × methods × statuses).
-	counters  sync.Map // requestLabels → prometheus.Counter
-	observers sync.Map // route name → prometheus.Observer
+	// The children of requests and duration each label set updates, so
+	// that the per-request path skips WithLabelValues' hashing, locking and
+	// label validation, and looks up once. The label sets are few (routes ×
+	// methods × statuses).
+	children sync.Map // requestLabels → *labelChildren
+}
+
+// labelChildren are the collectors one request's labels update.
+type labelChildren struct {
+	requests prometheus.Counter
+	duration prometheus.Observer
 }
 
 // requestLabels are the label values of one requests counter.
@@ -70,16 +76,16 @@ func newBuildInfo(bi buildinfo.Info) prometheus.Gauge {
 // observe counts one request and records its duration.
 func (m *metrics) observe(route, method string, status int, elapsed time.Duration) {
 	key := requestLabels{route, method, status}
-	c, ok := m.counters.Load(key)
+	v, ok := m.children.Load(key)
 	if !ok {
-		c, _ = m.counters.LoadOrStore(key, m.requests.WithLabelValues(route, method, statusLabel(status)))
+		v, _ = m.children.LoadOrStore(key, &labelChildren{
+			requests: m.requests.WithLabelValues(route, method, statusLabel(status)),
+			duration: m.duration.WithLabelValues(route),
+		})
 	}
-	c.(prometheus.Counter).Inc()
-	o, ok := m.observers.Load(route)
-	if !ok {
-		o, _ = m.observers.LoadOrStore(route, m.duration.WithLabelValues(route))
-	}
-	o.(prometheus.Observer).Observe(elapsed.Seconds())
+	ch := v.(*labelChildren)
+	ch.requests.Inc()
+	ch.duration.Observe(elapsed.Seconds())
 }
 
 // upstreamError counts one failed round trip; the proxy calls it.

@@ -373,5 +373,10 @@ func (m *Manager) DeleteBySubject(ctx context.Context, sub string) (int, error) 
 
 // sessionKey is the store key of the session whose id has this store digest.
 func sessionKey(digest []byte) string {
-	return "sess:" + base64.RawURLEncoding.EncodeToString(digest)
+	return KeyPrefix + base64.RawURLEncoding.EncodeToString(digest)
 }
+
+// KeyPrefix begins the store key of every session record and of nothing
+// else (index records and tombstones have their own): the keys a Redis
+// session cache (internal/store/rediscache) serves, since Load reads them.
+const KeyPrefix = "sess:"

@@ -69,25 +69,23 @@ func (s *Store) Done() <-chan struct{} { return s.done }
 func (s *Store) Limiter(ns string, opts backend.LimiterOptions) *Limiter {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	k := limiterKey{ns, opts}
-	e := s.limiters[k]
-	if e == nil {
-		e = &entry[*Limiter]{b: NewLimiter(opts, s.now)}
-		s.limiters[k] = e
-	}
-	e.used = true
-	return e.b
+	return handOut(s.limiters, limiterKey{ns, opts}, func() *Limiter { return NewLimiter(opts, s.now) })
 }
 
 // Cache returns namespace ns's cache with opts, creating it if needed.
 func (s *Store) Cache(ns string, opts backend.CacheOptions) *Cache {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	k := cacheKey{ns, opts}
-	e := s.caches[k]
+	return handOut(s.caches, cacheKey{ns, opts}, func() *Cache { return NewCache(opts, s.now) })
+}
+
+// handOut returns m's backend under k, opened now if absent, and marks it
+// used; s.mu is held.
+func handOut[K comparable, T any](m map[K]*entry[T], k K, open func() T) T {
+	e := m[k]
 	if e == nil {
-		e = &entry[*Cache]{b: NewCache(opts, s.now)}
-		s.caches[k] = e
+		e = &entry[T]{b: open()}
+		m[k] = e
 	}
 	e.used = true
 	return e.b

@@ -22,9 +22,8 @@ package config
 
 import (
 	"net/http"
-	"time"
 
-	"go.yaml.in/yaml/v3"
+	"github.com/gatehouse-dev/gatehouse/conf"
 )
 
 // Config is a whole, validated routes.yaml.
@@ -344,38 +343,23 @@ type CORS struct {
 	Pos Position `yaml:"-"`
 }
 
-// Plugins maps a plugin name to its raw YAML block.
-type Plugins map[string]PluginConfig
-
-// PluginConfig is one plugin's raw YAML block. The plugin decodes it strictly
-// with Decode, which reports unknown keys and type errors at their file positions.
-type PluginConfig struct {
-	// Name is the plugin's name, the key of the block.
-	Name string
-	// Node is the block's YAML node (a mapping, or a scalar such as "true"),
-	// with ${VAR} references already expanded.
-	Node *yaml.Node
-	// File is the config file, for positions in errors.
-	File string
-	// Pos is where the plugin's name stands in the file.
-	Pos Position
-	// Where prefixes the messages of Decode and ErrorAt, e.g.
-	// `route "orders": plugin rate_limit`; empty adds no prefix.
-	Where string
-}
-
-// Position is a place in the config file (1-based line and column).
-type Position struct {
-	Line, Col int
-}
-
-// Duration is a time.Duration read from strings like "5s" or "1m30s"; a
-// number without a unit is refused (is "30" seconds or milliseconds?).
-type Duration time.Duration
-
-// D returns the value as a time.Duration.
-func (d Duration) D() time.Duration { return time.Duration(d) }
-
-// ByteSize is a size in bytes read from strings like "10MB", "512KB" or "1048576".
-// KB/MB/GB are binary (1024-based), as people mean them in limits.
-type ByteSize int64
+// The types a plugin names live in the public package conf, so that a
+// plugin in another module compiles; config uses them under these names.
+type (
+	// Plugins maps a plugin name to its raw YAML block.
+	Plugins = conf.Plugins
+	// PluginConfig is one plugin's raw YAML block (see conf.PluginConfig).
+	PluginConfig = conf.PluginConfig
+	// Problems collects every problem of one plugin block (see conf.Problems).
+	Problems = conf.Problems
+	// Position is a place in the config file (1-based line and column).
+	Position = conf.Position
+	// Duration is a time.Duration read from strings like "5s" (see conf.Duration).
+	Duration = conf.Duration
+	// ByteSize is a size in bytes read from strings like "10MB" (see conf.ByteSize).
+	ByteSize = conf.ByteSize
+	// Error is one configuration problem at a place in a file (see conf.Error).
+	Error = conf.Error
+	// ErrorList is every problem found in a config, sorted by position (see conf.ErrorList).
+	ErrorList = conf.ErrorList
+)

@@ -55,7 +55,7 @@ func TestLoadValid(t *testing.T) {
 		{"route plugins", pluginNames(users.Plugins), []string{"cache", "headers", "rate_limit"}},
 		{"default plugins merged", pluginNames(orders.Plugins), []string{"headers"}},
 		{"merged plugin names its route", orders.Plugins["headers"].Where, `route "orders": plugin headers`},
-		{"own plugin replaces default", users.Plugins["headers"].Pos, Position{38, 7}},
+		{"own plugin replaces default", users.Plugins["headers"].Pos, Position{Line: 38, Col: 7}},
 		{"defaults kept", pluginNames(cfg.Defaults.Plugins), []string{"headers"}},
 		{"defaults where", cfg.Defaults.Plugins["headers"].Where, "defaults: plugin headers"},
 	}
@@ -87,15 +87,15 @@ func TestPositions(t *testing.T) {
 		got  Position
 		want Position
 	}{
-		{"server", cfg.Server.Pos, Position{1, 1}},
-		{"oidc", cfg.OIDC.Pos, Position{7, 1}},
-		{"session", cfg.Session.Pos, Position{15, 1}},
-		{"route users", cfg.Routes[0].Pos, Position{29, 5}},
-		{"route orders", cfg.Routes[1].Pos, Position{42, 5}},
-		{"route web", cfg.Routes[2].Pos, Position{50, 5}},
-		{"plugin rate_limit", cfg.Routes[0].Plugins["rate_limit"].Pos, Position{37, 7}},
-		{"plugin cache", cfg.Routes[0].Plugins["cache"].Pos, Position{41, 7}},
-		{"default plugin", cfg.Defaults.Plugins["headers"].Pos, Position{25, 5}},
+		{"server", cfg.Server.Pos, Position{Line: 1, Col: 1}},
+		{"oidc", cfg.OIDC.Pos, Position{Line: 7, Col: 1}},
+		{"session", cfg.Session.Pos, Position{Line: 15, Col: 1}},
+		{"route users", cfg.Routes[0].Pos, Position{Line: 29, Col: 5}},
+		{"route orders", cfg.Routes[1].Pos, Position{Line: 42, Col: 5}},
+		{"route web", cfg.Routes[2].Pos, Position{Line: 50, Col: 5}},
+		{"plugin rate_limit", cfg.Routes[0].Plugins["rate_limit"].Pos, Position{Line: 37, Col: 7}},
+		{"plugin cache", cfg.Routes[0].Plugins["cache"].Pos, Position{Line: 41, Col: 7}},
+		{"default plugin", cfg.Defaults.Plugins["headers"].Pos, Position{Line: 25, Col: 5}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -344,81 +344,5 @@ func TestAliasBomb(t *testing.T) {
 	err = cfg.Defaults.Plugins["x"].Decode(&v)
 	if err == nil || !strings.Contains(err.Error(), "too complex") {
 		t.Errorf("Decode(alias bomb) = %v, want a too complex error", err)
-	}
-}
-
-func TestErrorFormat(t *testing.T) {
-	tests := []struct {
-		e    Error
-		want string
-	}{
-		{Error{"r.yaml", 3, 7, "bad"}, "r.yaml:3:7: bad"},
-		{Error{"r.yaml", 3, 0, "bad"}, "r.yaml:3: bad"},
-		{Error{"r.yaml", 0, 0, "bad"}, "r.yaml: bad"},
-		{Error{"", 0, 0, "bad"}, "bad"},
-	}
-	for _, tt := range tests {
-		if got := tt.e.Error(); got != tt.want {
-			t.Errorf("%#v.Error() = %q, want %q", tt.e, got, tt.want)
-		}
-	}
-}
-
-func TestErrorList(t *testing.T) {
-	var l ErrorList
-	if err := l.Err(); err != nil {
-		t.Errorf("empty ErrorList.Err() = %v, want nil", err)
-	}
-	l = l.Append("r.yaml", nil)
-	l = l.Append("r.yaml", Error{"r.yaml", 9, 1, "late"})
-	l = l.Append("r.yaml", ErrorList{{"r.yaml", 2, 5, "b"}, {"r.yaml", 2, 5, "a"}})
-	l = l.Append("r.yaml", errors.New("plain"))
-	l = l.Append("r.yaml", &Error{"r.yaml", 2, 1, "pointer"})
-	want := "r.yaml: plain\nr.yaml:2:1: pointer\nr.yaml:2:5: b\nr.yaml:2:5: a\nr.yaml:9:1: late"
-	err := l.Err()
-	if err == nil || err.Error() != want {
-		t.Fatalf("ErrorList.Err() =\n%v\nwant\n%s", err, want)
-	}
-	var e *Error
-	if !errors.As(err, &e) || e.Msg != "plain" {
-		t.Errorf("errors.As(list, **Error) = %v, want the first problem", e)
-	}
-}
-
-func TestByteSize(t *testing.T) {
-	tests := []struct {
-		in   string
-		want ByteSize
-		err  bool
-	}{
-		{in: "1024", want: 1024},
-		{in: "0", want: 0},
-		{in: "512KB", want: 512 << 10},
-		{in: "10MB", want: 10 << 20},
-		{in: "10 mb", want: 10 << 20},
-		{in: "1GB", want: 1 << 30},
-		{in: "2GiB", want: 2 << 30},
-		{in: "1TB", want: 1 << 40},
-		{in: "7B", want: 7},
-		{in: "10XB", err: true},
-		{in: "MB", err: true},
-		{in: "-1MB", err: true},
-		{in: "1.5MB", err: true},
-		{in: "99999999999TB", err: true},
-		{in: "", err: true},
-	}
-	for _, tt := range tests {
-		t.Run(tt.in, func(t *testing.T) {
-			got, err := parseByteSize(tt.in)
-			if (err != nil) != tt.err || got != tt.want {
-				t.Errorf("parseByteSize(%q) = %d, %v; want %d, error %v", tt.in, got, err, tt.want, tt.err)
-			}
-			if err == nil {
-				back, err := parseByteSize(got.String())
-				if err != nil || back != got {
-					t.Errorf("parseByteSize(%q.String() = %q) = %d, %v; want %d", tt.in, got.String(), back, err, got)
-				}
-			}
-		})
 	}
 }

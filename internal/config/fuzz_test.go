@@ -48,7 +48,15 @@ func FuzzParse(f *testing.F) {
 				t.Fatalf("Parse() accepted auth %s without oidc", r.Auth)
 			}
 			for _, p := range r.Plugins {
-				var v limitConfig
+				var v struct {
+					Rate  int               `yaml:"rate"`
+					Per   Duration          `yaml:"per"`
+					Max   ByteSize          `yaml:"max"`
+					Set   map[string]string `yaml:"set"`
+					Inner *struct {
+						Depth uint8 `yaml:"depth"`
+					} `yaml:"inner"`
+				}
 				_ = p.Decode(&v)
 				var m map[string]any
 				_ = p.Decode(&m)

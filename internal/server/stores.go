@@ -11,9 +11,11 @@ import (
 	membackend "github.com/gatehouse-dev/gatehouse/internal/backend/memory"
 	redisbackend "github.com/gatehouse-dev/gatehouse/internal/backend/redis"
 	"github.com/gatehouse-dev/gatehouse/internal/config"
+	"github.com/gatehouse-dev/gatehouse/internal/session"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
 	"github.com/gatehouse-dev/gatehouse/internal/store/memory"
 	redisstore "github.com/gatehouse-dev/gatehouse/internal/store/redis"
+	"github.com/gatehouse-dev/gatehouse/internal/store/rediscache"
 	"github.com/gatehouse-dev/gatehouse/plugins"
 )
 
@@ -75,7 +77,18 @@ func openState(ctx context.Context, cfg *config.Config, log *slog.Logger) (*stat
 	if st.rdb, err = redisstore.NewClient(cfg.Session.Store, nil); err != nil {
 		return nil, fmt.Errorf("session.store: %w", err)
 	}
-	st.sessions, _ = redisstore.OnClient(st.rdb, redisstore.Options{})
+	sessions, _ := redisstore.OnClient(st.rdb, redisstore.Options{})
+	st.sessions = sessions
+	// Session records are read through a local cache that Redis keeps
+	// exact (CLIENT TRACKING; see rediscache for why another replica's
+	// logout is seen by the next request). Sentinel, Cluster and TLS run
+	// without it.
+	switch c, err := rediscache.New(sessions, rediscache.Options{Prefix: session.KeyPrefix}); {
+	case err == nil:
+		st.sessions = c
+	default:
+		log.Info("session.store: no local session cache; every session load reads redis", "reason", err)
+	}
 	st.auth, _ = redisstore.OnClient(st.rdb, redisstore.Options{Prefix: redisstore.DefaultPrefix + "auth:"})
 	pctx, cancel := context.WithTimeout(ctx, redisstore.DefaultOpTimeout)
 	defer cancel()

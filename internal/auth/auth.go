@@ -48,7 +48,7 @@ const (
 	msgStore          = "session store unavailable"
 )
 
-// Paths of the endpoints Mount registers.
+// Paths of the endpoints (Endpoints).
 const (
 	PathLogin    = "/auth/login"
 	PathCallback = "/auth/callback"
@@ -159,7 +159,7 @@ func (a *Auth) notifyEnded(e SessionEnd) {
 // /auth/login answers 503). ctx lives as long as the loaded config: discovery
 // and the JWKS refresh end with it. httpClient nil means a client with
 // timeouts (oidc.DefaultHTTPClient). With cfg.OIDC nil there is no login:
-// Mount registers nothing and only auth: none routes can pass the gate.
+// Endpoints is empty and only auth: none routes can pass the gate.
 func New(ctx context.Context, cfg *config.Config, sessions *session.Manager, st store.Store, logger *slog.Logger, httpClient *http.Client, opts ...Option) (*Auth, error) {
 	if cfg == nil {
 		return nil, errors.New("auth: nil config")
@@ -269,17 +269,26 @@ func (a *Auth) Ready(ctx context.Context) error {
 // back-channel logout and diagnostics.
 func (a *Auth) Provider() *oidc.Provider { return a.rp }
 
-// Mount registers GET /auth/login, GET /auth/callback, GET /auth/me,
-// POST /auth/logout and POST /auth/backchannel-logout on r. Without an oidc
-// block it registers nothing.
-func (a *Auth) Mount(r fiber.Router) {
+// Methods is one endpoint's handlers by request method.
+type Methods map[string]fiber.Handler
+
+// Endpoints returns the /auth endpoints by path, each with its handlers by
+// method: GET /auth/login, GET /auth/callback, GET /auth/me,
+// POST /auth/logout, GET /auth/logout/continue and
+// POST /auth/backchannel-logout. The server dispatches to them: a GET
+// endpoint answers HEAD as well, another method gets 405 with Allow, and a
+// path not in the table 404. Without an oidc block the table is empty.
+// Each call returns a new table.
+func (a *Auth) Endpoints() map[string]Methods {
 	if a.rp == nil {
-		return
+		return nil
 	}
-	r.Get(PathLogin, a.login)
-	r.Get(PathCallback, a.callback)
-	r.Get(PathMe, a.me)
-	r.Post(PathLogout, a.logout)
-	r.Get(PathLogoutContinue, a.logoutContinue)
-	r.Post(PathBackChannelLogout, a.backChannelLogout)
+	return map[string]Methods{
+		PathLogin:             {fiber.MethodGet: a.login},
+		PathCallback:          {fiber.MethodGet: a.callback},
+		PathMe:                {fiber.MethodGet: a.me},
+		PathLogout:            {fiber.MethodPost: a.logout},
+		PathLogoutContinue:    {fiber.MethodGet: a.logoutContinue},
+		PathBackChannelLogout: {fiber.MethodPost: a.backChannelLogout},
+	}
 }

@@ -32,8 +32,9 @@ type seen struct {
 	Identity                    *request.Identity
 }
 
-// harness is a gateway-shaped fiber app (Mount + Gate + a recording
-// "upstream") on a loopback port, with a browser-like client.
+// harness is a gateway-shaped fiber app (the Endpoints, and routes of Gate
+// and RetryWithRenewedToken around a recording "upstream") on a loopback
+// port, with a browser-like client.
 type harness struct {
 	t        testing.TB
 	auth     *Auth
@@ -71,7 +72,7 @@ func newHarness(t testing.TB, o harnessOpts) *harness {
 			t.Fatal(err)
 		}
 	}
-	pub := "http://" + ln.Addr().String()
+	pub := &url.URL{Scheme: "http", Host: ln.Addr().String()}
 	cfg := &config.Config{
 		Server: config.Server{PublicURL: pub},
 		OIDC: &config.OIDC{
@@ -128,7 +129,7 @@ func newHarness(t testing.TB, o harnessOpts) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := &harness{t: t, auth: a, sessions: sm, store: st, mem: mem, url: pub}
+	h := &harness{t: t, auth: a, sessions: sm, store: st, mem: mem, url: pub.String()}
 	app := fiber.New(fiber.Config{
 		DisableStartupMessage: true, ErrorHandler: errorJSON,
 		// As the server: bodies are streamed, max_body's default.
@@ -139,12 +140,19 @@ func newHarness(t testing.TB, o harnessOpts) *harness {
 		if ip, err := netip.ParseAddr(c.Get("X-Test-Client-IP")); err == nil {
 			request.From(c).Client = ip
 		}
+		// A field set before the upstream is called, as rate_limit's are.
+		c.Set("X-Test-Before", "kept")
 		return c.Next()
 	})
-	a.Mount(app)
+	for path, methods := range a.Endpoints() {
+		for method, handler := range methods {
+			app.Add(method, path, handler)
+		}
+	}
 	for i := range cfg.Routes {
 		r := &cfg.Routes[i]
-		app.All(r.Prefix+"/*", a.Gate(r)(h.upstream))
+		// As the server composes a proxied route.
+		app.All(r.Prefix+"/*", a.Gate(r)(a.RetryWithRenewedToken(h.upstream)))
 	}
 	go func() { _ = app.Listener(ln) }()
 	t.Cleanup(func() { _ = app.Shutdown() })
@@ -166,10 +174,12 @@ func errorJSON(c *fiber.Ctx, err error) error {
 // Authorization from the identity, exactly as here.
 func (h *harness) upstream(c *fiber.Ctx) error {
 	// X-Test-Upstream-401: <token> makes the "upstream" reject that access
-	// token; the handler then does what the server does after an upstream 401.
-	if rejected := c.Get("X-Test-Upstream-401"); rejected != "" && request.From(c).Identity != nil && request.From(c).Identity.AccessToken == rejected {
-		if err := h.auth.Reauthorize(c); err != nil {
-			return err
+	// token (or, with "*", every one) as a real upstream would: 401 with a
+	// body and fields of its own, nothing recorded.
+	if rejected := c.Get("X-Test-Upstream-401"); rejected != "" {
+		if id := request.From(c).Identity; rejected == "*" || id != nil && id.AccessToken == rejected {
+			c.Set("X-Test-Upstream", "rejected")
+			return c.Status(fiber.StatusUnauthorized).SendString("upstream refused the token")
 		}
 	}
 	// The Cookie lines as the proxy would forward them: after the gate they

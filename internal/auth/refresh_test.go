@@ -2,6 +2,7 @@ package auth
 
 import (
 	"context"
+	"io"
 	"net/http"
 	"strings"
 	"sync"
@@ -267,5 +268,95 @@ func TestRefreshShortLivedTokens(t *testing.T) {
 			t.Fatalf("round %d: forwarded %q, want the refreshed token", round, hit.Authorization)
 		}
 		s = after
+	}
+}
+
+// TestRetryWithRenewedToken: which upstream 401s RetryWithRenewedToken
+// answers with one renewal and one retry (a session's idempotent request
+// without a body), and which it lets stand; the client sees only the last
+// answer, with the fields set before the upstream was called.
+func TestRetryWithRenewedToken(t *testing.T) {
+	op, h := startOPHarness(t, oidctest.Options{})
+	if r := h.loginAtOP(op, "/"); r.StatusCode != http.StatusFound {
+		t.Fatalf("login = %d", r.StatusCode)
+	}
+	current := func() *session.Session {
+		t.Helper()
+		s, err := h.sessions.Load(context.Background(), h.sessionCookie())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	bearer := current().AccessToken // the OP's access tokens pass as bearer tokens
+	tests := []struct {
+		name, method, path string
+		body               string
+		// reject is the X-Test-Upstream-401 value: "" the current token,
+		// "*" every token.
+		reject  string
+		noCSRF  bool
+		headers []string
+		prepare func(t *testing.T)
+		status  int
+		grants  int
+	}{
+		{name: "GET renewed and retried", method: http.MethodGet, path: "/api/x", status: http.StatusOK, grants: 1},
+		{name: "HEAD renewed and retried", method: http.MethodHead, path: "/api/x", status: http.StatusOK, grants: 1},
+		{name: "DELETE without a body renewed and retried", method: http.MethodDelete, path: "/api/x", status: http.StatusOK, grants: 1},
+		{name: "POST not replayable", method: http.MethodPost, path: "/api/x", status: http.StatusUnauthorized},
+		{name: "PUT with a body not replayable", method: http.MethodPut, path: "/api/x", body: "{}", status: http.StatusUnauthorized},
+		{name: "the renewed token refused too: one retry only", method: http.MethodGet, path: "/api/x", reject: "*",
+			status: http.StatusUnauthorized, grants: 1},
+		{name: "bearer token: nothing to renew", method: http.MethodGet, path: "/bearer/x", reject: "*", noCSRF: true,
+			headers: []string{"Authorization", "Bearer " + bearer}, status: http.StatusUnauthorized},
+		{name: "anonymous: nothing to renew", method: http.MethodGet, path: "/public/x", reject: "*", noCSRF: true,
+			status: http.StatusUnauthorized},
+		{name: "session without a refresh token", method: http.MethodGet, path: "/api/x", status: http.StatusUnauthorized,
+			prepare: func(t *testing.T) {
+				s := current()
+				s.RefreshToken = ""
+				if err := h.sessions.Save(context.Background(), s); err != nil {
+					t.Fatal(err)
+				}
+			}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if tt.prepare != nil {
+				tt.prepare(t)
+			}
+			reject := tt.reject
+			if reject == "" {
+				reject = current().AccessToken
+			}
+			headers := append([]string{"X-Test-Upstream-401", reject}, tt.headers...)
+			if !tt.noCSRF {
+				headers = append(headers, "X-CSRF", "1")
+			}
+			var body io.Reader
+			if tt.body != "" {
+				body = strings.NewReader(tt.body)
+			}
+			grants := op.Grants("refresh_token")
+			r := h.do(tt.method, tt.path, body, headers...)
+			want := map[int]string{http.StatusOK: "upstream ok", http.StatusUnauthorized: "upstream refused the token"}[tt.status]
+			if tt.method == http.MethodHead {
+				want = ""
+			}
+			if got := readBody(t, r); r.StatusCode != tt.status || got != want {
+				t.Errorf("answer %d %q, want %d %q", r.StatusCode, got, tt.status, want)
+			}
+			if got := op.Grants("refresh_token") - grants; got != tt.grants {
+				t.Errorf("refresh grants %d, want %d", got, tt.grants)
+			}
+			if r.Header.Get("X-Test-Before") != "kept" {
+				t.Error("the field set before the upstream was called is lost")
+			}
+			// The first answer's own fields go with it when it is retried.
+			if rejected := r.Header.Get("X-Test-Upstream") == "rejected"; rejected != (tt.status == http.StatusUnauthorized) {
+				t.Errorf("X-Test-Upstream %q with status %d", r.Header.Get("X-Test-Upstream"), r.StatusCode)
+			}
+		})
 	}
 }

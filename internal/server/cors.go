@@ -3,7 +3,6 @@ package server
 import (
 	"github.com/gofiber/fiber/v2"
 
-	"github.com/gatehouse-dev/gatehouse/internal/auth"
 	"github.com/gatehouse-dev/gatehouse/internal/config"
 	"github.com/gatehouse-dev/gatehouse/internal/cors"
 )
@@ -19,24 +18,14 @@ func routeCORS(cfg *config.Config, r *config.Route, methods methodSet) *cors.Pol
 	})
 }
 
-// authCORS puts next, the /auth endpoints, under the top-level cors policy
-// for the two the SPA calls with fetch, GET /auth/me and POST /auth/logout.
-// The others are navigations (login, callback, logout/continue) or
-// server-to-server (back-channel logout) and keep no CORS at all.
-func authCORS(cfg *config.Config, next fiber.Handler) fiber.Handler {
-	p := cors.New(cfg.CORS, cors.Options{
+// authCORS is the /auth endpoints' policy, the top-level cors block, for
+// the two the SPA calls with fetch, GET /auth/me and POST /auth/logout (nil
+// without a cors block; newAuthEndpoints applies it). The others are
+// navigations (login, callback, logout/continue) or server-to-server
+// (back-channel logout) and keep no CORS at all.
+func authCORS(cfg *config.Config) *cors.Policy {
+	return cors.New(cfg.CORS, cors.Options{
 		Methods:    []string{fiber.MethodGet, fiber.MethodHead, fiber.MethodPost},
 		CSRFHeader: cfg.Session.CSRFHeader,
 	})
-	if p == nil {
-		return next
-	}
-	wrapped := p.Wrap(next)
-	return func(c *fiber.Ctx) error {
-		switch string(c.Request().URI().PathOriginal()) {
-		case auth.PathMe, auth.PathLogout:
-			return wrapped(c)
-		}
-		return next(c)
-	}
 }

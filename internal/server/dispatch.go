@@ -3,7 +3,6 @@ package server
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"sort"
@@ -12,11 +11,9 @@ import (
 	"time"
 
 	"github.com/gofiber/fiber/v2"
-	"github.com/valyala/fasthttp"
 
 	"github.com/gatehouse-dev/gatehouse/backend"
 	"github.com/gatehouse-dev/gatehouse/httperr"
-	"github.com/gatehouse-dev/gatehouse/internal/auth"
 	"github.com/gatehouse-dev/gatehouse/internal/config"
 	"github.com/gatehouse-dev/gatehouse/internal/proxy"
 	"github.com/gatehouse-dev/gatehouse/internal/route"
@@ -99,7 +96,7 @@ func matchWithParams(rt *routing, canon []byte) (*route.Entry, error) {
 func (s *Server) builtin(path []byte) fiber.Handler {
 	switch {
 	case isAuthPath(path):
-		return s.authEndpoints
+		return s.authEndpoint(path)
 	case string(path) == "/healthz":
 		return s.healthz
 	case string(path) == "/readyz":
@@ -122,17 +119,6 @@ func isBuiltin(path []byte) bool {
 // isAuthPath reports /auth and the paths under it.
 func isAuthPath(path []byte) bool {
 	return len(path) >= 5 && string(path[:5]) == "/auth" && (len(path) == 5 || path[5] == '/')
-}
-
-// authEndpointTimeout bounds a request to /auth/* (the store and the IdP
-// calls it makes take its context).
-const authEndpointTimeout = 30 * time.Second
-
-// serveAuth runs the auth endpoints' own small app on this request; its error
-// handler is the same JSON one.
-func (s *Server) serveAuth(c *fiber.Ctx) error {
-	s.authHandler(c.Context())
-	return nil
 }
 
 // buildRouting compiles cfg's route table and every route's chain:
@@ -173,7 +159,10 @@ func (s *Server) buildRouting(cfg *config.Config) (*routing, error) {
 				continue
 			}
 			rh.proxy = px
-			terminal = forward(px, s.auth)
+			// The proxy sends the gateway's own Authorization from the
+			// gate's identity, after every plugin ran; an upstream that
+			// refuses a session's token gets one retry with a renewed one.
+			terminal = s.auth.RetryWithRenewedToken(px.Forward)
 			if r.WebSocket {
 				rh.ws = s.newWSRoute(cfg, r, px)
 				terminal = rh.ws.terminal(terminal)
@@ -222,61 +211,6 @@ func withDeadline(timeout time.Duration, next fiber.Handler) fiber.Handler {
 		request.From(c).SetDeadline(time.Now().Add(timeout))
 		return next(c)
 	}
-}
-
-// forward is the last step of every proxied route. The proxy sends the
-// gateway's own Authorization from the auth gate's identity, after every
-// plugin ran.
-//
-// When the upstream rejects a session's token with 401 although the gateway
-// believed it valid (revoked, or the upstream's clock is ahead), the token is
-// renewed once and the request retried once — only for idempotent requests
-// without a body, which can be replayed safely (issue 4, item 2).
-func forward(px *proxy.Proxy, reauth reauthorizer) fiber.Handler {
-	return func(c *fiber.Ctx) error {
-		id := request.From(c).Identity
-		if id == nil || id.SessionID == "" || !replayable(c) {
-			return px.Forward(c)
-		}
-		// Keep the response headers set so far (rate-limit fields) to
-		// restore them if the first answer is thrown away.
-		saved := headerPool.Get().(*fasthttp.ResponseHeader)
-		defer headerPool.Put(saved)
-		c.Response().Header.CopyTo(saved)
-		if err := px.Forward(c); err != nil || c.Response().StatusCode() != fiber.StatusUnauthorized {
-			return err
-		}
-		if err := reauth.Reauthorize(c); err != nil {
-			if errors.Is(err, auth.ErrCannotReauthorize) {
-				return nil // keep the upstream's 401
-			}
-			return err
-		}
-		c.Response().Reset() // closes the first response's body stream
-		saved.CopyTo(&c.Response().Header)
-		return px.Forward(c) // with the renewed token of the identity
-	}
-}
-
-// reauthorizer renews a session's access token; *auth.Auth is one.
-type reauthorizer interface {
-	Reauthorize(c *fiber.Ctx) error
-}
-
-var headerPool = sync.Pool{New: func() any { return new(fasthttp.ResponseHeader) }}
-
-// replayable reports a request that may be sent twice: an idempotent method
-// (RFC 9110 §9.2.2) and no body at all.
-func replayable(c *fiber.Ctx) bool {
-	switch c.Method() {
-	case fiber.MethodGet, fiber.MethodHead, fiber.MethodOptions, fiber.MethodPut, fiber.MethodDelete:
-	default:
-		return false
-	}
-	// fasthttp reports -2 for a request with neither Content-Length nor
-	// Transfer-Encoding, which has no body (RFC 9112 §6.3); -1 is chunked.
-	cl := c.Request().Header.ContentLength()
-	return cl == 0 || cl == -2
 }
 
 // buildPlugins instantiates the route's plugins (its own block, else the

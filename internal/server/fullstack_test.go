@@ -111,18 +111,7 @@ func TestFullStackSessionFlow(t *testing.T) {
 	b := newBrowser(t, public)
 	b.waitReady()
 
-	// A wrong method on an auth endpoint is 405 with Allow, not "not found".
-	for _, tc := range []struct{ method, path, allow string }{
-		{"POST", "/auth/me", "GET, HEAD"},
-		{"GET", "/auth/logout", "POST"},
-	} {
-		if resp := b.do(tc.method, tc.path); resp.StatusCode != 405 || resp.Header.Get("Allow") != tc.allow {
-			t.Errorf("%s %s = %d Allow %q, want 405 Allow %q", tc.method, tc.path, resp.StatusCode, resp.Header.Get("Allow"), tc.allow)
-		}
-	}
-	if resp := b.do("GET", "/auth/nowhere"); resp.StatusCode != 404 {
-		t.Errorf("GET /auth/nowhere = %d, want 404", resp.StatusCode)
-	}
+	// The /auth endpoints' methods and 404s: TestAuthEndpointMethods.
 
 	// Without a session: 401 JSON, never a redirect, nothing forwarded.
 	if resp := b.do("GET", "/api/orders", "X-CSRF", "1"); resp.StatusCode != 401 {

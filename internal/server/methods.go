@@ -1,6 +1,8 @@
 package server
 
 import (
+	"maps"
+	"slices"
 	"strings"
 
 	"github.com/gatehouse-dev/gatehouse/httperr"
@@ -48,6 +50,22 @@ func (m methodSet) guard(next fiber.Handler) fiber.Handler {
 		}
 		return next(c)
 	}
+}
+
+// byMethod returns a handler running handlers[method] behind the same guard
+// as a route's methods: a method without a handler gets 405 with Allow
+// listing those with one, and HEAD, when it has none of its own, runs GET's
+// (RFC 9110 §9.3.2). handlers must not be empty.
+func byMethod(handlers map[string]fiber.Handler) fiber.Handler {
+	table := maps.Clone(handlers)
+	if get, ok := table[fiber.MethodGet]; ok {
+		if _, ok := table[fiber.MethodHead]; !ok {
+			table[fiber.MethodHead] = get
+		}
+	}
+	return newMethodSet(slices.Sorted(maps.Keys(handlers))).guard(func(c *fiber.Ctx) error {
+		return table[c.Method()](c)
+	})
 }
 
 // methodLabel returns the metrics label for a request method: one of the

@@ -19,17 +19,13 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"slices"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/valyala/fasthttp"
 
-	"github.com/gatehouse-dev/gatehouse/httperr"
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
 	"github.com/gatehouse-dev/gatehouse/internal/clientip"
 	"github.com/gatehouse-dev/gatehouse/internal/config"
@@ -54,12 +50,9 @@ type Server struct {
 	cfg    *config.Config
 	logger *slog.Logger
 	app    *fiber.App
-	// authHandler runs the /auth/* endpoints' own small Fiber app. Built
-	// once: fiber's App.Handler() rebuilds the route tree under a lock on
-	// every call, which would race with requests already inside it.
-	authHandler fasthttp.RequestHandler
-	// authEndpoints is serveAuth under authEndpointTimeout.
-	authEndpoints fiber.Handler
+	// authEndpoints are the /auth endpoints' handlers by path (see
+	// newAuthEndpoints).
+	authEndpoints map[string]fiber.Handler
 	metrics       *metrics
 	// panics counts requests whose handler panicked (gatehouse_panics_total).
 	panics prometheus.Counter
@@ -165,11 +158,7 @@ func New(cfg *config.Config, opts Options) (srv *Server, err error) {
 	fs.ErrorHandler = s.edgeError
 	fs.HeaderReceived = s.headerReceived // a refused head's body is never read
 	fs.Handler = s.withHSTS(s.guard(fs.Handler))
-	authApp := fiber.New(fiber.Config{ErrorHandler: errorHandler(logger, s.pages), DisableStartupMessage: true})
-	s.auth.Mount(authApp)
-	authApp.Use(wrongMethodOr404(authApp))
-	s.authHandler = authApp.Handler()
-	s.authEndpoints = withDeadline(authEndpointTimeout, authCORS(cfg, s.serveAuth))
+	s.authEndpoints = newAuthEndpoints(cfg, s.auth.Endpoints())
 
 	rt, err := s.buildRouting(cfg)
 	if err != nil {
@@ -297,26 +286,5 @@ func (s *Server) closeAll() {
 	s.reloadMu.Unlock()
 	if s.state != nil {
 		s.state.close()
-	}
-}
-
-// wrongMethodOr404 is the last handler of app: a path app serves with other
-// methods gets 405 with Allow (RFC 9110 §15.5.6), any other path 404.
-func wrongMethodOr404(app *fiber.App) fiber.Handler {
-	allow := map[string][]string{}
-	for _, r := range app.GetRoutes(true) {
-		allow[r.Path] = append(allow[r.Path], r.Method)
-	}
-	header := make(map[string]string, len(allow))
-	for path, methods := range allow {
-		slices.Sort(methods)
-		header[path] = strings.Join(slices.Compact(methods), ", ")
-	}
-	return func(c *fiber.Ctx) error {
-		if h, ok := header[c.Path()]; ok {
-			c.Set(fiber.HeaderAllow, h)
-			return httperr.New(fiber.StatusMethodNotAllowed, "method not allowed")
-		}
-		return httperr.New(fiber.StatusNotFound, "not found")
 	}
 }

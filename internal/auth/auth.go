@@ -1,6 +1,10 @@
-// Package auth mounts the browser login endpoints (/auth/login, /auth/callback,
-// /auth/me, /auth/logout), the IdP's back-channel logout endpoint
-// (/auth/backchannel-logout) and provides the per-route auth gate.
+// Package auth provides the browser login endpoints (/auth/login,
+// /auth/callback, /auth/me, /auth/logout, /auth/logout/continue) and the
+// IdP's back-channel logout endpoint (/auth/backchannel-logout) as a table
+// the server dispatches to (Endpoints), the per-route auth gate (Gate), and
+// token renewal: before a request when the access token nears its expiry,
+// and after an upstream refused it (RetryWithRenewedToken, which the server
+// wraps around its proxy step).
 //
 // It is the BFF core: the browser only ever holds an opaque session cookie; the
 // tokens stay in the server-side session (internal/session) and the gate turns
@@ -9,7 +13,7 @@
 // Connect relying party itself (discovery, PKCE, token validation, JWKS,
 // refresh, revocation) lives in internal/oidc.
 //
-// Errors are returned as *fiber.Error for the server's single error handler
+// Errors are returned as *httperr.Error for the server's single error handler
 // (JSON {"error": msg}); the messages never carry internals.
 package auth
 

@@ -80,7 +80,13 @@ package auth
 // the store (10s TTL; the grant is bounded to 8s so it ends under the lock)
 // lets one replica refresh; the others poll (5ms doubling to 200ms, at most
 // 12s), re-read the session and use the new token, or after the bound serve
-// the still-valid token or answer 503. auth: bearer validates "Authorization: Bearer <JWT>" (allowlisted
+// the still-valid token or answer 503. The server wraps its proxy step in
+// RetryWithRenewedToken (refresh.go): when an upstream answers 401 to a
+// session's token, an idempotent request without a body has the token
+// renewed (the same single flight and lock; no grant when another request
+// renewed it meanwhile) and is forwarded once more; anything else, a bearer
+// or anonymous request, or a session without a refresh token keeps the
+// upstream's 401. auth: bearer validates "Authorization: Bearer <JWT>" (allowlisted
 // algorithm, iss, aud = route audience or client_id, exp/iat required, nbf,
 // leeway; ID tokens refused) → 401 with WWW-Authenticate. auth: any is session
 // when the cookie is present, else bearer. Every mode removes the session

@@ -11,6 +11,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/store"
 	"github.com/gatehouse-dev/gatehouse/internal/store/memory"
 	redisstore "github.com/gatehouse-dev/gatehouse/internal/store/redis"
+	"github.com/gatehouse-dev/gatehouse/internal/store/rediscache"
 	"github.com/gatehouse-dev/gatehouse/internal/store/redistest"
 )
 
@@ -20,9 +21,10 @@ type Backend struct {
 	Open func(t *testing.T, n int) []store.Store
 }
 
-// Backends returns the memory and the Redis backend, in that order.
+// Backends returns the memory backend, the Redis one, and Redis with each
+// replica's session cache (rediscache, caching every key), in that order.
 func Backends() []Backend {
-	return []Backend{{"memory", openMemory}, {"redis", openRedis}}
+	return []Backend{{"memory", openMemory}, {"redis", openRedis}, {"redis-cached", openRedisCached}}
 }
 
 func openMemory(t *testing.T, n int) []store.Store {
@@ -48,6 +50,22 @@ func openRedis(t *testing.T, n int) []store.Store {
 		}
 		t.Cleanup(func() { _ = s.Close() })
 		out[i] = s
+	}
+	return out
+}
+
+func openRedisCached(t *testing.T, n int) []store.Store {
+	out := openRedis(t, n)
+	for i, s := range out {
+		c, err := rediscache.New(s.(*redisstore.Store), rediscache.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = c.Close() })
+		if err := c.WaitTracking(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		out[i] = c
 	}
 	return out
 }

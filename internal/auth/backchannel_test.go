@@ -49,6 +49,7 @@ func loginWithSID(t *testing.T, iss *oidctest.Issuer, h *harness, sid string) st
 }
 
 func TestBackChannelLogout(t *testing.T) {
+	t.Parallel()
 	iss, h := startIssuerHarness(t, harnessOpts{clientSecret: "s"})
 	victim := loginWithSID(t, iss, h, "idp-session-1")
 
@@ -98,6 +99,7 @@ func TestBackChannelLogout(t *testing.T) {
 }
 
 func TestBackChannelLogoutBySubject(t *testing.T) {
+	t.Parallel()
 	iss, h := startIssuerHarness(t, harnessOpts{clientSecret: "s"})
 	first := loginWithSID(t, iss, h, "sid-a")
 	h.client.Jar = newJar()
@@ -163,6 +165,7 @@ func chunked(body string, end bool) string {
 // TestBackChannelLogoutBodyLimit: the endpoint is unauthenticated, so it
 // reads at most 64 KiB of a body: more is 413 without waiting for the rest.
 func TestBackChannelLogoutBodyLimit(t *testing.T) {
+	t.Parallel()
 	iss, h := startIssuerHarness(t, harnessOpts{clientSecret: "s"})
 	form := func(n int) string { // a form of exactly n bytes without a valid token
 		return "logout_token=" + strings.Repeat("a", n-len("logout_token="))

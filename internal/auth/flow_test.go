@@ -50,6 +50,7 @@ func startOPHarness(t *testing.T, o oidctest.Options) (*oidctest.Provider, *harn
 // TestFlowAgainstRealOP drives login → me → API → logout → replay against
 // the zitadel OP, as a browser would.
 func TestFlowAgainstRealOP(t *testing.T) {
+	t.Parallel()
 	op, h := startOPHarness(t, oidctest.Options{})
 
 	authorize := h.startLogin("/app/page?x=1")
@@ -218,6 +219,7 @@ func mustURL(t *testing.T, s string) *url.URL {
 
 // TestConcurrentTabLogins: two logins started before either completes both succeed.
 func TestConcurrentTabLogins(t *testing.T) {
+	t.Parallel()
 	op, h := startOPHarness(t, oidctest.Options{})
 	a1 := h.startLogin("/one")
 	a2 := h.startLogin("/two")
@@ -240,6 +242,7 @@ func TestConcurrentTabLogins(t *testing.T) {
 // TestCallbackNeedsTheLoginBrowser: a callback URL carried to another browser
 // (login CSRF / injected code) is refused: the login cookie is missing there.
 func TestCallbackNeedsTheLoginBrowser(t *testing.T) {
+	t.Parallel()
 	op, h := startOPHarness(t, oidctest.Options{})
 	a := h.startLogin("/")
 	cb, err := op.Login(context.Background(), h.client, a.String())
@@ -259,6 +262,7 @@ func TestCallbackNeedsTheLoginBrowser(t *testing.T) {
 // TestSessionFixation: a session id the browser brought is never kept; the
 // previous session ends at login.
 func TestSessionFixation(t *testing.T) {
+	t.Parallel()
 	op, h := startOPHarness(t, oidctest.Options{})
 	if r := h.loginAtOP(op, "/"); r.StatusCode != http.StatusFound {
 		t.Fatalf("first login = %d", r.StatusCode)
@@ -279,6 +283,7 @@ func TestSessionFixation(t *testing.T) {
 // TestClientSecretPost logs in and out with client_secret_post at an OP
 // that accepts only that method.
 func TestClientSecretPost(t *testing.T) {
+	t.Parallel()
 	op := oidctest.Start(t, oidctest.Options{PostAuth: true})
 	h := newHarness(t, harnessOpts{issuer: op.Issuer, clientSecret: op.ClientSecret, clientAuth: "client_secret_post"})
 	op.SetRedirectURIs([]string{h.url + PathCallback}, nil)
@@ -293,6 +298,7 @@ func TestClientSecretPost(t *testing.T) {
 
 // TestPublicClient logs in as a public client (PKCE, no secret).
 func TestPublicClient(t *testing.T) {
+	t.Parallel()
 	op, h := startOPHarness(t, oidctest.Options{Public: true})
 	if r := h.loginAtOP(op, "/"); r.StatusCode != http.StatusFound {
 		t.Fatalf("public-client login = %d %s, want 302", r.StatusCode, readBody(t, r))
@@ -303,6 +309,7 @@ func TestPublicClient(t *testing.T) {
 }
 
 func TestLoginWhileIdPDown(t *testing.T) {
+	t.Parallel()
 	ln := mustListen(t)
 	h := newHarness(t, harnessOpts{issuer: "http://" + ln.Addr().String(), listener: nil})
 	ln.Close() // nothing listens at the issuer now

@@ -25,6 +25,7 @@ func loggedIn(t *testing.T) (*oidctest.Issuer, *harness) {
 }
 
 func TestSessionGate(t *testing.T) {
+	t.Parallel()
 	_, h := loggedIn(t)
 	anon := &http.Client{CheckRedirect: h.client.CheckRedirect}
 	tests := []struct {
@@ -78,6 +79,7 @@ func TestSessionGate(t *testing.T) {
 }
 
 func TestNoneRouteStripsSessionCookie(t *testing.T) {
+	t.Parallel()
 	_, h := loggedIn(t)
 	h.client.Jar.SetCookies(mustURL(t, h.url), []*http.Cookie{{Name: "lang", Value: "fr"}})
 	r := h.do(http.MethodGet, "/public/x", nil, "Authorization", "Bearer client-own")
@@ -94,6 +96,7 @@ func TestNoneRouteStripsSessionCookie(t *testing.T) {
 }
 
 func TestBearerGate(t *testing.T) {
+	t.Parallel()
 	iss, h := startIssuerHarness(t, harnessOpts{clientSecret: "s"})
 	plain := &http.Client{}
 	good := iss.Sign(iss.Claims(""))
@@ -170,6 +173,7 @@ func TestBearerGate(t *testing.T) {
 // TestBearerRouteAudience: a route's audience replaces client_id as the aud
 // a token must carry.
 func TestBearerRouteAudience(t *testing.T) {
+	t.Parallel()
 	iss, h := startIssuerHarness(t, harnessOpts{clientSecret: "s"})
 	withAud := func(aud any) string {
 		c := iss.Claims("")
@@ -196,6 +200,7 @@ func TestBearerRouteAudience(t *testing.T) {
 }
 
 func TestAnyGate(t *testing.T) {
+	t.Parallel()
 	iss, h := loggedIn(t)
 	// With the cookie: a session request, so CSRF applies.
 	if r := h.do(http.MethodGet, "/any/x", nil); r.StatusCode != http.StatusForbidden {
@@ -217,6 +222,7 @@ func TestAnyGate(t *testing.T) {
 }
 
 func TestMeNeedsCSRFAndSession(t *testing.T) {
+	t.Parallel()
 	_, h := loggedIn(t)
 	if r := h.do(http.MethodGet, PathMe, nil); r.StatusCode != http.StatusForbidden {
 		t.Errorf("GET /auth/me without CSRF = %d, want 403", r.StatusCode)
@@ -228,6 +234,7 @@ func TestMeNeedsCSRFAndSession(t *testing.T) {
 }
 
 func TestLogoutModes(t *testing.T) {
+	t.Parallel()
 	form := func() *strings.Reader { return strings.NewReader("") }
 	tests := []struct {
 		name    string
@@ -271,6 +278,7 @@ func TestLogoutModes(t *testing.T) {
 }
 
 func TestLogoutWithoutSession(t *testing.T) {
+	t.Parallel()
 	_, h := startIssuerHarness(t, harnessOpts{clientSecret: "s"})
 	if r := h.do(http.MethodPost, PathLogout, nil, "X-CSRF", "1"); r.StatusCode != http.StatusUnauthorized {
 		t.Errorf("POST /auth/logout without a session = %d, want 401", r.StatusCode)
@@ -279,6 +287,7 @@ func TestLogoutWithoutSession(t *testing.T) {
 
 // TestLogoutRevocationFailureNotFatal: the IdP refusing revocation does not stop logout.
 func TestLogoutRevocationFailureNotFatal(t *testing.T) {
+	t.Parallel()
 	iss, h := loggedIn(t)
 	cookie := h.sessionCookie()
 	iss.Server.Close() // the IdP (and its revocation_endpoint) is gone

@@ -55,6 +55,7 @@ func callbackFor(t *testing.T, iss *oidctest.Issuer, h *harness, returnTo string
 
 // TestHostileIdP: every bad ID token ends the login with 401 and no session.
 func TestHostileIdP(t *testing.T) {
+	t.Parallel()
 	iss, h := startIssuerHarness(t, harnessOpts{clientSecret: "s"})
 	other, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
@@ -125,6 +126,7 @@ func TestHostileIdP(t *testing.T) {
 
 // TestCallbackIssParameter: RFC 9207 — a present iss must match; required when advertised.
 func TestCallbackIssParameter(t *testing.T) {
+	t.Parallel()
 	iss, h := startIssuerHarness(t, harnessOpts{clientSecret: "s"})
 	valid := func(n string) string { return iss.Sign(iss.Claims(n)) }
 	if r := callbackWith(t, iss, h, url.Values{"iss": {"https://evil.example"}}, valid); r.StatusCode != http.StatusUnauthorized {
@@ -147,6 +149,7 @@ func TestCallbackIssParameter(t *testing.T) {
 }
 
 func TestCallbackErrors(t *testing.T) {
+	t.Parallel()
 	iss, h := startIssuerHarness(t, harnessOpts{clientSecret: "s"})
 	authorize := h.startLogin("/")
 	state := authorize.Query().Get("state")
@@ -178,6 +181,7 @@ func TestCallbackErrors(t *testing.T) {
 }
 
 func TestCallbackErrorRedirect(t *testing.T) {
+	t.Parallel()
 	_, h := startIssuerHarness(t, harnessOpts{clientSecret: "s", errorPage: "/login-failed"})
 	r := h.do(http.MethodGet, PathCallback+"?error=access_denied", nil)
 	if r.StatusCode != http.StatusFound || r.Header.Get("Location") != "/login-failed?error=access_denied" {

@@ -15,6 +15,7 @@ import (
 // TestKeyRotationAtRealOP: the OP publishes a new key, signs with it and
 // withdraws the old one; the next login validates without a restart.
 func TestKeyRotationAtRealOP(t *testing.T) {
+	t.Parallel()
 	op, h := startOPHarness(t, oidctest.Options{})
 	if r := h.loginAtOP(op, "/"); r.StatusCode != http.StatusFound {
 		t.Fatalf("login before rotation = %d", r.StatusCode)
@@ -45,6 +46,7 @@ func TestKeyRotationAtRealOP(t *testing.T) {
 // TestBogusKIDFloodBounded: 100 bearer tokens with random kids cause at most
 // one JWKS fetch, and each is refused with 401.
 func TestBogusKIDFloodBounded(t *testing.T) {
+	t.Parallel()
 	iss, h := startIssuerHarness(t, harnessOpts{clientSecret: "s"})
 	attacker, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {

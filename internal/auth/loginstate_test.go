@@ -68,6 +68,7 @@ func laxTokenEndpoint(iss *oidctest.Issuer, nonce func() string) {
 // TestManyLoginsFromOneAddress: 120 logins started from one client address
 // (an office behind NAT at 9:00) all succeed, and starting them stores nothing.
 func TestManyLoginsFromOneAddress(t *testing.T) {
+	t.Parallel()
 	_, h := startIssuerHarness(t, harnessOpts{clientSecret: "s"})
 	states := make(map[string]bool)
 	for i := range 120 {
@@ -95,6 +96,7 @@ func TestManyLoginsFromOneAddress(t *testing.T) {
 // TestLoginCookie: the login cookie's attributes, and its size with the
 // longest returnTo kept.
 func TestLoginCookie(t *testing.T) {
+	t.Parallel()
 	_, h := startIssuerHarness(t, harnessOpts{clientSecret: "s"})
 	longest := "/" + strings.Repeat("a", maxReturnTo-1)
 	for _, tt := range []struct{ name, returnTo string }{{"root", "/"}, {"longest returnTo", longest}} {
@@ -136,6 +138,7 @@ func TestLoginCookie(t *testing.T) {
 // altered, expired, from another login, gateway or secret gets 400 before
 // the IdP is asked, and stores nothing.
 func TestCallbackRefusesLoginCookie(t *testing.T) {
+	t.Parallel()
 	iss, h := startIssuerHarness(t, harnessOpts{clientSecret: "s"})
 	// Another gateway (other public_url) with the same session.secret and IdP.
 	other := newHarness(t, harnessOpts{issuer: iss.URL, clientSecret: "s"})
@@ -255,6 +258,7 @@ func (blindReads) Get(context.Context, string) ([]byte, error) { return nil, sto
 // code again: the gateway's single-use record refuses it, before the IdP is
 // asked or, when the replay raced the first use, after.
 func TestCallbackReplay(t *testing.T) {
+	t.Parallel()
 	for _, tt := range []struct {
 		name     string
 		blind    bool
@@ -303,6 +307,7 @@ func TestCallbackReplay(t *testing.T) {
 // code it does not redeem, an ID token that fails validation) leaves no
 // single-use record: only a login the IdP accepted writes one.
 func TestFailedCallbackStoresNothing(t *testing.T) {
+	t.Parallel()
 	iss, h := startIssuerHarness(t, harnessOpts{clientSecret: "s"})
 	var nonce string
 	laxTokenEndpoint(iss, func() string { return nonce })

@@ -30,6 +30,7 @@ func (l *endedLog) all() []SessionEnd {
 // observer which sessions ended (the server closes their WebSockets); a
 // refused logout tells it nothing.
 func TestSessionObserverTold(t *testing.T) {
+	t.Parallel()
 	iss, h := startIssuerHarness(t, harnessOpts{clientSecret: "s"})
 	log := &endedLog{}
 	h.auth.ended = log

@@ -39,6 +39,7 @@ func refreshHarness(t *testing.T) (*oidctest.Provider, *harness, *session.Sessio
 // refresh grant; all are forwarded with the new token; the rotated refresh
 // token replaces the old one.
 func TestRefreshSingleFlight(t *testing.T) {
+	t.Parallel()
 	op, h, before := refreshHarness(t)
 	codes := h.parallelHeld(op, 50, "X-CSRF", "1")
 	for i, c := range codes {
@@ -69,6 +70,7 @@ func TestRefreshSingleFlight(t *testing.T) {
 // TestRefreshInvalidGrantEndsSession: a refused refresh ends the session with
 // 401 "session expired".
 func TestRefreshInvalidGrantEndsSession(t *testing.T) {
+	t.Parallel()
 	op, h, _ := refreshHarness(t)
 	cookie := h.sessionCookie()
 	op.DropRefreshTokens()
@@ -91,6 +93,7 @@ func TestRefreshInvalidGrantEndsSession(t *testing.T) {
 // with it and refresh attempts back off (no retry storm); once it has
 // expired, 503 — and the session survives the outage.
 func TestRefreshIdPDown(t *testing.T) {
+	t.Parallel()
 	op, h, s := refreshHarness(t)
 	now := time.Now()
 	h.auth.now = func() time.Time { return now }
@@ -128,6 +131,7 @@ func TestRefreshIdPDown(t *testing.T) {
 // TestReauthorizeAfterUpstream401: concurrent requests whose token an
 // upstream rejected cause one refresh grant; all retry with the new token.
 func TestReauthorizeAfterUpstream401(t *testing.T) {
+	t.Parallel()
 	op, h := startOPHarness(t, oidctest.Options{})
 	if r := h.loginAtOP(op, "/"); r.StatusCode != http.StatusFound {
 		t.Fatalf("login = %d", r.StatusCode)
@@ -221,6 +225,7 @@ func getAll(t testing.TB, c *http.Client, targets []string, headers ...string) (
 // the refresh token and the next one spends the rotated token. The gateway's
 // clock is stepped to the stored expiry (no sleeping).
 func TestRefreshShortLivedTokens(t *testing.T) {
+	t.Parallel()
 	const ttl, margin = 3 * time.Second, 2 * time.Second
 	op := oidctest.Start(t, oidctest.Options{AccessTokenTTL: ttl})
 	h := newHarness(t, harnessOpts{issuer: op.Issuer, clientSecret: op.ClientSecret, margin: margin})
@@ -276,6 +281,7 @@ func TestRefreshShortLivedTokens(t *testing.T) {
 // without a body), and which it lets stand; the client sees only the last
 // answer, with the fields set before the upstream was called.
 func TestRetryWithRenewedToken(t *testing.T) {
+	t.Parallel()
 	op, h := startOPHarness(t, oidctest.Options{})
 	if r := h.loginAtOP(op, "/"); r.StatusCode != http.StatusFound {
 		t.Fatalf("login = %d", r.StatusCode)

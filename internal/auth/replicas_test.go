@@ -73,6 +73,7 @@ func waitFor(t *testing.T, ch <-chan struct{}, what string) {
 // replica that did not refresh waited on the store lock and forwarded the
 // other's new token.
 func TestRefreshAcrossReplicas(t *testing.T) {
+	t.Parallel()
 	for _, b := range replicatest.Backends() {
 		t.Run(b.Name, func(t *testing.T) {
 			op, hs, before := replicas(t, b.Open(t, 2))
@@ -145,6 +146,7 @@ func TestRefreshAcrossReplicas(t *testing.T) {
 // the token that replica saved — without a grant of its own and before the
 // lock is released.
 func TestRefreshWaiterUsesOtherReplicasToken(t *testing.T) {
+	t.Parallel()
 	for _, b := range replicatest.Backends() {
 		t.Run(b.Name, func(t *testing.T) {
 			op, hs, s := replicas(t, b.Open(t, 2))
@@ -185,6 +187,7 @@ func TestRefreshWaiterUsesOtherReplicasToken(t *testing.T) {
 }
 
 func TestRefreshLockKeyHidesSessionID(t *testing.T) {
+	t.Parallel()
 	const id = "c2Vzc2lvbi1pZC0xMjM0NTY3ODkwMTIzNDU2Nzg5MDEy"
 	k := refreshLockKey(id)
 	if k == refreshLockKey(id+"x") || len(k) < len("lock:refresh:")+40 {
@@ -201,6 +204,7 @@ func TestRefreshLockKeyHidesSessionID(t *testing.T) {
 // lock and died; once the lock's TTL has passed, the next request takes it
 // and refreshes (one grant), instead of waiting forever.
 func TestRefreshLockOfCrashedReplica(t *testing.T) {
+	t.Parallel()
 	op, hs, s := replicas(t, replicatest.Backends()[0].Open(t, 2))
 	if _, err := store.TryLock(t.Context(), hs[0].store, refreshLockKey(s.ID), 300*time.Millisecond); err != nil {
 		t.Fatal(err)
@@ -223,6 +227,7 @@ func TestRefreshLockOfCrashedReplica(t *testing.T) {
 // no retry backoff: the IdP did not fail), and once the token has expired
 // it gets 503 JSON, never a hang.
 func TestRefreshLockWaitBounded(t *testing.T) {
+	t.Parallel()
 	op, hs, s := replicas(t, replicatest.Backends()[0].Open(t, 2))
 	lock, err := store.TryLock(t.Context(), hs[0].store, refreshLockKey(s.ID), time.Hour)
 	if err != nil {

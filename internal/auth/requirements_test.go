@@ -11,6 +11,7 @@ import (
 )
 
 func TestHasScope(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name   string
 		claims map[string]any
@@ -41,6 +42,7 @@ func TestHasScope(t *testing.T) {
 }
 
 func TestClaimMatches(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name  string
 		claim any
@@ -76,6 +78,7 @@ func TestClaimMatches(t *testing.T) {
 // route (and an any route taking the bearer path): 403 insufficient_scope,
 // nothing forwarded; a token with everything passes.
 func TestBearerRequirements(t *testing.T) {
+	t.Parallel()
 	iss, h := startIssuerHarness(t, harnessOpts{clientSecret: "s"})
 	token := func(edit func(jwt.MapClaims)) string {
 		c := iss.Claims("")
@@ -135,6 +138,7 @@ func TestBearerRequirements(t *testing.T) {
 // claims (403, no challenge, nothing forwarded); required_scopes do not
 // apply to a session on an auth: any route.
 func TestSessionRequirements(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name       string
 		claims     map[string]any

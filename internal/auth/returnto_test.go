@@ -6,6 +6,7 @@ import (
 )
 
 func TestSafeReturnTo(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name, in, want string
 	}{
@@ -85,6 +86,7 @@ func BenchmarkSafeReturnTo(b *testing.B) {
 // exactly on an allowed origin with a path SafeReturnTo accepts; every
 // open-redirect shape around that origin falls back to "/".
 func TestSafeReturnToOrigins(t *testing.T) {
+	t.Parallel()
 	origins := []string{"https://app.example.com", "http://localhost:5173"}
 	tests := []struct {
 		name, in, want string

@@ -11,6 +11,7 @@ import (
 // TestNewRefusesOwnedAuthParams: the flow's own authorization parameters
 // and client credentials cannot come in through AuthParams, in any case.
 func TestNewRefusesOwnedAuthParams(t *testing.T) {
+	t.Parallel()
 	for _, name := range []string{
 		"response_type", "client_id", "redirect_uri", "scope", "state", "nonce", "code_challenge",
 		"code_challenge_method", "response_mode", "request", "request_uri",
@@ -33,6 +34,7 @@ func TestNewRefusesOwnedAuthParams(t *testing.T) {
 // itself (Entra External ID and Azure AD B2C name their policy so); a
 // change to the caller's map after New changes nothing.
 func TestAuthCodeURLParams(t *testing.T) {
+	t.Parallel()
 	iss := oidctest.NewIssuer(t)
 	iss.SetMetadata("authorization_endpoint", iss.URL+"/authorize?p=B2C_1_signin")
 	params := map[string]string{"audience": "https://api.example.com/?a=1&b=2", "access_type": "offline"}

@@ -17,6 +17,7 @@ import (
 // expires_in and the JWT's own exp; a refresh without a new refresh token
 // keeps the old one; invalid_grant is reported as ErrInvalidGrant.
 func TestRefreshExpiryEarlierWins(t *testing.T) {
+	t.Parallel()
 	iss := oidctest.NewIssuer(t)
 	p := readyProvider(t, iss, nil)
 	jwtExp := time.Now().Add(2 * time.Minute).Truncate(time.Second)

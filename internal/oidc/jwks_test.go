@@ -27,6 +27,7 @@ func jwksJSON(t *testing.T, keys ...any) []byte {
 }
 
 func TestParseJWKSSkipsUnusableKeys(t *testing.T) {
+	t.Parallel()
 	key, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
 		t.Fatal(err)
@@ -63,6 +64,7 @@ func TestParseJWKSSkipsUnusableKeys(t *testing.T) {
 // TestOctKeyNeverVerifies: a JWKS publishing a symmetric key must not let a
 // token HMAC-signed with that (public!) key pass, whatever the allowlist.
 func TestOctKeyNeverVerifies(t *testing.T) {
+	t.Parallel()
 	iss := oidctest.NewIssuer(t)
 	secret := []byte("a-published-symmetric-secret-of-32b")
 	iss.SetJWKS(jwksJSON(t,
@@ -83,6 +85,7 @@ func TestOctKeyNeverVerifies(t *testing.T) {
 }
 
 func TestJWKSSizeBound(t *testing.T) {
+	t.Parallel()
 	iss := oidctest.NewIssuer(t)
 	big := jwksJSON(t, oidctest.RSAJWK(iss.KID, &iss.Key.PublicKey), map[string]string{"kty": "XYZ", "pad": strings.Repeat("A", 4096)})
 	iss.SetJWKS(big, "")
@@ -111,6 +114,7 @@ func (c *fakeClock) Add(d time.Duration) {
 // JWKS fetch per interval, and a genuine rotation is picked up once the
 // interval has passed (seconds, not keyfunc's default five minutes).
 func TestUnknownKIDRefreshLimited(t *testing.T) {
+	t.Parallel()
 	iss := oidctest.NewIssuer(t)
 	clock := &fakeClock{t: time.Unix(1_700_000_000, 0)}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -148,6 +152,7 @@ func TestUnknownKIDRefreshLimited(t *testing.T) {
 }
 
 func TestRefreshInterval(t *testing.T) {
+	t.Parallel()
 	o := JWKSOptions{}
 	o.defaults()
 	tests := []struct {
@@ -173,6 +178,7 @@ func TestRefreshInterval(t *testing.T) {
 }
 
 func TestKeySetHonoursMaxAge(t *testing.T) {
+	t.Parallel()
 	iss := oidctest.NewIssuer(t)
 	iss.SetJWKS(oidctest.JWKS(map[string]*rsa.PublicKey{iss.KID: &iss.Key.PublicKey}), "public, max-age=300")
 	ctx, cancel := context.WithCancel(context.Background())
@@ -187,6 +193,7 @@ func TestKeySetHonoursMaxAge(t *testing.T) {
 }
 
 func TestKeySetKeepsKeysWhenRefreshFails(t *testing.T) {
+	t.Parallel()
 	iss := oidctest.NewIssuer(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()

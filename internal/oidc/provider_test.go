@@ -21,6 +21,7 @@ import (
 // then the first two have failed (discovery is sequential), so nothing is
 // polled.
 func TestDiscoveryRetriesUntilIdPUp(t *testing.T) {
+	t.Parallel()
 	iss := oidctest.NewIssuer(t)
 	var up atomic.Bool
 	var attempts atomic.Int32
@@ -75,6 +76,7 @@ func TestDiscoveryRetriesUntilIdPUp(t *testing.T) {
 }
 
 func TestDiscoveryRefusesIssuerMismatch(t *testing.T) {
+	t.Parallel()
 	iss := oidctest.NewIssuer(t)
 	iss.SetMetadata("issuer", "https://evil.example")
 	p, err := New(Config{Issuer: iss.URL, ClientID: "gatehouse", Logger: quietLogger()})
@@ -87,6 +89,7 @@ func TestDiscoveryRefusesIssuerMismatch(t *testing.T) {
 }
 
 func TestAuthCodeURL(t *testing.T) {
+	t.Parallel()
 	iss := oidctest.NewIssuer(t)
 	p := readyProvider(t, iss, func(c *Config) { c.Scopes = []string{"profile"} })
 	raw, err := p.AuthCodeURL("the-state", "the-nonce", "the-verifier-the-verifier-the-verifier-123")
@@ -113,6 +116,7 @@ func TestAuthCodeURL(t *testing.T) {
 }
 
 func TestEndSessionURL(t *testing.T) {
+	t.Parallel()
 	iss := oidctest.NewIssuer(t)
 	p := readyProvider(t, iss, nil)
 	got, err := url.Parse(p.EndSessionURL("id.tok.en", "http://rp.test/bye"))

@@ -17,6 +17,7 @@ import (
 )
 
 func TestVerifyIDToken(t *testing.T) {
+	t.Parallel()
 	iss := oidctest.NewIssuer(t)
 	p := readyProvider(t, iss, nil)
 	other, err := rsa.GenerateKey(rand.Reader, 2048)
@@ -81,6 +82,7 @@ func TestVerifyIDToken(t *testing.T) {
 }
 
 func TestVerifyAccessToken(t *testing.T) {
+	t.Parallel()
 	iss := oidctest.NewIssuer(t)
 	p := readyProvider(t, iss, func(c *Config) { c.AllowedAlgorithms = []string{"RS256", "ES256"} })
 	ec, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
@@ -119,6 +121,7 @@ func TestVerifyAccessToken(t *testing.T) {
 }
 
 func TestAllowlistRefusesNoneAndHMAC(t *testing.T) {
+	t.Parallel()
 	for _, algs := range [][]string{{"none"}, {"RS256", "HS256"}, {"hs512"}, {"XX999"}} {
 		if _, err := New(Config{Issuer: "http://idp.test", ClientID: "c", AllowedAlgorithms: algs}); err == nil {
 			t.Errorf("New(algs %v) error = nil, want refusal", algs)

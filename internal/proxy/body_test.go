@@ -15,6 +15,7 @@ import (
 )
 
 func TestBodyLimitContentLength(t *testing.T) {
+	t.Parallel()
 	var hits atomic.Int32
 	up := newHandlerUpstream(t, func(w http.ResponseWriter, r *http.Request) {
 		hits.Add(1)
@@ -53,6 +54,7 @@ func TestBodyLimitContentLength(t *testing.T) {
 }
 
 func TestBodyLimitChunked(t *testing.T) {
+	t.Parallel()
 	const limit = 64 << 10
 	up := newHandlerUpstream(t, func(w http.ResponseWriter, r *http.Request) {
 		n, _ := io.Copy(io.Discard, r.Body)
@@ -160,6 +162,7 @@ func TestLargeUploadIsStreamed(t *testing.T) {
 // which the test gives only after reading the event through the gateway.
 // A buffering gateway deadlocks here (and the test times out).
 func TestEventStreamFlushed(t *testing.T) {
+	t.Parallel()
 	next := make(chan struct{})
 	done := make(chan struct{})
 	up := newHandlerUpstream(t, func(w http.ResponseWriter, r *http.Request) {
@@ -209,6 +212,7 @@ func TestEventStreamFlushed(t *testing.T) {
 // middle of an endless response, the gateway must close the upstream
 // connection, so the upstream's writes fail and its handler ends.
 func TestClientDisconnectClosesUpstream(t *testing.T) {
+	t.Parallel()
 	upstreamGone := make(chan struct{})
 	up := newHandlerUpstream(t, func(w http.ResponseWriter, r *http.Request) {
 		defer close(upstreamGone)

@@ -9,6 +9,7 @@ import (
 )
 
 func TestMoveDeadline(t *testing.T) {
+	t.Parallel()
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	const d = 30 * time.Second // slack: 50ms
 	tests := []struct {
@@ -46,6 +47,7 @@ func TestMoveDeadline(t *testing.T) {
 // request's wait for its first byte must get the short route timeout again:
 // a deadline kept lazily may only ever be earlier than wanted.
 func TestFirstByteDeadlineShortensIdleOne(t *testing.T) {
+	t.Parallel()
 	client, server := net.Pipe()
 	defer client.Close()
 	defer server.Close()

@@ -59,6 +59,7 @@ func forwardRaw(t *testing.T, opts Options, raw string) http.Header {
 }
 
 func TestHopByHopRequestHeaders(t *testing.T) {
+	t.Parallel()
 	raw := "GET /x HTTP/1.1\r\nHost: gw\r\n" +
 		"Connection: keep-alive, X-Secret, x-other\r\n" +
 		"X-Secret: s\r\nX-Other: o\r\nX-Kept: k\r\n" +
@@ -80,6 +81,7 @@ func TestHopByHopRequestHeaders(t *testing.T) {
 }
 
 func TestHopByHopResponseHeaders(t *testing.T) {
+	t.Parallel()
 	addr, _ := rawUpstream(t, "HTTP/1.1 200 OK\r\n"+
 		"Connection: X-Internal\r\nX-Internal: secret\r\nX-Kept: k\r\n"+
 		"Keep-Alive: timeout=5\r\nProxy-Authenticate: Basic\r\nUpgrade: h2c\r\n"+
@@ -101,6 +103,7 @@ func TestHopByHopResponseHeaders(t *testing.T) {
 }
 
 func TestClientConnectionCloseNotForwarded(t *testing.T) {
+	t.Parallel()
 	h := forwardRaw(t, Options{}, "GET / HTTP/1.1\r\nHost: gw\r\nConnection: close\r\n\r\n")
 	if h.Get("Connection") != "" {
 		t.Errorf("upstream Connection = %q, want none (the upstream connection is kept alive)", h.Get("Connection"))
@@ -111,6 +114,7 @@ func TestClientConnectionCloseNotForwarded(t *testing.T) {
 // one response without saying so leaves a dead connection in the pool; the
 // next GET fails on it and must be retried once on a fresh connection.
 func TestStaleKeepAliveRetried(t *testing.T) {
+	t.Parallel()
 	addr := serveTCP(t, func(c net.Conn) {
 		if _, err := http.ReadRequest(bufio.NewReader(c)); err != nil {
 			return
@@ -128,6 +132,7 @@ func TestStaleKeepAliveRetried(t *testing.T) {
 // TestDuplicateForwardedHeadersReplaced: a client repeating a header line
 // must not slip a second value past the replacement.
 func TestDuplicateForwardedHeadersReplaced(t *testing.T) {
+	t.Parallel()
 	raw := "GET / HTTP/1.1\r\nHost: gw\r\n" +
 		"X-Forwarded-For: 6.6.6.6\r\nX-Forwarded-For: 7.7.7.7\r\n" +
 		"X-Forwarded-Proto: https\r\nX-Forwarded-Proto: https\r\n" +
@@ -151,6 +156,7 @@ func TestDuplicateForwardedHeadersReplaced(t *testing.T) {
 // the gateway's Bearer token, whatever the client sent; without one the
 // client's Authorization passes.
 func TestAuthorizationFromIdentity(t *testing.T) {
+	t.Parallel()
 	up := newRecorder(t, "u")
 	gw := newGateway(t, route1("r", "/", up.srv.URL), Options{})
 	tests := []struct {
@@ -183,6 +189,7 @@ func TestAuthorizationFromIdentity(t *testing.T) {
 
 // Each hop-by-hop field alone must be found by the one-pass scan.
 func TestHopByHopRequestHeaderAlone(t *testing.T) {
+	t.Parallel()
 	for _, field := range []string{
 		"Keep-Alive: timeout=5", "TE: trailers", "Trailer: X-T", "Upgrade: websocket",
 		"Proxy-Connection: keep-alive", "Proxy-Authorization: Basic Zm9vOmJhcg==",
@@ -201,6 +208,7 @@ func TestHopByHopRequestHeaderAlone(t *testing.T) {
 }
 
 func TestUnderscoredRequestHeadersDropped(t *testing.T) {
+	t.Parallel()
 	h := forwardRaw(t, Options{}, "GET /x HTTP/1.1\r\nHost: gw\r\n"+
 		"X-Forwarded_For: 6.6.6.6\r\nX_Real_IP: 6.6.6.6\r\nx_user_id: admin\r\nX-Kept: k\r\n\r\n")
 	for k, v := range h {
@@ -216,6 +224,7 @@ func TestUnderscoredRequestHeadersDropped(t *testing.T) {
 // The names classify and SetCanonical use must be the form fasthttp stores,
 // or a client's field would be missed and a second line would slip through.
 func TestCanonicalNames(t *testing.T) {
+	t.Parallel()
 	for _, k := range [][]byte{keyXForwardedFor, keyXForwardedProto, keyXForwardedHost, keyXRequestID, keyAuthorization} {
 		var h fasthttp.RequestHeader
 		h.SetBytesKV(bytes.ToLower(k), []byte("v"))
@@ -250,6 +259,7 @@ func TestCanonicalNames(t *testing.T) {
 // nominated fields are still removed, and Host, Content-Length and Cookie
 // are never removed by a nomination.
 func TestConnectionCannotRemoveGatewayFields(t *testing.T) {
+	t.Parallel()
 	up := newRecorder(t, "u")
 	gw := newGateway(t, route1("r", "/", up.srv.URL), Options{PublicURL: "https://app.example"})
 	req, _ := http.NewRequest(http.MethodPost, gw.url+"/x", strings.NewReader("body"))
@@ -285,6 +295,7 @@ func TestConnectionCannotRemoveGatewayFields(t *testing.T) {
 // of the family that the gateway sets itself (a headers plugin) reaches the
 // upstream from any peer.
 func TestForwardingFieldsFromUntrustedPeers(t *testing.T) {
+	t.Parallel()
 	sent := []string{
 		"X-Forwarded-Prefix", "X-Forwarded-Port", "X-Forwarded-Ssl", "X-Forwarded-Scheme", "X-Forwarded-Server",
 		"x-forwarded-uri", "X-FORWARDED-METHOD", "Forwarded", "X-Real-IP", "X-Original-URL", "X-Rewrite-URL",

@@ -15,6 +15,7 @@ import (
 )
 
 func TestForwardPath(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name    string
 		base    string // appended to the upstream URL
@@ -56,6 +57,7 @@ func TestForwardPath(t *testing.T) {
 }
 
 func TestForwardMethodBodyAndHost(t *testing.T) {
+	t.Parallel()
 	up := newRecorder(t, "u")
 	gw := newGateway(t, route1("r", "/", up.srv.URL), Options{})
 	req, _ := http.NewRequest(http.MethodPost, gw.url+"/x", strings.NewReader(`{"a":1}`))
@@ -88,6 +90,7 @@ func TestForwardMethodBodyAndHost(t *testing.T) {
 }
 
 func TestForwardedHeaders(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name      string
 		trusted   []string
@@ -165,6 +168,7 @@ func TestForwardedHeaders(t *testing.T) {
 }
 
 func TestRequestIDForwarded(t *testing.T) {
+	t.Parallel()
 	up := newRecorder(t, "u")
 	gw := newGateway(t, route1("r", "/", up.srv.URL), Options{})
 	tests := []struct{ name, locals, header, want string }{
@@ -187,6 +191,7 @@ func TestRequestIDForwarded(t *testing.T) {
 }
 
 func TestRoundRobin(t *testing.T) {
+	t.Parallel()
 	ups := []*recorder{newRecorder(t, "a"), newRecorder(t, "b"), newRecorder(t, "c")}
 	gw := newGateway(t, route1("r", "/", ups[0].srv.URL, ups[1].srv.URL, ups[2].srv.URL), Options{})
 	for range 9 {
@@ -202,6 +207,7 @@ func TestRoundRobin(t *testing.T) {
 }
 
 func TestKeepAlivePool(t *testing.T) {
+	t.Parallel()
 	up := newRecorder(t, "u")
 	gw := newGateway(t, route1("r", "/", up.srv.URL), Options{})
 	for range 10 {
@@ -228,6 +234,7 @@ func errorBody(t *testing.T, body []byte) string {
 }
 
 func TestRefusedIs502(t *testing.T) {
+	t.Parallel()
 	var (
 		mu       sync.Mutex
 		statuses []int
@@ -269,6 +276,7 @@ func TestRefusedIs502(t *testing.T) {
 }
 
 func TestResetIs502(t *testing.T) {
+	t.Parallel()
 	// An upstream that accepts and closes at once, as a crashing service does.
 	addr := closingUpstream(t)
 	gw := newGateway(t, route1("r", "/", "http://"+addr), Options{})
@@ -279,6 +287,7 @@ func TestResetIs502(t *testing.T) {
 }
 
 func TestTimeoutIs504(t *testing.T) {
+	t.Parallel()
 	release := make(chan struct{})
 	up := newHandlerUpstream(t, func(w http.ResponseWriter, r *http.Request) {
 		select {
@@ -300,6 +309,7 @@ func TestTimeoutIs504(t *testing.T) {
 }
 
 func TestTimeoutIsNotRetried(t *testing.T) {
+	t.Parallel()
 	release := make(chan struct{})
 	calls := make(chan struct{}, 10)
 	up := newHandlerUpstream(t, func(w http.ResponseWriter, r *http.Request) {
@@ -320,6 +330,7 @@ func TestTimeoutIsNotRetried(t *testing.T) {
 }
 
 func TestRedirectNotFollowed(t *testing.T) {
+	t.Parallel()
 	up := newHandlerUpstream(t, func(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/elsewhere", http.StatusFound)
 	})
@@ -331,6 +342,7 @@ func TestRedirectNotFollowed(t *testing.T) {
 }
 
 func TestResponseStatusAndHeaders(t *testing.T) {
+	t.Parallel()
 	up := newHandlerUpstream(t, func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Add("Set-Cookie", "a=1; Path=/")
 		w.Header().Add("Set-Cookie", "b=2; Path=/")
@@ -358,6 +370,7 @@ func TestResponseStatusAndHeaders(t *testing.T) {
 }
 
 func TestCheck(t *testing.T) {
+	t.Parallel()
 	up := newRecorder(t, "u")
 	dead := "http://" + deadAddr(t)
 	tests := []struct {
@@ -385,6 +398,7 @@ func TestCheck(t *testing.T) {
 }
 
 func TestNewErrors(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name      string
 		upstreams []string
@@ -410,6 +424,7 @@ func TestNewErrors(t *testing.T) {
 }
 
 func TestGatewayResponseHeadersKept(t *testing.T) {
+	t.Parallel()
 	up := newHandlerUpstream(t, func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("X-Request-Id", "from-upstream")
 		w.Header().Add("X-Request-Id", "again-from-upstream")
@@ -436,6 +451,7 @@ func TestGatewayResponseHeadersKept(t *testing.T) {
 // first response byte only; a response whose bytes keep coming may take
 // longer (fasthttp's own absolute deadline would cut it).
 func TestStreamOutlivesRouteTimeout(t *testing.T) {
+	t.Parallel()
 	const timeout = time.Second
 	up := newHandlerUpstream(t, func(w http.ResponseWriter, r *http.Request) {
 		_, _ = io.WriteString(w, "first,")
@@ -460,6 +476,7 @@ func TestStreamOutlivesRouteTimeout(t *testing.T) {
 // a small one is read whole before the response starts, so the client gets
 // a clean 504.
 func TestIdleUpstreamIsCut(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name   string
 		length int
@@ -510,6 +527,7 @@ func TestIdleUpstreamIsCut(t *testing.T) {
 }
 
 func TestExpectContinueNotForwarded(t *testing.T) {
+	t.Parallel()
 	up := newRecorder(t, "u")
 	gw := newGateway(t, route1("r", "/", up.srv.URL), Options{})
 	client := &http.Client{Transport: &http.Transport{ExpectContinueTimeout: time.Minute}}
@@ -531,6 +549,7 @@ func TestExpectContinueNotForwarded(t *testing.T) {
 }
 
 func TestHeadAndNoContent(t *testing.T) {
+	t.Parallel()
 	up := newHandlerUpstream(t, func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/none" {
 			w.WriteHeader(http.StatusNoContent)

@@ -34,6 +34,7 @@ func (c *fakeClock) advance(d time.Duration) {
 }
 
 func TestEjectionAndFailover(t *testing.T) {
+	t.Parallel()
 	up := newRecorder(t, "alive")
 	dead := "http://" + deadAddr(t)
 	var mu sync.Mutex
@@ -86,6 +87,7 @@ func TestEjectionAndFailover(t *testing.T) {
 }
 
 func TestEjectDoublesUpToMax(t *testing.T) {
+	t.Parallel()
 	var tg target
 	now := time.Unix(0, 0)
 	want := []time.Duration{time.Second, 2 * time.Second, 4 * time.Second, 5 * time.Second, 5 * time.Second}
@@ -103,6 +105,7 @@ func TestEjectDoublesUpToMax(t *testing.T) {
 }
 
 func TestPickAllEjectedTriesLeastRecentlyFailed(t *testing.T) {
+	t.Parallel()
 	clock := &fakeClock{t: time.Unix(1_000_000, 0)}
 	p := &Proxy{now: clock.now}
 	for range 3 {
@@ -135,6 +138,7 @@ func indexOf(ts []*target, t *target) int {
 }
 
 func TestAllTargetsDeadIs502(t *testing.T) {
+	t.Parallel()
 	gw := newGateway(t, route1("r", "/", "http://"+deadAddr(t), "http://"+deadAddr(t)), Options{})
 	for range 3 {
 		resp, body := get(t, gw.url+"/")
@@ -150,6 +154,7 @@ func TestAllTargetsDeadIs502(t *testing.T) {
 // which is what an idle keep-alive connection closed by the upstream looks
 // like too.
 func TestDroppedRequestEjects(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name   string
 		method string
@@ -184,6 +189,7 @@ func TestDroppedRequestEjects(t *testing.T) {
 }
 
 func TestHTTPSUpstream(t *testing.T) {
+	t.Parallel()
 	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_, _ = io.WriteString(w, "secure "+r.URL.Path)
 	}))

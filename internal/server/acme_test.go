@@ -25,6 +25,7 @@ import (
 // domains never reaches the CA, and the redirect listener hands
 // /.well-known/acme-challenge/ to autocert (HTTP-01) and nothing else.
 func TestACMEWiring(t *testing.T) {
+	t.Parallel()
 	var caCalls atomic.Int64
 	stubCA := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		caCalls.Add(1)

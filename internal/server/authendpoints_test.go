@@ -15,6 +15,7 @@ import (
 // before the method guard, as on routes; a path under /auth that is no
 // endpoint is 404, whatever routes exist.
 func TestAuthEndpointMethods(t *testing.T) {
+	t.Parallel()
 	ln := listen(t)
 	public := "http://" + ln.Addr().String()
 	op := oidctest.Start(t, oidctest.Options{RedirectURIs: []string{public + "/auth/callback"}})

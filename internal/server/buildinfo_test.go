@@ -13,6 +13,7 @@ import (
 // TestBuildInfoMetric: /metrics has exactly one gatehouse_build_info series,
 // 1, labelled with this build's version, revision and Go version.
 func TestBuildInfoMetric(t *testing.T) {
+	t.Parallel()
 	g := startGateway(t)
 	resp, err := http.Get(g.base + "/metrics")
 	if err != nil {

@@ -8,6 +8,7 @@ import (
 // see is the right-most untrusted X-Forwarded-For entry, and only when the
 // peer is a trusted proxy.
 func TestClientIPBehindTrustedProxies(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name, trusted, xff, want string
 	}{
@@ -37,6 +38,7 @@ func TestClientIPBehindTrustedProxies(t *testing.T) {
 // TestMetricsOnlyForAllowedNetworks: /metrics names routes and upstream
 // targets, so it is served only to server.metrics_from.
 func TestMetricsOnlyForAllowedNetworks(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name, trusted, xff string
 		want               int

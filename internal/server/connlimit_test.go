@@ -15,6 +15,7 @@ import (
 // connections are served, a third gets a JSON 503 with Retry-After and is
 // closed, and once one of the two closes a new connection is served again.
 func TestMaxConnections(t *testing.T) {
+	t.Parallel()
 	users := newUpstream(t, "users")
 	cfg := loadConfig(t, "core.yaml", map[string]string{"USERS": users.URL, "PUBLIC": users.URL, "FILES": users.URL})
 	cfg.Server.MaxConnections = 2

@@ -99,6 +99,7 @@ func checkCORS(t *testing.T, name string, resp *http.Response, w corsWant, forwa
 // Origin: preflights, credentialed calls, errors, the Origin check on
 // unsafe methods, /auth/me and /auth/logout, and returnTo to the SPA.
 func TestCORSSplitOrigin(t *testing.T) {
+	t.Parallel()
 	ln := listen(t)
 	public := "http://" + ln.Addr().String()
 	op := oidctest.Start(t, oidctest.Options{
@@ -221,6 +222,7 @@ func TestCORSSplitOrigin(t *testing.T) {
 // top-level block, which the /auth endpoints' policy is built from at
 // start-up, is refused on reload (restart), and the running policy stays.
 func TestCORSReload(t *testing.T) {
+	t.Parallel()
 	ln := listen(t)
 	public := "http://" + ln.Addr().String()
 	op := oidctest.Start(t, oidctest.Options{RedirectURIs: []string{public + "/auth/callback"}})

@@ -20,6 +20,7 @@ import (
 // route's timeout (500ms) with a clean 503, not after the refresh's own
 // timeout (8s and more): the refresh waits on the request's context.
 func TestHangingIdPEndsAtTheRouteDeadline(t *testing.T) {
+	t.Parallel()
 	ln := listen(t)
 	public := "http://" + ln.Addr().String()
 	op := oidctest.Start(t, oidctest.Options{RedirectURIs: []string{public + "/auth/callback"}})
@@ -70,6 +71,7 @@ func init() {
 // c.UserContext() carries the request id and the route's deadline
 // (timeout: 750ms).
 func TestRequestContextCarriesIDAndDeadline(t *testing.T) {
+	t.Parallel()
 	up := newUpstream(t, "api")
 	cfg := loadConfig(t, "context.yaml", map[string]string{"API": up.URL})
 	_, base := serve(t, cfg, listen(t))
@@ -98,6 +100,7 @@ func TestRequestContextCarriesIDAndDeadline(t *testing.T) {
 // timeouts (here a 5s read timeout; the whole call is bounded at 2s): the
 // session load takes the request's context.
 func TestHangingStoreEndsAtTheRouteDeadline(t *testing.T) {
+	t.Parallel()
 	redis := redistest.New(t)
 	ln := listen(t)
 	env, _ := storesEnv(t, ln, redis.URL(0)+"?read_timeout=5s")

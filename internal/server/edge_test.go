@@ -177,6 +177,7 @@ func startEdgeGateway(t *testing.T, trusted string) (*rawUpstream, string) {
 // refused with its own text, never forwarded, and their connection closed;
 // the accepted spellings of chunked pass.
 func TestEdgeFraming(t *testing.T) {
+	t.Parallel()
 	api, base := startEdgeGateway(t, "192.0.2.0/24")
 	const post = "POST /api/x HTTP/1.1\r\nHost: gw\r\n"
 	tests := []struct {
@@ -228,6 +229,7 @@ func TestEdgeFraming(t *testing.T) {
 // waited for the body and the client got a 408 after read_timeout), and an
 // Expect: 100-continue gets no 100 Continue first.
 func TestEdgeBodyTooLargeFromHead(t *testing.T) {
+	t.Parallel()
 	api, base := startEdgeGateway(t, "192.0.2.0/24")
 	for _, tc := range []struct{ name, extra string }{
 		{"plain", ""},
@@ -256,6 +258,7 @@ func TestEdgeBodyTooLargeFromHead(t *testing.T) {
 // -Host and a plugin's X-Forwarded-Prefix and X-Real-Ip arrive); from a
 // trusted proxy it passes.
 func TestEdgeConnectionAndForwarding(t *testing.T) {
+	t.Parallel()
 	forged := []string{
 		"X-Forwarded-Port", "X-Forwarded-Ssl", "X-Forwarded-Scheme", "X-Forwarded-Server", "x-forwarded-uri",
 		"X-Original-URL", "X-Rewrite-URL", "Forwarded", "X-Original-Host", "True-Client-IP",
@@ -331,6 +334,7 @@ func TestEdgeConnectionAndForwarding(t *testing.T) {
 // (with Connection: close), an HTTP/1.0 keep-alive keeps it open for the
 // next request.
 func TestEdgeConnectionClose(t *testing.T) {
+	t.Parallel()
 	api, base := startEdgeGateway(t, "192.0.2.0/24")
 	resp, _, closed := exchange(t, base, "GET /api/x HTTP/1.1\r\nHost: gw\r\nConnection: close, X-Own\r\nX-Own: o\r\n\r\n", true)
 	if resp.StatusCode != 200 || !resp.Close || !closed {
@@ -369,6 +373,7 @@ func TestEdgeConnectionClose(t *testing.T) {
 // X-Forwarded-*), and the session cookie is cut from every Cookie line while
 // the other cookies arrive byte for byte and in order.
 func TestEdgeSessionFields(t *testing.T) {
+	t.Parallel()
 	ln := listen(t)
 	public := "http://" + ln.Addr().String()
 	op := oidctest.Start(t, oidctest.Options{RedirectURIs: []string{public + "/auth/callback"}})
@@ -419,6 +424,7 @@ func TestEdgeSessionFields(t *testing.T) {
 // TestFramingError covers framingError's verdicts on raw header blocks,
 // including codings fasthttp itself already refuses before a handler runs.
 func TestFramingError(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name, fields string
 		want         error

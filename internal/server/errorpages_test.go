@@ -62,6 +62,7 @@ func hangingUpstream(t *testing.T) string {
 // gets an HTML page with its status, its sentence and the right link; the
 // same request from fetch() gets JSON; headers an error keeps stay.
 func TestErrorPagesNegotiated(t *testing.T) {
+	t.Parallel()
 	b := errorPagesGateway(t, "")
 	b.do("GET", "/limited/x", fetchJSON...) // spends the only token: the next one is 429
 	for _, tt := range []struct {
@@ -150,6 +151,7 @@ func send(t *testing.T, b *browser, method, path string, size int, headers []str
 // TestErrorPagesAccept: without Sec-Fetch headers (older browsers, other
 // clients), Accept decides; the tie and every wildcard go to JSON.
 func TestErrorPagesAccept(t *testing.T) {
+	t.Parallel()
 	b := errorPagesGateway(t, "")
 	for _, tt := range []struct {
 		name    string
@@ -188,6 +190,7 @@ func TestErrorPagesAccept(t *testing.T) {
 // sent byte for byte, never reaches the page, escaped or not: links fall
 // back to the start page and the login without returnTo.
 func TestErrorPagesHoldNothingFromTheRequest(t *testing.T) {
+	t.Parallel()
 	b := errorPagesGateway(t, "")
 	addr := strings.TrimPrefix(b.base, "http://")
 	const evil = `/<script>alert("pwned")</script>'x`
@@ -236,6 +239,7 @@ func rawNavigation(t *testing.T, addr, target string) (int, string) {
 // TestErrorPagesCustom: server.error_pages replaces the built-in page, a
 // status's own template first, then error.html.
 func TestErrorPagesCustom(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	for name, body := range map[string]string{
 		"404.html":   `<!doctype html><html lang="de"><title>{{.Status}}</title><h1>Nicht gefunden</h1><p>{{.RequestID}}</p>`,

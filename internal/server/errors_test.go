@@ -43,6 +43,7 @@ func init() {
 // reads only text written for clients (httperr): a *fiber.Error keeps its
 // status with its reason phrase, any other error is a logged 500.
 func TestClientSeesOnlyGatehouseText(t *testing.T) {
+	t.Parallel()
 	up := newUpstream(t, "api")
 	cfg := loadConfig(t, "errors.yaml", map[string]string{"API": up.URL})
 	logs, addr := serveLogged(t, cfg)

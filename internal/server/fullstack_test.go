@@ -98,6 +98,7 @@ func bodyOf(resp *http.Response) string {
 }
 
 func TestFullStackSessionFlow(t *testing.T) {
+	t.Parallel()
 	ln := listen(t)
 	public := "http://" + ln.Addr().String()
 	op := oidctest.Start(t, oidctest.Options{

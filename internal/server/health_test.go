@@ -130,6 +130,7 @@ func waitProbed(t *testing.T, base string, targets map[string]string) {
 // server.ready_requires names its route; only metrics_from clients see the
 // named checks.
 func TestReadyz(t *testing.T) {
+	t.Parallel()
 	deps := map[string]string{"config": "ok", "store": "ok", "auth_store": "ok"}
 	with := func(extra map[string]string) map[string]string {
 		m := maps.Clone(deps)
@@ -198,6 +199,7 @@ func TestReadyz(t *testing.T) {
 // for a live one, follows the dead one when it comes up, and a reload that
 // removes a route removes its series.
 func TestUpstreamUpGauge(t *testing.T) {
+	t.Parallel()
 	orders := newUpstream(t, "orders")
 	billing := deadURL(t)
 	srv, base := serve(t, healthConfig(t, orders.URL, billing), listen(t))
@@ -251,6 +253,7 @@ func grepLines(s, substr string) string {
 // TestTargetHealth: the newest evidence about a target wins, the prober's
 // last dial or a request that made the proxy eject it.
 func TestTargetHealth(t *testing.T) {
+	t.Parallel()
 	t0 := time.Unix(1_000_000, 0)
 	const addr = "10.0.0.1:80"
 	tests := []struct {

@@ -109,6 +109,7 @@ func startHostile(t testing.TB) (addr string, up *rawUpstream) {
 // gateway sets and none a client may not send (checked on every forwarded
 // row, not only the row's own concern).
 func TestHostileRequests(t *testing.T) {
+	t.Parallel()
 	addr, up := startHostile(t)
 	const head = "Host: gw\r\nConnection: close\r\n"
 	tests := []struct {

@@ -17,6 +17,7 @@ import (
 // authentik) is kept exactly as written, through discovery, the login's ID
 // token, a bearer route's access token, a refresh and the logout.
 func TestFullStackIdPRecipe(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name          string
 		trailingSlash bool

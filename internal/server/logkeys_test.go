@@ -39,6 +39,7 @@ func duplicateKeys(t *testing.T, line string) []string {
 // one key, once ("upstream request failed" carried route twice), and errors
 // under "error", never "err".
 func TestLogKeysOncePerLine(t *testing.T) {
+	t.Parallel()
 	users := newUpstream(t, "users")
 	cfg := loadConfig(t, "core.yaml", map[string]string{"USERS": users.URL, "PUBLIC": users.URL, "FILES": users.URL})
 	logs, addr := serveLogged(t, cfg)

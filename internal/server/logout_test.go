@@ -12,6 +12,7 @@ import (
 // clearing the cookie would leave it there, unreachable, until it expires);
 // once the store is back the same logout ends the session.
 func TestLogoutWhileStoreDown(t *testing.T) {
+	t.Parallel()
 	redis := redistest.New(t)
 	ln := listen(t)
 	env, op := storesEnv(t, ln, redis.URL(0))

@@ -13,6 +13,7 @@ import (
 // fasthttp's reused request buffer turned PATCH into "GETCH" and made the
 // scrape fail with "collected before with the same name and label values".
 func TestMetricsMethodLabelsUnderConcurrency(t *testing.T) {
+	t.Parallel()
 	g := startGateway(t)
 	methods := []string{"GET", "PATCH", "PUT", "DELETE", "OPTIONS", "POST", "HEAD"}
 	const perMethod = 40

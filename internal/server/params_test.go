@@ -11,6 +11,7 @@ import (
 // "/app/admin;x/users" must never reach /app's upstream: Tomcat, Jetty and
 // Spring would serve it as /app/admin/users, under /app/admin's rules.
 func TestPathParameters(t *testing.T) {
+	t.Parallel()
 	app, admin, legacy := newUpstream(t, "app"), newUpstream(t, "admin"), newUpstream(t, "legacy")
 	cfg := loadConfig(t, "params.yaml", map[string]string{"APP": app.URL, "ADMIN": admin.URL, "LEGACY": legacy.URL})
 	_, base := serve(t, cfg, listen(t))

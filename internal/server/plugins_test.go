@@ -10,6 +10,7 @@ import (
 // TestUnknownPluginSuggestion: a plugin name one typo away from a known one
 // gets a "did you mean"; any other unknown name the list of known ones.
 func TestUnknownPluginSuggestion(t *testing.T) {
+	t.Parallel()
 	for _, tt := range []struct{ name, want string }{
 		{"cach", `routes.yaml:9:7: route "api": unknown plugin "cach" (did you mean "cache"?)`},
 		{"rate_limt", `routes.yaml:9:7: route "api": unknown plugin "rate_limt" (did you mean "rate_limit"?)`},

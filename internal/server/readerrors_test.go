@@ -16,6 +16,7 @@ import (
 // a page script could read its own HttpOnly cookie) nor reaches the log. The
 // answer is gatehouse's own JSON text.
 func TestRequestErrorsNeverEchoTheRequest(t *testing.T) {
+	t.Parallel()
 	const cookie = "gatehouse=SESSIONSECRETcookieVALUE0123456789"
 	const bearer = "Bearer AUTHORIZATIONSECRETtokenVALUE9876543210"
 	secrets := []string{"SESSIONSECRETcookieVALUE", "AUTHORIZATIONSECRETtokenVALUE"}
@@ -85,6 +86,7 @@ func itoa(n int) string { return statusLabel(n) }
 // for, and buffer, the whole body (then answer 408 after read_timeout, since
 // this client never sends the rest).
 func TestMultipartBodyNotReadBeforeTheHandler(t *testing.T) {
+	t.Parallel()
 	users := newUpstream(t, "users")
 	cfg := loadConfig(t, "core.yaml", map[string]string{"USERS": users.URL, "PUBLIC": users.URL, "FILES": users.URL})
 	cfg.Server.MaxBody = 1 << 20

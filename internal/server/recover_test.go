@@ -39,6 +39,7 @@ func init() {
 // after) is served, the panic is logged once with the request id, route and
 // stack, and gatehouse_panics_total counts it.
 func TestPanicFailsOneRequest(t *testing.T) {
+	t.Parallel()
 	up := newUpstream(t, "api")
 	cfg := loadConfig(t, "panic.yaml", map[string]string{"API": up.URL})
 	logs, addr := serveLogged(t, cfg)

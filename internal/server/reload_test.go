@@ -43,6 +43,7 @@ func getBody(t *testing.T, url string) (int, string) {
 }
 
 func TestReloadSwapsRoutes(t *testing.T) {
+	t.Parallel()
 	upA, upB := reloadUpstreams(t, nil, nil)
 	env := map[string]string{"UP_A": upA, "UP_B": upB}
 	srv, base := serve(t, loadConfig(t, "reload-a.yaml", env), listen(t))
@@ -62,6 +63,7 @@ func TestReloadSwapsRoutes(t *testing.T) {
 
 // A reload that cannot be applied whole changes nothing.
 func TestReloadRefused(t *testing.T) {
+	t.Parallel()
 	upA, upB := reloadUpstreams(t, nil, nil)
 	tests := []struct {
 		name string
@@ -96,6 +98,7 @@ func TestReloadRefused(t *testing.T) {
 // although they were released at the swap (their proxy's idle connections
 // dropped, their plugins' context ended).
 func TestReloadLetsInFlightRequestsFinish(t *testing.T) {
+	t.Parallel()
 	block, started := make(chan struct{}), make(chan struct{}, 1)
 	upA, upB := reloadUpstreams(t, block, started)
 	env := map[string]string{"UP_A": upA, "UP_B": upB}
@@ -156,6 +159,7 @@ func getCached(t *testing.T, url string) (int, string) {
 // rate-limit bucket and cached responses are there after it, in memory as
 // on Redis.
 func TestReloadKeepsPluginState(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct{ name, store string }{
 		{"memory", "memory"},
 		{"redis", redistest.New(t).URL(0)},
@@ -187,6 +191,7 @@ func TestReloadKeepsPluginState(t *testing.T) {
 // ten routes, before and after a reload, hold a connection or two, not two
 // per route and store (as one client per plugin instance and per store did).
 func TestOneRedisPool(t *testing.T) {
+	t.Parallel()
 	redisSrv := redistest.New(t)
 	srv, base, load := backendsServer(t, redisSrv.URL(0))
 	admin, err := redisstore.NewClient(redisSrv.URL(0), nil)

@@ -13,6 +13,7 @@ import (
 // they enforce one rate limit and share one cache, Redis going away gives a
 // clean 503 and coming back heals, and a restarted replica keeps the sessions.
 func TestReplicasShareRedis(t *testing.T) {
+	t.Parallel()
 	// Persistence on, so that a Redis restart keeps the data, as a
 	// production Redis does (the test helper defaults to none).
 	redis := redistest.New(t, redistest.WithArgs("--appendonly", "yes", "--appendfsync", "always"))

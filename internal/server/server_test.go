@@ -97,6 +97,7 @@ func errorOf(t *testing.T, body string) string {
 }
 
 func TestRoutingAfterNormalisation(t *testing.T) {
+	t.Parallel()
 	g := startGateway(t)
 	tests := []struct {
 		name, path, wantUpstream, wantPath string
@@ -129,6 +130,7 @@ func TestRoutingAfterNormalisation(t *testing.T) {
 }
 
 func TestQueryForwardedByteForByte(t *testing.T) {
+	t.Parallel()
 	g := startGateway(t)
 	const q = "b=2&a=1&x=%2F%20+y&empty=&dup=1&dup=2"
 	status, body := rawRequest(t, g.base, get("/api/users?"+q))
@@ -143,6 +145,7 @@ func TestQueryForwardedByteForByte(t *testing.T) {
 }
 
 func TestErrorsAreJSON(t *testing.T) {
+	t.Parallel()
 	g := startGateway(t)
 	tests := []struct {
 		name, req  string
@@ -180,6 +183,7 @@ func TestErrorsAreJSON(t *testing.T) {
 }
 
 func TestHeaderTooLarge(t *testing.T) {
+	t.Parallel()
 	g := startGateway(t) // max_header_bytes: 6KB
 	for _, tc := range []struct {
 		size int
@@ -193,6 +197,7 @@ func TestHeaderTooLarge(t *testing.T) {
 }
 
 func TestSlowClientIsDisconnected(t *testing.T) {
+	t.Parallel()
 	g := startGateway(t) // read_timeout: 2s
 	conn, err := net.Dial("tcp", strings.TrimPrefix(g.base, "http://"))
 	if err != nil {
@@ -213,6 +218,7 @@ func TestSlowClientIsDisconnected(t *testing.T) {
 }
 
 func TestRequestIDPropagated(t *testing.T) {
+	t.Parallel()
 	g := startGateway(t)
 	req, _ := http.NewRequest("GET", g.base+"/api/users/1", nil)
 	req.Header.Set("X-Request-Id", "abc-123")
@@ -249,6 +255,7 @@ func TestRequestIDPropagated(t *testing.T) {
 }
 
 func TestHealthMetricsAndReadiness(t *testing.T) {
+	t.Parallel()
 	g := startGateway(t)
 	for _, p := range []string{"/healthz", "/readyz"} {
 		status, body := rawRequest(t, g.base, get(p))
@@ -266,6 +273,7 @@ func TestHealthMetricsAndReadiness(t *testing.T) {
 }
 
 func TestUpstreamDown(t *testing.T) {
+	t.Parallel()
 	g := startGateway(t)
 	g.users.Close()
 	status, body := rawRequest(t, g.base, get("/api/users/1"))
@@ -277,6 +285,7 @@ func TestUpstreamDown(t *testing.T) {
 // TestAccessLog: one JSON line per request with the route, status, request
 // id and the upstream target it went to.
 func TestAccessLog(t *testing.T) {
+	t.Parallel()
 	users := newUpstream(t, "users")
 	cfg := loadConfig(t, "core.yaml", map[string]string{"USERS": users.URL, "PUBLIC": users.URL, "FILES": users.URL})
 	buf, addr := serveLogged(t, cfg)

@@ -16,6 +16,7 @@ import (
 // out on A; the old cookie's very next request on B, sent as soon as A has
 // answered, is 401, although B had the session cached.
 func TestReplicasLogoutSeenAtOnce(t *testing.T) {
+	t.Parallel()
 	redis := redistest.New(t)
 	lnA, lnB := listen(t), listen(t)
 	public := "http://" + lnA.Addr().String()

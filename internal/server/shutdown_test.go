@@ -12,6 +12,7 @@ import (
 // TestGracefulShutdown checks that Shutdown lets an in-flight request finish
 // and that new connections are refused afterwards.
 func TestGracefulShutdown(t *testing.T) {
+	t.Parallel()
 	entered, release := make(chan struct{}), make(chan struct{})
 	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		close(entered)
@@ -65,6 +66,7 @@ func TestGracefulShutdown(t *testing.T) {
 // TestShutdownBeforeServe: a signal right at start-up must not leave a
 // server running.
 func TestShutdownBeforeServe(t *testing.T) {
+	t.Parallel()
 	fast := newUpstream(t, "fast")
 	cfg := loadConfig(t, "core.yaml", map[string]string{"USERS": fast.URL, "PUBLIC": fast.URL, "FILES": fast.URL})
 	srv, err := New(cfg, Options{})

@@ -6,6 +6,7 @@ import (
 )
 
 func TestStaticRouteBesideAPI(t *testing.T) {
+	t.Parallel()
 	api := newUpstream(t, "api")
 	cfg := loadConfig(t, "static.yaml", map[string]string{"API": api.URL})
 	_, base := serve(t, cfg, listen(t))

@@ -205,6 +205,7 @@ func (b *lockedBuffer) String() string {
 // TestStartsWhileRedisUnreachable: other ways of not reaching Redis at
 // start-up do not stop the start either; /readyz reports the store.
 func TestStartsWhileRedisUnreachable(t *testing.T) {
+	t.Parallel()
 	hung := redistest.New(t)
 	hung.Freeze()
 	for _, tc := range []struct{ name, url string }{
@@ -229,6 +230,7 @@ func TestStartsWhileRedisUnreachable(t *testing.T) {
 // configured credentials or database, or whose certificate does not verify,
 // is a configuration error: New fails, without the password or the URL.
 func TestStartFailsOnRejectedRedis(t *testing.T) {
+	t.Parallel()
 	const password = "s3cret-pw-4711"
 	locked := redistest.New(t, redistest.WithArgs("--requirepass", password))
 	plain := redistest.New(t, redistest.WithArgs("--databases", "4"))
@@ -279,6 +281,7 @@ func newWithStore(t *testing.T, url string) error {
 // config.Load (which refuses it first, on the session.store line: the
 // config package's golden store.yaml).
 func TestStartFailsOnMalformedStoreURL(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct{ name, url, wantErr string }{
 		{"database not a number", "redis://:hunter2@127.0.0.1:6379/x", "invalid database number"},
 		{"unknown option", "redis://:hunter2@127.0.0.1:6379/0?bogus=1", "unexpected option"},

@@ -92,6 +92,7 @@ func serialOf(c *tls.Conn) int64 {
 // TLS 1.2 or later, http/1.1) and is served with HSTS; TLS 1.1 and plain
 // HTTP are refused.
 func TestTLSHandshake(t *testing.T) {
+	t.Parallel()
 	g := startTLS(t, nil)
 	tests := []struct {
 		name    string
@@ -224,6 +225,7 @@ func TestTLSRenewal(t *testing.T) {
 
 // TestTLSBadPairFailsStart: New refuses a missing or mismatched pair.
 func TestTLSBadPairFailsStart(t *testing.T) {
+	t.Parallel()
 	ca := tlstest.NewCA(t)
 	dir := t.TempDir()
 	certFile, keyFile := ca.Issue(t, 1, "127.0.0.1").Write(t, dir)
@@ -254,6 +256,7 @@ func TestTLSBadPairFailsStart(t *testing.T) {
 // closes the TCP connection before any handshake and writes nothing (a
 // plain listener's 503 would be garbage to a TLS client).
 func TestTLSOverLimitClosedSilently(t *testing.T) {
+	t.Parallel()
 	g := startTLS(t, map[string]string{"MAX_CONNS": "1"})
 	held, err := g.dial(t, nil)
 	if err != nil {
@@ -301,6 +304,7 @@ func startRedirect(t *testing.T, publicURL string) string {
 // public_url's origin with the request's path and query, whatever Host or
 // absolute-form target the client sent, and no HSTS (plain http).
 func TestRedirectHTTP(t *testing.T) {
+	t.Parallel()
 	const public = "https://app.example.com:8443"
 	addr := startRedirect(t, public)
 	tests := []struct {
@@ -350,6 +354,7 @@ func TestRedirectHTTP(t *testing.T) {
 // listener for an https public_url (TLS here or in front), never for an
 // http one, nor when turned off.
 func TestHSTSOnlyOverHTTPS(t *testing.T) {
+	t.Parallel()
 	// An upstream with its own idea of HSTS: gatehouse's replaces it.
 	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Strict-Transport-Security", "max-age=5")
@@ -393,6 +398,7 @@ func TestHSTSOnlyOverHTTPS(t *testing.T) {
 
 // TestHSTSValue renders server.hsts.
 func TestHSTSValue(t *testing.T) {
+	t.Parallel()
 	on, off := true, false
 	year := config.Duration(365 * 24 * time.Hour)
 	tests := []struct {
@@ -416,6 +422,7 @@ func TestHSTSValue(t *testing.T) {
 // handshake (or never sends a ClientHello) is cut off after read_timeout,
 // so that it cannot hold one of max_connections' places for ever.
 func TestTLSSilentClientCutOff(t *testing.T) {
+	t.Parallel()
 	g := startTLS(t, map[string]string{"READ_TIMEOUT": "300ms", "MAX_CONNS": "1"})
 	for _, tt := range []struct {
 		name string

@@ -182,6 +182,7 @@ func closedWith(t *testing.T, c *websocket.Conn) websocket.StatusCode {
 }
 
 func TestWebSocketSessionHandshake(t *testing.T) {
+	t.Parallel()
 	g := startWSGateway(t)
 	cookie := g.cookie.Name + "=" + g.cookie.Value
 
@@ -262,6 +263,7 @@ func TestWebSocketSessionHandshake(t *testing.T) {
 }
 
 func TestWebSocketBearer(t *testing.T) {
+	t.Parallel()
 	g := startWSGateway(t)
 	cookie := g.cookie.Name + "=" + g.cookie.Value
 	for _, tc := range []struct {
@@ -299,6 +301,7 @@ func TestWebSocketBearer(t *testing.T) {
 // TestWebSocketLogoutCloses: a logout closes the session's open sockets
 // with 1008 at once; another session's socket and bearer sockets stay.
 func TestWebSocketLogoutCloses(t *testing.T) {
+	t.Parallel()
 	g := startWSGateway(t)
 	cookie := g.cookie.Name + "=" + g.cookie.Value
 	c, _, err := g.dial(t, "/ws/echo", "Cookie", cookie, "Origin", g.public)
@@ -327,6 +330,7 @@ func TestWebSocketLogoutCloses(t *testing.T) {
 // process's logout (another replica's, a refused refresh, a timeout) is
 // found by the socket's store check.
 func TestWebSocketSessionGoneCloses(t *testing.T) {
+	t.Parallel()
 	g := startWSGateway(t)
 	g.srv.wsSessionCheck = 50 * time.Millisecond
 	cookie := g.cookie.Name + "=" + g.cookie.Value
@@ -353,6 +357,7 @@ func TestWebSocketSessionGoneCloses(t *testing.T) {
 }
 
 func TestWebSocketIdleTimeout(t *testing.T) {
+	t.Parallel()
 	g := startWSGateway(t)
 	c, _, err := g.dial(t, "/wsidle/echo")
 	if err != nil {
@@ -366,6 +371,7 @@ func TestWebSocketIdleTimeout(t *testing.T) {
 }
 
 func TestWebSocketMaxConnections(t *testing.T) {
+	t.Parallel()
 	g := startWSGateway(t)
 	first, _, err := g.dial(t, "/wsmax/echo")
 	if err != nil {
@@ -393,6 +399,7 @@ func TestWebSocketMaxConnections(t *testing.T) {
 // TestWebSocketNotARoute: a handshake to a route without websocket: true
 // is a plain GET to the upstream (no Upgrade), as before.
 func TestWebSocketNotARoute(t *testing.T) {
+	t.Parallel()
 	g := startWSGateway(t)
 	if _, status, err := g.dial(t, "/plain/echo"); err == nil || status != 200 {
 		t.Fatalf("dial = %d, %v; want the upstream's plain 200", status, err)
@@ -415,6 +422,7 @@ func waitFor(t *testing.T, cond func() bool) {
 }
 
 func TestIsWebSocketUpgrade(t *testing.T) {
+	t.Parallel()
 	const key = "dGhlIHNhbXBsZSBub25jZQ=="
 	for _, tc := range []struct {
 		name string
@@ -444,6 +452,7 @@ func TestIsWebSocketUpgrade(t *testing.T) {
 }
 
 func TestFrameCursor(t *testing.T) {
+	t.Parallel()
 	// Three frames: a short masked text, a 300-byte binary (16-bit
 	// length), an empty ping; each boundary must be found wherever the
 	// stream is cut.
@@ -486,6 +495,7 @@ func TestFrameCursor(t *testing.T) {
 }
 
 func TestCloseFrame(t *testing.T) {
+	t.Parallel()
 	got := closeFrame(1008, "session ended")
 	want := append([]byte{0x88, 15, 0x03, 0xf0}, "session ended"...)
 	if string(got) != string(want) {
@@ -496,6 +506,7 @@ func TestCloseFrame(t *testing.T) {
 // TestWebSocketShutdown: a shutdown ends the open sockets at once with
 // 1001 (going away), rather than waiting shutdown_timeout for them.
 func TestWebSocketShutdown(t *testing.T) {
+	t.Parallel()
 	g := startWSGateway(t)
 	c, _, err := g.dial(t, "/wsmax/echo")
 	if err != nil {
@@ -557,6 +568,7 @@ func handshakeUpstream(t *testing.T) string {
 // websocket, the accept that answers the key) opens the socket; bytes the
 // upstream sends right behind its 101 reach the client.
 func TestWebSocketUpstreamAnswer(t *testing.T) {
+	t.Parallel()
 	g := startWSGateway(t)
 	c, status, err := g.dial(t, "/wsraw/good")
 	if err != nil {
@@ -578,6 +590,7 @@ func TestWebSocketUpstreamAnswer(t *testing.T) {
 // id (logout), by IdP sid or by subject (back-channel logout); never a
 // bearer socket, never another session's.
 func TestSocketsSessionsEnded(t *testing.T) {
+	t.Parallel()
 	type sock struct{ id, sid, sub string }
 	all := []sock{
 		{"s1", "idp-a", "alice"}, {"s2", "idp-b", "alice"}, {"s3", "idp-c", "bob"}, {"", "", "alice"}, // the last: bearer
@@ -615,6 +628,7 @@ func TestSocketsSessionsEnded(t *testing.T) {
 // TestWebSocketBearerExpiry: a bearer socket ends (1008) when its token's
 // exp passes; the gate only judged the token at the handshake.
 func TestWebSocketBearerExpiry(t *testing.T) {
+	t.Parallel()
 	g := startWSGateway(t)
 	g.op.SetAccessTokenTTL(2 * time.Second)
 	// A new login gets a token valid for 2 s, which the API sees.
@@ -640,6 +654,7 @@ func TestWebSocketBearerExpiry(t *testing.T) {
 // TestWebSocketRateLimit: a handshake is a request to the route's
 // rate_limit plugin: beyond the limit, 429 and the upstream never asked.
 func TestWebSocketRateLimit(t *testing.T) {
+	t.Parallel()
 	g := startWSGateway(t)
 	c, status, err := g.dial(t, "/wsrl/echo")
 	if err != nil {

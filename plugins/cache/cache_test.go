@@ -73,6 +73,7 @@ func (h *harness) do(t *testing.T, method, target, identity string, hdr ...strin
 }
 
 func TestNewRejects(t *testing.T) {
+	t.Parallel()
 	plugintest.CheckLoadErrors(t, New, []plugintest.LoadError{
 		{Name: "ttl missing", Block: "public: true", Want: "ttl must be >= 1s, got 0s", Pos: "routes.yaml:1:1:"},
 		{Name: "ttl too small", Block: "ttl: 10ms", Want: "ttl must be >= 1s", Pos: "routes.yaml:1:1:"},
@@ -91,6 +92,7 @@ func TestNewRejects(t *testing.T) {
 }
 
 func TestPublicRefusesClaimResponseHeaders(t *testing.T) {
+	t.Parallel()
 	spec := plugintest.Spec(t, "ttl: 1s\npublic: true")
 	hdrs := plugintest.Spec(t, `response: {set: {X-User: "{claim.sub}"}}`)
 	spec.Route.Plugins = map[string]config.PluginConfig{"headers": hdrs.Config}
@@ -150,6 +152,7 @@ func headerReply(status int, fields ...string) func(c *fiber.Ctx, n int64) error
 }
 
 func TestCacheRules(t *testing.T) {
+	t.Parallel()
 	const get, head, post = http.MethodGet, http.MethodHead, http.MethodPost
 	tests := []struct {
 		name  string
@@ -341,6 +344,7 @@ func TestCacheRules(t *testing.T) {
 // A cache store that cannot be opened fails New, positioned; under Check
 // none is asked for.
 func TestNewBackendRefused(t *testing.T) {
+	t.Parallel()
 	spec := plugintest.Spec(t, "ttl: 1s")
 	spec.Backends = plugintest.Refusing{}
 	if _, err := New(spec); err == nil || !strings.Contains(err.Error(), plugintest.ErrRefused.Error()) || !strings.HasPrefix(err.Error(), "routes.yaml:1:1:") {

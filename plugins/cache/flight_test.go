@@ -62,6 +62,7 @@ func concurrentGets(t *testing.T, h *harness, n int, entered <-chan struct{}, re
 }
 
 func TestSingleFlight(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, "ttl: 30s")
 	entered, release := make(chan struct{}), make(chan struct{})
 	blockingUpstream(h, entered, release)
@@ -77,6 +78,7 @@ func TestSingleFlight(t *testing.T) {
 }
 
 func TestSingleFlightNotStorable(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, "ttl: 30s")
 	entered, release := make(chan struct{}, 8), make(chan struct{})
 	blockingUpstream(h, entered, release, "Cache-Control", "no-store")
@@ -89,6 +91,7 @@ func TestSingleFlightNotStorable(t *testing.T) {
 // TestInvalidationDuringFetch: a response read before an unsafe request to
 // its path completed must not be stored after it.
 func TestInvalidationDuringFetch(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, "ttl: 30s")
 	entered, release := make(chan struct{}), make(chan struct{})
 	blockingUpstream(h, entered, release)

@@ -13,6 +13,7 @@ import (
 )
 
 func TestParseCacheControl(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name string
 		in   []string
@@ -61,6 +62,7 @@ func FuzzParseCacheControl(f *testing.F) {
 }
 
 func TestParseVary(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		in   []string
 		want []string

@@ -77,6 +77,7 @@ func entryDiff(want, got *Entry) string {
 }
 
 func TestEntryCodecRoundTrip(t *testing.T) {
+	t.Parallel()
 	for name, e := range sampleEntries() {
 		t.Run(name, func(t *testing.T) {
 			got, err := decodeEntry(encodeEntry(e))
@@ -91,6 +92,7 @@ func TestEntryCodecRoundTrip(t *testing.T) {
 }
 
 func TestEntryCodecRejects(t *testing.T) {
+	t.Parallel()
 	good := encodeEntry(sampleEntries()["full"])
 	for _, tc := range []struct {
 		name string
@@ -189,6 +191,7 @@ func freshEntry(path, body string, ttl time.Duration) *Entry {
 // TestRedisTwoInstancesShareEntries: what one replica stores the other
 // finds, and an invalidation on either removes it for both.
 func TestRedisTwoInstancesShareEntries(t *testing.T) {
+	t.Parallel()
 	srv := redistest.New(t)
 	a, _ := newRedisBackend(t, srv.URL(0), "ttl: 1m")
 	b, _ := newRedisBackend(t, srv.URL(0), "ttl: 1m")
@@ -226,6 +229,7 @@ func TestRedisTwoInstancesShareEntries(t *testing.T) {
 // one Redis: a miss on one is a hit on the other; a POST on the other
 // invalidates for both.
 func TestRedisReplicasThroughThePlugin(t *testing.T) {
+	t.Parallel()
 	srv := redistest.New(t)
 	var upstream atomic.Int64
 	replica := func() *fiber.App {
@@ -264,6 +268,7 @@ func TestRedisReplicasThroughThePlugin(t *testing.T) {
 }
 
 func TestRedisSizeAndTTL(t *testing.T) {
+	t.Parallel()
 	srv := redistest.New(t)
 	r, cfg := newRedisBackend(t, srv.URL(0), "ttl: 1m\nmax_bytes: 1MB\nmax_entry_bytes: 1KB")
 	raw, err := redisstore.NewClient(srv.URL(0), nil)
@@ -307,6 +312,7 @@ func TestRedisSizeAndTTL(t *testing.T) {
 // TestRedisPrivateEntryNotInClear: after a private response is cached
 // through the plugin, no Redis value holds its body, its headers or its path.
 func TestRedisPrivateEntryNotInClear(t *testing.T) {
+	t.Parallel()
 	srv := redistest.New(t)
 	const body, header = `{"iban":"FR7630006000011234567890189"}`, "alice-private-header-value"
 	app := newRedisApp(t, srv.URL(0), func(c *fiber.Ctx) error {
@@ -348,6 +354,7 @@ func TestRedisPrivateEntryNotInClear(t *testing.T) {
 // TestDeriveSecret: the plugin key is stable for one (secret, plugin,
 // route) and differs when any of them changes, the NUL separator included.
 func TestDeriveSecret(t *testing.T) {
+	t.Parallel()
 	base := plugins.DeriveSecret(testSessionSecret, "cache", "test")
 	if len(base) != plugins.SecretLen {
 		t.Fatalf("len(DeriveSecret()) = %d, want %d", len(base), plugins.SecretLen)

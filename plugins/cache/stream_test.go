@@ -44,6 +44,7 @@ func (b *upstreamBody) Close() error {
 }
 
 func TestStreamedBodies(t *testing.T) {
+	t.Parallel()
 	small := strings.Repeat("s", 100)
 	big := strings.Repeat("b", 5000)
 	tests := []struct {
@@ -107,6 +108,7 @@ func withIdentity(method, target, identity string) *http.Request {
 }
 
 func TestHitReplaysHeaders(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, "ttl: 30s")
 	h.reply = func(c *fiber.Ctx, n int64) error {
 		c.Set("Content-Type", "application/json")
@@ -136,6 +138,7 @@ func TestHitReplaysHeaders(t *testing.T) {
 // before the chain; a hit must not replay the id of the request that filled
 // the entry.
 func TestHitKeepsItsRequestID(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, "ttl: 30s")
 	app := plugintest.NewApp(func(next fiber.Handler) fiber.Handler {
 		inner := h.mw.middleware(next)

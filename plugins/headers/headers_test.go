@@ -15,6 +15,7 @@ import (
 )
 
 func TestNewRejects(t *testing.T) {
+	t.Parallel()
 	plugintest.CheckLoadErrors(t, New, []plugintest.LoadError{
 		{Name: "authorization set", Block: "request:\n  set: {Authorization: \"Bearer x\"}", Want: "header Authorization cannot be changed", Pos: "routes.yaml:2:9:"},
 		{Name: "authorization any case", Block: "request:\n  set: {authorization: x}", Want: "Authorization cannot be changed", Pos: "routes.yaml:2:9:"},
@@ -58,6 +59,7 @@ var testIdentities = map[string]*request.Identity{
 }
 
 func TestRequestRewrites(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name     string
 		block    string
@@ -121,6 +123,7 @@ func TestRequestRewrites(t *testing.T) {
 }
 
 func TestResponseRewrites(t *testing.T) {
+	t.Parallel()
 	block := "response: {set: {X-Frame-Options: DENY, X-Route: \"{route.name}\"}, add: {X-Upstream: gw}, remove: [Server]}"
 	mw, err := New(plugintest.Spec(t, block))
 	if err != nil {
@@ -144,6 +147,7 @@ func TestResponseRewrites(t *testing.T) {
 // TestDroppedValueLogged: a claim with a line break is reported, without
 // echoing the value (it is attacker-influenced and could forge log lines).
 func TestDroppedValueLogged(t *testing.T) {
+	t.Parallel()
 	var logs bytes.Buffer
 	spec := plugintest.Spec(t, "request: {set: {X-Note: \"{claim.evil}\"}}")
 	spec.Logger = slog.New(slog.NewTextHandler(&logs, nil))

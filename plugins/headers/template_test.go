@@ -6,6 +6,7 @@ import (
 )
 
 func TestParseTemplate(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name    string
 		in      string
@@ -58,6 +59,7 @@ func TestParseTemplate(t *testing.T) {
 }
 
 func TestValidName(t *testing.T) {
+	t.Parallel()
 	tests := map[string]bool{
 		"X-User-Id": true, "x_a.b~c!": true, "": false, "X User": false, "X:Y": false,
 		"X\r\nY": false, "Ünicode": false, "X(Y)": false, "X\x00": false,
@@ -72,6 +74,7 @@ func TestValidName(t *testing.T) {
 }
 
 func TestValidValue(t *testing.T) {
+	t.Parallel()
 	tests := map[string]bool{
 		"": true, "plain": true, "tab\there": true, "José Ñ": true, "a\r": false, "a\nb": false,
 		"\x00": false, "bell\x07": false, "del\x7f": false,

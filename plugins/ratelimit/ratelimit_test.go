@@ -23,6 +23,7 @@ import (
 )
 
 func TestNewRejects(t *testing.T) {
+	t.Parallel()
 	plugintest.CheckLoadErrors(t, New, []plugintest.LoadError{
 		{Name: "rate missing", Block: "per: 1s", Want: "rate must be >= 1, got 0", Pos: "routes.yaml:1:1:"},
 		{Name: "rate zero", Block: "rate: 0", Want: "rate must be >= 1, got 0", Pos: "routes.yaml:1:1:"},
@@ -49,6 +50,7 @@ func TestNewRejects(t *testing.T) {
 }
 
 func TestDefaults(t *testing.T) {
+	t.Parallel()
 	cfg, err := parse(plugintest.Spec(t, "rate: 7"))
 	if err != nil {
 		t.Fatalf("parse(rate: 7) = %v", err)
@@ -101,6 +103,7 @@ func (h *harness) get(t *testing.T, identity string, hdr ...string) *http.Respon
 }
 
 func TestBurstThenRefill(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, "{rate: 1, per: 2s, burst: 3}")
 	for i := range 3 {
 		resp := h.get(t, "alice")
@@ -145,6 +148,7 @@ func withIdentity(r *http.Request, id string) *http.Request {
 // TestKeys checks which requests share a bucket: with burst 1, the second
 // request is refused exactly when it shares the first one's key.
 func TestKeys(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name         string
 		key          string
@@ -195,6 +199,7 @@ func (failing) Allow(context.Context, string, backend.Limit) (backend.Decision, 
 // and refuses it with 503 under on_error: deny; either way the upstream is
 // never asked twice and the failure is logged.
 func TestBackendError(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		block    string
 		status   int
@@ -232,6 +237,7 @@ func TestBackendError(t *testing.T) {
 // A limiter that cannot be opened fails New, positioned; under Check no
 // limiter is asked for.
 func TestNewBackendRefused(t *testing.T) {
+	t.Parallel()
 	spec := plugintest.Spec(t, "rate: 1")
 	spec.Backends = plugintest.Refusing{}
 	if _, err := New(spec); err == nil || !strings.Contains(err.Error(), plugintest.ErrRefused.Error()) || !strings.HasPrefix(err.Error(), "routes.yaml:1:1:") {
@@ -246,6 +252,7 @@ func TestNewBackendRefused(t *testing.T) {
 // The names set with SetCanonical must be fasthttp's stored form, or an
 // upstream's field of the same name would survive beside the gateway's.
 func TestCanonicalHeaderNames(t *testing.T) {
+	t.Parallel()
 	for _, name := range [][]byte{hdrPolicy, hdrRateLimit, hdrRetryAfter} {
 		var h fasthttp.ResponseHeader
 		h.SetBytesKV(bytes.ToUpper(name), []byte("v"))

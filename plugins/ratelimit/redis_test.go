@@ -63,6 +63,7 @@ func (r replica) get(t *testing.T, identity string) *http.Response {
 // TestRedisTwoReplicasShareOneBudget: 2 replicas x 10 concurrent requests of
 // one session against a burst of 10 let exactly 10 through, not 20.
 func TestRedisTwoReplicasShareOneBudget(t *testing.T) {
+	t.Parallel()
 	srv := redistest.New(t)
 	var hits atomic.Int64
 	replicas := []replica{
@@ -103,6 +104,7 @@ func TestRedisTwoReplicasShareOneBudget(t *testing.T) {
 // RateLimit fields from both backends (t and Retry-After may differ by the
 // one second that real time can add to the rounding).
 func TestRedisHeadersMatchMemory(t *testing.T) {
+	t.Parallel()
 	srv := redistest.New(t)
 	const block = "{rate: 1, per: 1h, burst: 3}"
 	mem := newHarness(t, block)

@@ -28,11 +28,12 @@ import (
 	"log/slog"
 	"sort"
 	"sync"
+	"time"
 
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/gatehouse-dev/gatehouse/backend"
-	"github.com/gatehouse-dev/gatehouse/internal/config"
+	"github.com/gatehouse-dev/gatehouse/conf"
 )
 
 // Phase orders plugins within a route's chain: lower phases run first (outermost).
@@ -55,9 +56,9 @@ type Spec struct {
 	// Ctx lives as long as the loaded config; background work (janitors) must end with it.
 	Ctx context.Context
 	// Route is the route the plugin is attached to.
-	Route *config.Route
+	Route *Route
 	// Config is the plugin's own YAML block; decode it with Config.Decode.
-	Config config.PluginConfig
+	Config conf.PluginConfig
 	// Backends opens the plugin instance's state backends (a keyed limiter,
 	// a cache store) on the process's state store, session.store: memory,
 	// or the one Redis client every plugin and the sessions share. They are
@@ -77,6 +78,29 @@ type Spec struct {
 	// with it. Nil when no key could be derived: such a plugin must refuse
 	// to load rather than store in clear.
 	Secret []byte
+}
+
+// Route is what a plugin is told about the route it is attached to: the
+// parts of the route's config a plugin has reason to read, already
+// validated and defaulted.
+type Route struct {
+	// Name identifies the route in logs, metrics and errors; unique.
+	Name string
+	// Prefix is the canonical path prefix the route serves ("/api/users").
+	Prefix string
+	// Auth is how the route authenticates its callers: "session",
+	// "bearer", "any" or "none" (request.From(c).Identity is then nil).
+	Auth string
+	// WebSocket is set when the route carries WebSocket upgrades: a
+	// plugin's response edits do not apply to a socket's frames.
+	WebSocket bool
+	// Timeout is the route's deadline for each request (its context,
+	// request.From(c).Context(), ends then).
+	Timeout time.Duration
+	// Plugins are the route's plugin blocks by name, those it inherits
+	// from the defaults block included: a plugin whose rules depend on
+	// another's config reads that block here. Read only.
+	Plugins conf.Plugins
 }
 
 // SecretLen is the length of Spec.Secret.
@@ -106,7 +130,7 @@ type Plugin struct {
 	// Phase fixes the plugin's place in the chain.
 	Phase Phase
 	// New validates spec.Config and builds the middleware. Errors should carry
-	// positions (config.PluginConfig.ErrorAt) so that validate can print FILE:LINE:COL.
+	// positions (conf.PluginConfig.ErrorAt) so that validate can print FILE:LINE:COL.
 	New func(spec Spec) (Middleware, error)
 }
 

@@ -263,7 +263,7 @@ func buildPlugins(ctx context.Context, cfg *config.Config, r *config.Route, log 
 			bk = backends(n.p.Name)
 		}
 		mw, err := n.p.New(plugins.Spec{
-			Ctx: ctx, Route: r, Config: n.cfg, Backends: bk,
+			Ctx: ctx, Route: pluginRoute(r), Config: n.cfg, Backends: bk,
 			Logger: log.With("plugin", n.p.Name), Check: check,
 			Secret: plugins.DeriveSecret(cfg.Session.Secret, n.p.Name, r.Name),
 		})

@@ -19,9 +19,9 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/gatehouse-dev/gatehouse/backend"
+	"github.com/gatehouse-dev/gatehouse/conf"
 	"github.com/gatehouse-dev/gatehouse/httperr"
 	"github.com/gatehouse-dev/gatehouse/internal/backend/memory"
-	"github.com/gatehouse-dev/gatehouse/internal/config"
 	"github.com/gatehouse-dev/gatehouse/plugins"
 	"github.com/gatehouse-dev/gatehouse/request"
 )
@@ -34,9 +34,9 @@ const File = "routes.yaml"
 // (a store whose janitor ends with the test). Its Ctx ends with the test.
 func Spec(tb testing.TB, block string) plugins.Spec {
 	tb.Helper()
-	var pc config.PluginConfig
+	var pc conf.PluginConfig
 	pc.File = File
-	pc.Pos = config.Position{Line: 1, Col: 1}
+	pc.Pos = conf.Position{Line: 1, Col: 1}
 	pc.Where = `route "test": plugin`
 	if block != "" {
 		var doc yaml.Node
@@ -47,7 +47,7 @@ func Spec(tb testing.TB, block string) plugins.Spec {
 	}
 	return plugins.Spec{
 		Ctx:      tb.Context(),
-		Route:    &config.Route{Name: "test", Prefix: "/"},
+		Route:    &plugins.Route{Name: "test", Prefix: "/"},
 		Config:   pc,
 		Backends: memory.NewStore(tb.Context(), nil, nil).For("test:test"),
 		Logger:   slog.New(slog.DiscardHandler),

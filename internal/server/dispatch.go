@@ -197,18 +197,19 @@ func (s *Server) buildRouting(cfg *config.Config) (*routing, error) {
 }
 
 // withDeadline makes each request's context (request.State.Context, also
-// c.UserContext()) end at the route's timeout from the moment it was
-// dispatched: the session load, a token refresh, the rate
-// limit and cache backends and every other I/O the request causes take it,
-// so that a store or an IdP that hangs ends this one request at the route's
-// deadline with a clean 503/504 instead of holding it (and its connection)
-// for as long as the slowest backend timeout.
+// c.UserContext()) end at the route's timeout from the request's start
+// (c.Context().Time(), read by observe; not a second clock reading): the
+// session load, a token refresh, the rate limit and cache backends and every
+// other I/O the request causes take it, so that a store or an IdP that hangs
+// ends this one request at the route's deadline with a clean 503/504 instead
+// of holding it (and its connection) for as long as the slowest backend
+// timeout.
 // The context ends when the request is over, too (observe ends it). It
 // costs a timer only when something waits on Done: context.WithTimeout was
 // 3% of a plain request's CPU.
 func withDeadline(timeout time.Duration, next fiber.Handler) fiber.Handler {
 	return func(c *fiber.Ctx) error {
-		request.From(c).SetDeadline(time.Now().Add(timeout))
+		request.From(c).SetDeadline(c.Context().Time().Add(timeout))
 		return next(c)
 	}
 }

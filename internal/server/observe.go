@@ -54,7 +54,7 @@ func newRequestID() string {
 // the metrics. Handling the error here (as Fiber's logger does) makes the status
 // in the log and the metrics the one the client really gets.
 func (s *Server) observe(c *fiber.Ctx) error {
-	start := time.Now()
+	start := c.Context().Time() // the clock read once per request: see LazyRequestTime in New
 	var id string
 	if in := c.Request().Header.Peek(fiber.HeaderXRequestID); validRequestID(in) {
 		id = string(in)

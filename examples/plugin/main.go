@@ -1,12 +1,15 @@
 // Command plugin is a gatehouse build with one extra plugin: the built-in
 // plugins (plugins/all) plus deny_user_agent from ./denyua. It runs exactly
-// the stock gateway otherwise:
+// the stock gateway otherwise. It is a module of its own, as a plugin
+// written outside gatehouse is (see go.mod), so it is run from here:
 //
-//	go run ./examples/plugin validate -config examples/plugin/routes.yaml
-//	go run ./examples/plugin -config examples/plugin/routes.yaml
+//	cd examples/plugin
+//	go run . validate -config routes.yaml
+//	go run . -config routes.yaml
 //
-// Your own build looks the same: copy this file, replace the denyua import
-// with your plugin packages.
+// Your own build looks the same: copy this file and go.mod, rename the
+// module, require a gatehouse release instead of the replace, and replace
+// the denyua import with your plugin packages.
 package main
 
 import (

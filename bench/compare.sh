@@ -297,7 +297,7 @@ measure() {
   nginx_conf "$workers" >"$work/nginx.conf"
   pin "$pc" "${NGINX[@]}" -e "$work/nginx-error.log" -c "$work/nginx.conf" -p "$work"
   if [ -n "${DRY_RUN:-}" ]; then
-    echo "    taskset -c ${WRK_CORES:-(any)} wrk -t$THREADS -c$CONNS -d$DURATION TARGET   # ${#names[@]} targets x $ROUNDS rounds"
+    echo "    ${WRK_CORES:+taskset -c $WRK_CORES }wrk -t$THREADS -c$CONNS -d$DURATION TARGET   # ${#names[@]} targets x $ROUNDS rounds"
     return
   fi
   wait_code "http://127.0.0.1:$NGX_PORT/"

@@ -27,8 +27,7 @@ func open(t testing.TB, srv *redistest.Server, opts Options) (s *Store, reads *a
 	if err != nil {
 		t.Fatal(err)
 	}
-	reads = new(atomic.Int64)
-	st.Client().AddHook(counter{reads})
+	reads = redistest.CountTrips(st.Client())
 	s, err = New(st, opts)
 	if err != nil {
 		t.Fatal(err)
@@ -40,17 +39,6 @@ func open(t testing.TB, srv *redistest.Server, opts Options) (s *Store, reads *a
 		t.Fatalf("tracking connection: %v", err)
 	}
 	return s, reads
-}
-
-// counter is a go-redis hook counting the commands and pipelines sent.
-type counter struct{ n *atomic.Int64 }
-
-func (c counter) DialHook(next redis.DialHook) redis.DialHook { return next }
-func (c counter) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
-	return func(ctx context.Context, cmd redis.Cmder) error { c.n.Add(1); return next(ctx, cmd) }
-}
-func (c counter) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
-	return func(ctx context.Context, cmds []redis.Cmder) error { c.n.Add(1); return next(ctx, cmds) }
 }
 
 // TestContract: the store contract holds with every key cached.

@@ -6,25 +6,9 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/valyala/fasthttp"
-)
 
-// hopByHop are the fields that describe one connection, not the message; a
-// proxy must not forward them (RFC 9110 §7.6.1), in either direction.
-// Proxy-Connection is a pre-standard alias of Connection still sent by some
-// clients. The fields a Connection header names are hop-by-hop as well: a
-// response's are removed with these (copyResponseHeader), a request's at the
-// server's edge (StripClientRequest), before the gateway sets any field.
-var hopByHop = [...]string{
-	fiber.HeaderConnection,
-	fiber.HeaderKeepAlive,
-	fiber.HeaderProxyAuthenticate,
-	fiber.HeaderProxyAuthorization,
-	"Proxy-Connection",
-	fiber.HeaderTE,
-	fiber.HeaderTrailer,
-	fiber.HeaderTransferEncoding,
-	fiber.HeaderUpgrade,
-}
+	"github.com/gatehouse-dev/gatehouse/internal/hopbyhop"
+)
 
 // Canonical field names (fasthttp's stored form), for SetCanonical: setting
 // a field under a name known to be canonical skips normalising it per
@@ -43,7 +27,7 @@ var (
 type fields uint16
 
 const (
-	hasHopByHop        fields = 1 << iota // a hopByHop field
+	hasHopByHop        fields = 1 << iota // a hopbyhop.Fields field
 	hasUnderscore                         // a name with "_"; see dropUnderscored
 	hasExpect                             // Expect
 	hasForwarded                          // other forwarding metadata; see isForwarding
@@ -64,10 +48,10 @@ const xForwardedPrefix = "X-Forwarded-"
 // classify returns the field a canonical header name stands for, 0 for any
 // other name.
 func classify(name []byte) fields {
-	switch string(name) {
-	case "Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization",
-		"Proxy-Connection", "Te", "Trailer", "Transfer-Encoding", "Upgrade":
+	if hopbyhop.Is(name) {
 		return hasHopByHop
+	}
+	switch string(name) {
 	case "Expect":
 		return hasExpect
 	case "X-Forwarded-For":
@@ -205,7 +189,7 @@ func stripResponse(h *fasthttp.ResponseHeader) {
 //     §7.6.1), except Host, Content-Length and Cookie, which describe the
 //     message for every recipient and which the gateway reads (a sender must
 //     not name such a field);
-//   - the hop-by-hop fields themselves are removed (see hopByHop);
+//   - the hop-by-hop fields themselves are removed (hopbyhop.Fields);
 //   - unless the peer is a trusted proxy (trustedPeer), every forwarding
 //     field (see isForwarding) is removed. The proxy then sets
 //     X-Forwarded-For, -Proto and -Host of its own;
@@ -271,10 +255,14 @@ func endToEnd(name []byte) bool {
 	return false
 }
 
-// removeHopByHop deletes the fixed hop-by-hop fields from h. Callers run it
+// removeHopByHop deletes the fixed hop-by-hop fields (hopbyhop.Fields) from
+// h, in either direction. The fields a Connection header names are
+// hop-by-hop as well: a response's are removed with these
+// (copyResponseHeader), a request's at the server's edge
+// (StripClientRequest), before the gateway sets any field. Callers run it
 // only when a scan found one (hasHopByHop).
 func removeHopByHop(h headers) {
-	for _, name := range hopByHop {
+	for _, name := range hopbyhop.Fields {
 		h.Del(name)
 	}
 }

@@ -78,7 +78,9 @@ func TestInternalTypesFindsInternal(t *testing.T) {
 		t    reflect.Type
 		want string // "" for none
 	}{
-		{"public only", reflect.TypeFor[struct{ M map[string]func(*testing.T) error }](), ""},
+		{"public only", reflect.TypeFor[struct {
+			M map[string]func(*testing.T) error
+		}](), ""},
 		{"field", reflect.TypeFor[struct{ Route *config.Route }](), "x.Route (github.com/gatehouse-dev/gatehouse/internal/config.Route)"},
 		{"method result", reflect.TypeFor[interface{ Get() []config.Route }](), "x.Get() result (github.com/gatehouse-dev/gatehouse/internal/config.Route)"},
 	}

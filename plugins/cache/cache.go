@@ -31,8 +31,8 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/gatehouse-dev/gatehouse/backend"
+	"github.com/gatehouse-dev/gatehouse/conf"
 	"github.com/gatehouse-dev/gatehouse/httperr"
-	"github.com/gatehouse-dev/gatehouse/internal/config"
 	"github.com/gatehouse-dev/gatehouse/plugins"
 	"github.com/gatehouse-dev/gatehouse/request"
 )
@@ -48,16 +48,16 @@ func init() {
 type Config struct {
 	// TTL is the longest an entry is served; the upstream's max-age (or
 	// s-maxage when public) shortens it, never lengthens it. Required.
-	TTL config.Duration `yaml:"ttl"`
+	TTL conf.Duration `yaml:"ttl"`
 	// Public shares entries between all callers. Default false: one cache
 	// per session, and requests without a session are not cached.
 	Public bool `yaml:"public"`
 	// MaxBytes bounds the memory of this route's cache; the least recently
 	// used entries go first. Default 64MB.
-	MaxBytes config.ByteSize `yaml:"max_bytes"`
+	MaxBytes conf.ByteSize `yaml:"max_bytes"`
 	// MaxEntryBytes is the largest body stored; larger responses pass
 	// through (streamed) uncached. Default 1MB.
-	MaxEntryBytes config.ByteSize `yaml:"max_entry_bytes"`
+	MaxEntryBytes conf.ByteSize `yaml:"max_entry_bytes"`
 }
 
 // Header names and values, precomputed.

@@ -12,8 +12,8 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/gatehouse-dev/gatehouse/backend"
+	"github.com/gatehouse-dev/gatehouse/conf"
 	"github.com/gatehouse-dev/gatehouse/internal/backend/memory"
-	"github.com/gatehouse-dev/gatehouse/internal/config"
 	"github.com/gatehouse-dev/gatehouse/plugins/plugintest"
 	"github.com/gatehouse-dev/gatehouse/request"
 )
@@ -95,13 +95,13 @@ func TestPublicRefusesClaimResponseHeaders(t *testing.T) {
 	t.Parallel()
 	spec := plugintest.Spec(t, "ttl: 1s\npublic: true")
 	hdrs := plugintest.Spec(t, `response: {set: {X-User: "{claim.sub}"}}`)
-	spec.Route.Plugins = map[string]config.PluginConfig{"headers": hdrs.Config}
+	spec.Route.Plugins = map[string]conf.PluginConfig{"headers": hdrs.Config}
 	_, err := New(spec)
 	if err == nil || !strings.Contains(err.Error(), "{claim.*} response headers") {
 		t.Errorf("New(public with {claim.sub} response header) = %v, want a load error", err)
 	}
 	esc := plugintest.Spec(t, `response: {set: {X-Lit: "{{claim.sub}}"}, remove: [Server]}`)
-	spec.Route.Plugins = map[string]config.PluginConfig{"headers": esc.Config}
+	spec.Route.Plugins = map[string]conf.PluginConfig{"headers": esc.Config}
 	if _, err := New(spec); err != nil {
 		t.Errorf("New(public with an escaped {{claim.sub}}) = %v, want no error", err)
 	}

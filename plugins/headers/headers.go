@@ -28,7 +28,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
-	"github.com/gatehouse-dev/gatehouse/internal/config"
+	"github.com/gatehouse-dev/gatehouse/conf"
 	"github.com/gatehouse-dev/gatehouse/plugins"
 	"github.com/gatehouse-dev/gatehouse/request"
 )
@@ -144,7 +144,7 @@ func New(spec plugins.Spec) (plugins.Middleware, error) {
 
 // compile validates one Rules and precomputes its header names and
 // templates; each problem goes to ps.
-func compile(ps *config.Problems, where string, r Rules, forbidden map[string]string, route string) side {
+func compile(ps *conf.Problems, where string, r Rules, forbidden map[string]string, route string) side {
 	var s side
 	seen := map[string]string{} // canonical name -> the list it first appeared in
 	// check returns why name cannot be used in list, or "".

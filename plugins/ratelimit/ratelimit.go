@@ -28,8 +28,8 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/gatehouse-dev/gatehouse/backend"
+	"github.com/gatehouse-dev/gatehouse/conf"
 	"github.com/gatehouse-dev/gatehouse/httperr"
-	"github.com/gatehouse-dev/gatehouse/internal/config"
 	"github.com/gatehouse-dev/gatehouse/plugins"
 	"github.com/gatehouse-dev/gatehouse/request"
 )
@@ -46,7 +46,7 @@ type Config struct {
 	// Rate is how many requests are allowed per Per, sustained. Required, >= 1.
 	Rate int `yaml:"rate"`
 	// Per is the period of Rate. Default 1s.
-	Per config.Duration `yaml:"per"`
+	Per conf.Duration `yaml:"per"`
 	// Burst is the bucket size: requests allowed at once after a quiet
 	// spell. Default Rate.
 	Burst int `yaml:"burst"`
@@ -121,7 +121,7 @@ func New(spec plugins.Spec) (plugins.Middleware, error) {
 // parse decodes and validates the block, applying the defaults. Every
 // problem is reported, not only the first.
 func parse(spec plugins.Spec) (Config, error) {
-	cfg := Config{Per: config.Duration(time.Second), Key: "session", MaxKeys: backend.DefaultMaxKeys, OnError: "allow"}
+	cfg := Config{Per: conf.Duration(time.Second), Key: "session", MaxKeys: backend.DefaultMaxKeys, OnError: "allow"}
 	ps := spec.Config.DecodeAll(&cfg)
 	if cfg.Rate < 1 {
 		ps.At(&cfg.Rate, "rate", "rate must be >= 1, got %d", cfg.Rate)

@@ -33,6 +33,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/backend"
 	"github.com/gatehouse-dev/gatehouse/conf"
 	"github.com/gatehouse-dev/gatehouse/httperr"
+	"github.com/gatehouse-dev/gatehouse/internal/hopbyhop"
 	"github.com/gatehouse-dev/gatehouse/plugins"
 	"github.com/gatehouse-dev/gatehouse/request"
 )
@@ -68,13 +69,12 @@ var (
 	valMiss   = []byte("MISS")
 )
 
-// skipStored are response fields never stored: hop-by-hop fields (RFC 9110
-// §7.6.1), framing the server recomputes, the fields the cache writes, and
-// X-Request-Id, which the gateway sets per request before the chain runs (a
-// hit must carry its own, not the one of the request that filled the entry).
+// skipStored are response fields never stored besides the hop-by-hop ones
+// (internal/hopbyhop): framing the server recomputes, the fields the cache
+// writes, and X-Request-Id, which the gateway sets per request before the
+// chain runs (a hit must carry its own, not the one of the request that
+// filled the entry).
 var skipStored = map[string]bool{
-	"Connection": true, "Keep-Alive": true, "Proxy-Connection": true, "Te": true,
-	"Trailer": true, "Transfer-Encoding": true, "Upgrade": true,
 	"Content-Length": true, "Age": true, "X-Cache": true, "X-Request-Id": true,
 }
 
@@ -471,7 +471,7 @@ func (m *cacheMiddleware) capture(c *fiber.Ctx, path string, stored time.Time) (
 		if name == fiber.HeaderSetCookie {
 			return nil, nil // §3: a response setting cookies is never shared or replayed
 		}
-		if skipStored[name] {
+		if hopbyhop.Is(k) || skipStored[name] {
 			continue
 		}
 		e.Header = append(e.Header, Field{Name: bytes.Clone(k), Value: bytes.Clone(v)})

@@ -183,7 +183,7 @@ func run(path string, logger *slog.Logger, stderr io.Writer) int {
 	// The PID is the one to signal (kill -HUP reloads): under `go run` it is
 	// the child's, not the go command's. listen is the address bound, with
 	// the port the system chose for "host:0".
-	logger.Info("gatehouse listening", "listen", addr.String(), "public_url", cfg.Server.PublicURL,
+	logger.Info("gatehouse listening", "listen", addr.String(), "public_url", cfg.Server.PublicURL.String(),
 		"routes", len(cfg.Routes), "pid", os.Getpid(), "version", bi.Version, "revision", bi.Revision,
 		"go", bi.GoVersion)
 

@@ -171,9 +171,9 @@ func New(ctx context.Context, cfg *config.Config, sessions *session.Manager, st 
 	if logger == nil {
 		logger = slog.Default()
 	}
-	pub, err := url.Parse(cfg.Server.PublicURL)
-	if err != nil || (pub.Scheme != "http" && pub.Scheme != "https") || pub.Host == "" {
-		return nil, fmt.Errorf("auth: public_url %q must be an absolute http(s) URL", cfg.Server.PublicURL)
+	pub := cfg.Server.PublicURL // an http(s) origin: config checked it
+	if pub == nil {
+		return nil, errors.New("auth: nil public_url")
 	}
 	a := &Auth{
 		cfg:        cfg,
@@ -202,10 +202,11 @@ func New(ctx context.Context, cfg *config.Config, sessions *session.Manager, st 
 	if a.margin <= 0 {
 		a.margin = 30 * time.Second
 	}
-	a.postLogout, err = a.absolute(o.PostLogoutRedirect, "/")
+	postLogout, err := a.absolute(o.PostLogoutRedirect, "/")
 	if err != nil {
 		return nil, fmt.Errorf("auth: post_logout_redirect: %w", err)
 	}
+	a.postLogout = postLogout
 	if o.ErrorRedirect != "" {
 		if SafeReturnTo(o.ErrorRedirect) != o.ErrorRedirect {
 			return nil, fmt.Errorf("auth: error_redirect %q must be a same-origin path", o.ErrorRedirect)

@@ -22,6 +22,7 @@ package config
 
 import (
 	"net/http"
+	"net/url"
 
 	"github.com/gatehouse-dev/gatehouse/conf"
 )
@@ -50,7 +51,10 @@ type Server struct {
 	Listen string `yaml:"listen"`
 	// PublicURL is the origin the browser sees (scheme://host[:port]); the
 	// redirect_uri is PublicURL + "/auth/callback". Default "http://" + Listen.
-	PublicURL string `yaml:"public_url"`
+	// After loading it is an http or https URL with a host and nothing
+	// else (no path, not even "/"; no user info, query or fragment); its
+	// scheme is lower case.
+	PublicURL *url.URL `yaml:"public_url"`
 	// TrustedProxies lists CIDRs (or single IPs) whose X-Forwarded-* headers are
 	// believed. Default none: the connection's peer address is the client.
 	TrustedProxies []string `yaml:"trusted_proxies"`

@@ -127,7 +127,7 @@ func TestDefaults(t *testing.T) {
 		got, want any
 	}{
 		{"listen", cfg.Server.Listen, "127.0.0.1:8080"},
-		{"public_url", cfg.Server.PublicURL, "http://127.0.0.1:8080"},
+		{"public_url", cfg.Server.PublicURL.String(), "http://127.0.0.1:8080"},
 		{"max_body", cfg.Server.MaxBody, ByteSize(10 << 20)},
 		{"max_header_bytes", cfg.Server.MaxHeaderBytes, ByteSize(16 << 10)},
 		{"max_uri_length", cfg.Server.MaxURILength, 8192},
@@ -169,11 +169,11 @@ func TestDefaultsDependingOnOtherValues(t *testing.T) {
 		{"cookie __Secure- over https with a domain", "server: {public_url: \"https://app.example.com\"}\n" + minimal + "  cookie_domain: example.com\n",
 			func(c *Config) any { return c.Session.CookieName }, "__Secure-gatehouse"},
 		{"public_url trailing slash trimmed", "server: {public_url: \"https://app.example.com/\"}\n" + minimal,
-			func(c *Config) any { return c.Server.PublicURL }, "https://app.example.com"},
+			func(c *Config) any { return c.Server.PublicURL.String() }, "https://app.example.com"},
 		{"public_url from listen", "server: {listen: \"[::1]:9090\"}\n" + minimal,
-			func(c *Config) any { return c.Server.PublicURL }, "http://[::1]:9090"},
+			func(c *Config) any { return c.Server.PublicURL.String() }, "http://[::1]:9090"},
 		{"public_url for an unspecified host", "server: {listen: \":9090\"}\n" + minimal,
-			func(c *Config) any { return c.Server.PublicURL }, "http://localhost:9090"},
+			func(c *Config) any { return c.Server.PublicURL.String() }, "http://localhost:9090"},
 		{"oidc defaults", oidc + minimal,
 			func(c *Config) any {
 				o := c.OIDC

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"net/http"
+	"net/url"
 	"reflect"
 	"strconv"
 	"strings"
@@ -25,6 +26,7 @@ var (
 	yamlNodeType     = reflect.TypeFor[yaml.Node]()
 	durationType     = reflect.TypeFor[time.Duration]()
 	sameSiteType     = reflect.TypeFor[http.SameSite]()
+	urlType          = reflect.TypeFor[*url.URL]()
 	unmarshalerType  = reflect.TypeFor[yaml.Unmarshaler]()
 	textUnmarshType  = reflect.TypeFor[encoding.TextUnmarshaler]()
 )
@@ -45,6 +47,11 @@ type decoder struct {
 	failed map[any]bool
 	// badNodes are scalars whose ${VAR} expansion failed (already reported).
 	badNodes map[*yaml.Node]bool
+	// text, when non-nil, records the text each *url.URL was parsed from
+	// (keyed by its address, a **url.URL), for validation: its messages
+	// quote what the user wrote, and a few rules (an empty "#") are not
+	// visible in the parsed URL.
+	text map[any]string
 }
 
 // loc says where in the document a value is, for messages: where is a label
@@ -176,6 +183,9 @@ func (d *decoder) decodeSpecial(key, at, n *yaml.Node, v reflect.Value, l loc) b
 		}
 		v.SetInt(int64(dur))
 		return true
+	case urlType:
+		d.decodeURL(at, n, v, l)
+		return true
 	case sameSiteType:
 		if isNull(n) {
 			return true // the default applies
@@ -216,6 +226,33 @@ func (d *decoder) decodeSpecial(key, at, n *yaml.Node, v reflect.Value, l loc) b
 		return true
 	}
 	return false
+}
+
+// decodeURL parses a URL scalar into v, a *url.URL, once: the consumers
+// take the parsed value. An empty value leaves v nil (the default applies);
+// what the URL must look like is each field's rule, checked by validation.
+func (d *decoder) decodeURL(at, n *yaml.Node, v reflect.Value, l loc) {
+	switch {
+	case isNull(n):
+		v.SetZero()
+		return
+	case n.Kind != yaml.ScalarNode:
+		d.errorf(nodePos(at), l, "want a URL, got %s", kindName(n))
+		d.fail(v)
+		return
+	case n.Value == "":
+		return // the default applies
+	}
+	if d.text != nil && v.CanAddr() {
+		d.text[v.Addr().Interface()] = n.Value
+	}
+	u, err := url.Parse(n.Value)
+	if err != nil {
+		d.errorf(nodePos(at), loc{where: l.where}, "%s %q is not a valid URL", l.path, n.Value)
+		d.fail(v)
+		return
+	}
+	v.Set(reflect.ValueOf(u))
 }
 
 func (d *decoder) decodeKind(key, at, n *yaml.Node, v reflect.Value, l loc) {

@@ -3,6 +3,7 @@ package config
 import (
 	"net"
 	"net/http"
+	"net/url"
 	"path/filepath"
 	"strings"
 	"time"
@@ -61,10 +62,12 @@ func defaultAlgorithms() []string { return []string{"RS256", "ES256", "PS256", "
 func applyDefaults(cfg *Config) {
 	s := &cfg.Server
 	setDefault(&s.Listen, defaultListen)
-	if s.PublicURL == "" {
+	if s.PublicURL == nil {
 		s.PublicURL = publicURLFor(s.Listen)
 	}
-	s.PublicURL = strings.TrimSuffix(s.PublicURL, "/")
+	if u := s.PublicURL; u != nil && u.Path == "/" && u.RawPath == "" {
+		u.Path = "" // https://app.example.com/ is the origin https://app.example.com
+	}
 	if s.MetricsFrom == nil {
 		s.MetricsFrom = []string{"127.0.0.0/8", "::1"}
 	}
@@ -100,8 +103,7 @@ func applyDefaults(cfg *Config) {
 
 	ss := &cfg.Session
 	if ss.CookieName == "" {
-		https := strings.HasPrefix(strings.ToLower(s.PublicURL), "https://")
-		switch {
+		switch https := s.HTTPS(); {
 		case https && ss.CookieDomain == "":
 			ss.CookieName = "__Host-gatehouse"
 		case https:
@@ -160,7 +162,7 @@ func applyDefaults(cfg *Config) {
 // to dir (the config file's directory).
 func applyTLSDefaults(s *Server, dir string) {
 	if s.HSTS.Enabled == nil {
-		on := strings.HasPrefix(strings.ToLower(s.PublicURL), "https://")
+		on := s.HTTPS()
 		s.HSTS.Enabled = &on
 	}
 	setDefault(&s.HSTS.MaxAge, Duration(defaultHSTSMaxAge))
@@ -206,15 +208,19 @@ func setDefault[T comparable](p *T, def T) {
 }
 
 // publicURLFor derives the default public_url from the listen address; an
-// unspecified host (":8080", "0.0.0.0:8080") becomes localhost. It returns ""
+// unspecified host (":8080", "0.0.0.0:8080") becomes localhost. It returns nil
 // for an address that is not host:port (validation reports listen).
-func publicURLFor(listen string) string {
+func publicURLFor(listen string) *url.URL {
 	host, port, err := net.SplitHostPort(listen)
 	if err != nil {
-		return ""
+		return nil
 	}
 	if host == "" || host == "0.0.0.0" || host == "::" {
 		host = "localhost"
 	}
-	return "http://" + net.JoinHostPort(host, port)
+	return &url.URL{Scheme: "http", Host: net.JoinHostPort(host, port)}
 }
+
+// HTTPS reports whether public_url is an https URL: the browser reaches
+// gatehouse over TLS, so cookies are Secure and HSTS applies.
+func (s *Server) HTTPS() bool { return s.PublicURL != nil && s.PublicURL.Scheme == "https" }

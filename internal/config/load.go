@@ -53,6 +53,7 @@ func Parse(file string, data []byte, opts ...Option) (*Config, error) {
 		pos:      map[any]Position{},
 		failed:   map[any]bool{},
 		badNodes: map[*yaml.Node]bool{},
+		text:     map[any]string{},
 	}
 	root, err := parseYAML(file, data)
 	if err != nil {

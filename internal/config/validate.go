@@ -82,9 +82,9 @@ func (v *validator) server() {
 		v.errorf(&s.Listen, at, "server.listen %q is not host:port", s.Listen)
 	}
 	// A public_url derived from a bad listen address would repeat its problem.
-	if _, written := v.d.pos[&s.PublicURL]; written || listenOK {
-		if msg := checkOrigin(s.PublicURL); msg != "" {
-			v.errorf(&s.PublicURL, at, "server.public_url %q %s", s.PublicURL, msg)
+	if _, written := v.d.text[&s.PublicURL]; written || listenOK {
+		if msg := checkOrigin(s.PublicURL, v.urlText(&s.PublicURL)); msg != "" {
+			v.errorf(&s.PublicURL, at, "server.public_url %q %s", v.urlText(&s.PublicURL), msg)
 		}
 	}
 	for _, list := range []struct {
@@ -123,11 +123,11 @@ const minPreloadMaxAge = 365 * 24 * time.Hour
 func (v *validator) https(listenOK bool) {
 	s := &v.cfg.Server
 	at := s.Pos
-	https := strings.HasPrefix(strings.ToLower(s.PublicURL), "https://")
+	https := s.HTTPS()
 	if t := s.TLS; t != nil && !v.d.failed[&s.TLS] && !v.d.failed[t] {
 		at := v.d.pos[&s.TLS] // a missing key is reported at "tls:"
 		if !https {
-			v.errorf(&s.TLS, at, "server.tls needs an https public_url, got %q", s.PublicURL)
+			v.errorf(&s.TLS, at, "server.tls needs an https public_url, got %q", v.urlText(&s.PublicURL))
 		}
 		switch files := t.CertFile != "" || t.KeyFile != ""; {
 		case files && t.ACME != nil:
@@ -145,7 +145,7 @@ func (v *validator) https(listenOK bool) {
 		case !validHostPort(s.RedirectHTTP):
 			v.errorf(&s.RedirectHTTP, at, "server.redirect_http %q is not host:port", s.RedirectHTTP)
 		case !https:
-			v.errorf(&s.RedirectHTTP, at, "server.redirect_http needs an https public_url to redirect to, got %q", s.PublicURL)
+			v.errorf(&s.RedirectHTTP, at, "server.redirect_http needs an https public_url to redirect to, got %q", v.urlText(&s.PublicURL))
 		case listenOK && s.RedirectHTTP == s.Listen:
 			v.errorf(&s.RedirectHTTP, at, "server.redirect_http must differ from server.listen")
 		}
@@ -174,7 +174,7 @@ func (v *validator) acme(a *ACME, at Position) {
 			v.errorf(&a.Domains[i], at, "server.tls.acme.domains: %q %s", a.Domains[i], msg)
 		}
 	}
-	if u, err := url.Parse(v.cfg.Server.PublicURL); err == nil && u.Hostname() != "" && len(a.Domains) > 0 &&
+	if u := v.cfg.Server.PublicURL; u != nil && u.Hostname() != "" && len(a.Domains) > 0 &&
 		!slices.Contains(a.Domains, strings.ToLower(u.Hostname())) {
 		v.errorf(&a.Domains, at, "server.tls.acme.domains must include public_url's host %q", u.Hostname())
 	}
@@ -234,7 +234,7 @@ func (v *validator) session() {
 	if msg := checkCSRFHeader(s.CSRFHeader); msg != "" {
 		v.errorf(&s.CSRFHeader, at, "session.csrf_header %q %s", s.CSRFHeader, msg)
 	}
-	https := strings.HasPrefix(strings.ToLower(v.cfg.Server.PublicURL), "https://")
+	https := v.cfg.Server.HTTPS()
 	lower := strings.ToLower(s.CookieName)
 	switch {
 	case !isToken(s.CookieName):
@@ -443,10 +443,10 @@ func (v *validator) corsBlock(c *CORS, at Position, label string) {
 	if at == (Position{}) {
 		at = c.Pos
 	}
-	https := strings.HasPrefix(strings.ToLower(v.cfg.Server.PublicURL), "https://")
+	https := v.cfg.Server.HTTPS()
 	for i := range c.AllowedOrigins {
 		o := &c.AllowedOrigins[i]
-		switch msg := checkOrigin(*o); {
+		switch msg := checkOriginText(*o); {
 		case strings.Contains(*o, "*"):
 			v.errorf(o, at, "%scors.allowed_origins: %q: wildcards are not allowed; list each origin", label, *o)
 		case *o == "null":
@@ -543,24 +543,45 @@ func validHostPort(s string) bool {
 	return err == nil && n >= 0 && n <= 65535 && port == strconv.Itoa(n)
 }
 
-// checkOrigin returns why s is not an http(s) origin (scheme://host[:port]),
-// or "".
-func checkOrigin(s string) string {
-	if msg := checkHTTPURL(s, false); msg != "" {
+// checkOriginText is checkOrigin for a URL not parsed yet.
+func checkOriginText(s string) string {
+	u, err := url.Parse(s)
+	if err != nil {
+		return "is not a valid URL"
+	}
+	return checkOrigin(u, s)
+}
+
+// checkOrigin returns why u, parsed from s, is not an http(s) origin
+// (scheme://host[:port]), or "".
+func checkOrigin(u *url.URL, s string) string {
+	if msg := checkURL(u, s, false); msg != "" {
 		return msg
 	}
-	if u, _ := url.Parse(s); u.Path != "" || u.RawPath != "" {
+	if u.Path != "" || u.RawPath != "" {
 		return "must be an origin (scheme://host[:port]) without a path"
 	}
 	return ""
 }
 
-// checkHTTPURL returns why s is not an absolute http(s) URL with a host and
-// without credentials, query or fragment, or "". A path is allowed.
+// checkHTTPURL is checkURL for a URL not parsed yet.
 func checkHTTPURL(s string, upstream bool) string {
 	u, err := url.Parse(s)
+	if err != nil {
+		return "is not a valid URL"
+	}
+	return checkURL(u, s, upstream)
+}
+
+// checkURL returns why u, parsed from s, is not an absolute http(s) URL
+// with a host and without credentials, query or fragment, or "". A path is
+// allowed; upstream refuses %-encoding in it. A nil u was not written (its
+// own problem, if any, is reported already).
+func checkURL(u *url.URL, s string, upstream bool) string {
 	switch {
-	case err != nil || u.Opaque != "":
+	case u == nil:
+		return "is not a valid URL"
+	case u.Opaque != "":
 		return "is not a valid URL"
 	case u.Scheme != "http" && u.Scheme != "https":
 		return "is not an http(s) URL"
@@ -612,6 +633,18 @@ func checkPrefix(p string) string {
 		if p == r || strings.HasPrefix(p, r+"/") {
 			return "is reserved for the gateway's own endpoints"
 		}
+	}
+	return ""
+}
+
+// urlText returns the text the URL at field was written as, or, when
+// config derived it (a default), its String; "" for none.
+func (v *validator) urlText(field **url.URL) string {
+	if s, ok := v.d.text[field]; ok {
+		return s
+	}
+	if *field != nil {
+		return (*field).String()
 	}
 	return ""
 }
@@ -702,13 +735,13 @@ func checkCSRFHeader(h string) string {
 // checkCookieDomain returns why domain cannot scope the session cookie for
 // publicURL, or "": browsers drop a cookie whose Domain does not cover the
 // host that set it (RFC 6265 §5.3 step 6).
-func checkCookieDomain(domain, publicURL string) string {
+func checkCookieDomain(domain string, publicURL *url.URL) string {
 	d := strings.ToLower(strings.TrimPrefix(domain, "."))
 	if d == "" || strings.Trim(d, "abcdefghijklmnopqrstuvwxyz0123456789-.") != "" || strings.Contains(d, "..") {
 		return "is not a domain name"
 	}
-	u, err := url.Parse(publicURL)
-	if err != nil || u.Hostname() == "" {
+	u := publicURL
+	if u == nil || u.Hostname() == "" {
 		return "" // public_url is reported on its own
 	}
 	host := strings.ToLower(u.Hostname())

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"net/url"
 	"strings"
 	"testing"
 )
@@ -91,7 +92,7 @@ func TestCheckOrigin(t *testing.T) {
 		{"app.example.com", false},
 	}
 	for _, tt := range tests {
-		if got := checkOrigin(tt.in); (got == "") != tt.ok {
+		if got := checkOriginText(tt.in); (got == "") != tt.ok {
 			t.Errorf("checkOrigin(%q) = %q, want ok %v", tt.in, got, tt.ok)
 		}
 	}
@@ -146,7 +147,11 @@ func TestCheckCookieDomain(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.domain+" "+tt.publicURL, func(t *testing.T) {
-			if got := checkCookieDomain(tt.domain, tt.publicURL); (got == "") != tt.ok {
+			pub, err := url.Parse(tt.publicURL)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := checkCookieDomain(tt.domain, pub); (got == "") != tt.ok {
 				t.Errorf("checkCookieDomain(%q, %q) = %q, want ok %v", tt.domain, tt.publicURL, got, tt.ok)
 			}
 		})
@@ -205,6 +210,9 @@ func TestValidationRules(t *testing.T) {
 		{"listen bad port", "server:\n  listen: 127.0.0.1:http\n" + minimal, "not host:port"},
 		{"public_url with a path", "server:\n  public_url: https://a.example.com/app\n" + minimal, "without a path"},
 		{"public_url not http", "server:\n  public_url: ws://a.example.com\n" + minimal, "not an http(s) URL"},
+		{"public_url not a URL", "server:\n  public_url: \"http://[::1\"\n" + minimal, `server.public_url "http://[::1" is not a valid URL`},
+		{"public_url with an empty fragment", "server:\n  public_url: \"https://a.example.com/#\"\n" + minimal, "must not have a query or fragment"},
+		{"public_url a mapping", "server:\n  public_url: {a: b}\n" + minimal, "want a URL"},
 		{"trusted proxy", "server:\n  trusted_proxies: [10.0.0.0/8, bogus]\n" + minimal, `"bogus" is not an IP address or CIDR`},
 		{"max_header_bytes negative", "server:\n  max_header_bytes: -1\n" + minimal, "want a size"},
 		{"route auth needs oidc", minimal + route + "    auth: bearer\n", "auth bearer needs an oidc block"},

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"net"
+	"net/url"
 	"slices"
 	"strings"
 	"testing"
@@ -40,7 +41,7 @@ func FuzzStripRequest(f *testing.F) {
 		f.Add(s)
 	}
 	p, err := New(&config.Route{Name: "r", Prefix: "/", Upstreams: []string{"http://upstream.test"}},
-		Options{PublicURL: "https://app.example"})
+		Options{PublicURL: &url.URL{Scheme: "https", Host: "app.example"}})
 	if err != nil {
 		f.Fatal(err)
 	}

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"testing"
@@ -322,7 +323,7 @@ func TestCanonicalNames(t *testing.T) {
 func TestConnectionCannotRemoveGatewayFields(t *testing.T) {
 	t.Parallel()
 	up := newRecorder(t, "u")
-	gw := newGateway(t, route1("r", "/", up.srv.URL), Options{PublicURL: "https://app.example"})
+	gw := newGateway(t, route1("r", "/", up.srv.URL), Options{PublicURL: &url.URL{Scheme: "https", Host: "app.example"}})
 	req, _ := http.NewRequest(http.MethodPost, gw.url+"/x", strings.NewReader("body"))
 	req.Header.Set("Connection", "X-User-Id, Authorization, X-Request-Id, X-Forwarded-For, X-Forwarded-Proto, "+
 		"X-Forwarded-Host, X-Own, Host, Content-Length, Cookie")

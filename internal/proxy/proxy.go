@@ -157,8 +157,9 @@ type Options struct {
 	// X-Forwarded-Proto of that origin, not with the Host header the client
 	// chose: an upstream that builds links (password-reset mails, redirects)
 	// from them cannot be pointed at another host. Default: the request's
-	// Host and the connection's scheme.
-	PublicURL string
+	// Host and the connection's scheme. It is an http(s) origin, as config
+	// gives server.public_url.
+	PublicURL *url.URL
 	// OnUpstreamError, when set, is called once for every failed upstream
 	// attempt with the target's URL and the status the failure maps to
 	// (for per-upstream error metrics). It must be safe for concurrent use.
@@ -209,11 +210,7 @@ func New(r *config.Route, opts Options) (*Proxy, error) {
 		p.timeout = DefaultTimeout
 	}
 	o := &p.opts
-	if o.PublicURL != "" {
-		u, err := url.Parse(o.PublicURL)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return nil, fmt.Errorf("route %q: public URL %q is not an http(s) origin", r.Name, o.PublicURL)
-		}
+	if u := o.PublicURL; u != nil {
 		p.publicProto, p.publicHost = u.Scheme, []byte(u.Host)
 	}
 	if o.IdleTimeout <= 0 {

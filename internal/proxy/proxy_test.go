@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -94,13 +95,13 @@ func TestForwardedHeaders(t *testing.T) {
 	tests := []struct {
 		name      string
 		trusted   []string
-		publicURL string
+		publicURL *url.URL
 		send      map[string]string
 		want      map[string]string // "" means absent
 	}{
 		{
 			name:      "untrusted peer with a public URL: the public origin, not the client's Host",
-			publicURL: "https://app.example:8443",
+			publicURL: &url.URL{Scheme: "https", Host: "app.example:8443"},
 			send:      map[string]string{"X-Forwarded-Host": "evil.example", "X-Forwarded-Proto": "http"},
 			want:      map[string]string{"X-Forwarded-Host": "app.example:8443", "X-Forwarded-Proto": "https"},
 		},

@@ -269,7 +269,7 @@ func (s *Server) withHSTS(next fasthttp.RequestHandler) fasthttp.RequestHandler 
 // Host header (nor an absolute-form request target's host): a poisoned Host
 // would otherwise send a victim, or a cache, to an attacker's site.
 func (s *Server) redirectHandler() fasthttp.RequestHandler {
-	origin := s.cfg.Server.PublicURL
+	origin := s.cfg.Server.PublicURL.String()
 	var acmeHTTP fasthttp.RequestHandler
 	if s.https != nil {
 		acmeHTTP = s.https.acmeHTTP

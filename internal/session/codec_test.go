@@ -172,7 +172,7 @@ func BenchmarkIdleSessionMemory(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer st.Close()
-	m, err := NewManager(testConfig(), "https://app.example", st, WithClock(clock.Now), WithLogger(quiet))
+	m, err := NewManager(testConfig(), appURL(), st, WithClock(clock.Now), WithLogger(quiet))
 	if err != nil {
 		b.Fatal(err)
 	}

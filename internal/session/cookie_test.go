@@ -76,7 +76,7 @@ func TestLoadRejectsBadCookies(t *testing.T) {
 	e := newEnv(t)
 	s := e.newSession(t, "alice", "")
 	good := e.cookie(s)
-	m, err := NewManager(testConfig(), "https://app.example", failingStore{Store: e.st, err: errors.New("store must not be read")}, WithClock(e.clock.Now))
+	m, err := NewManager(testConfig(), appURL(), failingStore{Store: e.st, err: errors.New("store must not be read")}, WithClock(e.clock.Now))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -153,7 +153,7 @@ session: {secret: "`+testSecret+`", absolute_timeout: 2h`+tt.session+`}`))
 			if err != nil {
 				t.Fatal(err)
 			}
-			e := newEnvOn(t, cfg.Session, tt.public, nil)
+			e := newEnvOn(t, cfg.Session, cfg.Server.PublicURL, nil)
 			m, clock := e.m, e.clock
 			if m.CookieName() != tt.wantName {
 				t.Fatalf("CookieName() = %q, want %q", m.CookieName(), tt.wantName)

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"reflect"
 	"strings"
 	"sync"
@@ -18,6 +19,9 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/store/memory"
 	"github.com/gatehouse-dev/gatehouse/internal/store/storetest"
 )
+
+// appURL is the public_url most tests serve: https, so the cookie is Secure.
+func appURL() *url.URL { return &url.URL{Scheme: "https", Host: "app.example"} }
 
 // quiet discards the log lines tests provoke on purpose.
 var quiet = slog.New(slog.DiscardHandler)
@@ -46,12 +50,12 @@ type env struct {
 
 func newEnv(t testing.TB, opts ...Option) *env {
 	t.Helper()
-	return newEnvOn(t, testConfig(), "https://app.example", nil, opts...)
+	return newEnvOn(t, testConfig(), appURL(), nil, opts...)
 }
 
 // newEnvOn is newEnv with a config, a public URL and, when wrap is not nil, a
 // wrapper around the memory store (to record or interleave store calls).
-func newEnvOn(t testing.TB, cfg config.Session, publicURL string, wrap func(store.Store) store.Store, opts ...Option) *env {
+func newEnvOn(t testing.TB, cfg config.Session, publicURL *url.URL, wrap func(store.Store) store.Store, opts ...Option) *env {
 	t.Helper()
 	clock := storetest.NewClock()
 	st, err := memory.New(memory.Options{Now: clock.Now, SweepInterval: time.Hour})
@@ -74,7 +78,7 @@ func newEnvOn(t testing.TB, cfg config.Session, publicURL string, wrap func(stor
 func newHookEnv(t testing.TB) (*env, *hookStore) {
 	t.Helper()
 	var hs *hookStore
-	e := newEnvOn(t, testConfig(), "https://app.example", func(s store.Store) store.Store {
+	e := newEnvOn(t, testConfig(), appURL(), func(s store.Store) store.Store {
 		hs = &hookStore{Store: s}
 		return hs
 	})

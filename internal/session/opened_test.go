@@ -22,7 +22,7 @@ func TestLoadDecodesOnce(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			e := newEnvOn(t, testConfig(), "https://app.example", tt.wrap)
+			e := newEnvOn(t, testConfig(), appURL(), tt.wrap)
 			c := e.cookie(e.newSession(t, "alice", "sid"))
 			ctx := t.Context()
 			if _, err := e.m.Load(ctx, c); err != nil {
@@ -68,7 +68,7 @@ func TestLoadSeesOtherWriters(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			e := newEnv(t)
-			b, err := NewManager(testConfig(), "https://app.example", e.st, WithClock(e.clock.Now), WithLogger(quiet))
+			b, err := NewManager(testConfig(), appURL(), e.st, WithClock(e.clock.Now), WithLogger(quiet))
 			if err != nil {
 				t.Fatal(err)
 			}

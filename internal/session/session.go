@@ -127,15 +127,14 @@ func WithIndexLimit(n int) Option { return func(m *Manager) { m.limit = n } }
 // NewManager returns a Manager persisting sessions in st. cfg is the
 // session block as config.Load returns it, defaults applied and checked
 // (secret length, timeouts, cookie name and prefix, domain, SameSite): it is
-// not checked again here. publicURL is server.public_url: when it is https
-// the cookie is Secure.
-func NewManager(cfg config.Session, publicURL string, st store.Store, opts ...Option) (*Manager, error) {
+// not checked again here. publicURL is server.public_url as config gives it
+// (an http or https origin): when it is https the cookie is Secure.
+func NewManager(cfg config.Session, publicURL *url.URL, st store.Store, opts ...Option) (*Manager, error) {
 	if st == nil {
 		return nil, errors.New("session: nil store")
 	}
-	u, err := url.Parse(publicURL)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("session: public url %q must be an absolute http or https URL", publicURL)
+	if publicURL == nil {
+		return nil, errors.New("session: nil public url")
 	}
 	m := &Manager{
 		claims: newClaimsCache(),
@@ -160,7 +159,7 @@ func NewManager(cfg config.Session, publicURL string, st store.Store, opts ...Op
 	}
 	// LastSeenAt is re-saved at most once per touch interval; see Load.
 	m.touch = min(maxTouchInterval, m.idle/4)
-	m.cookie = newCookieAttrs(cfg, u.Scheme == "https")
+	m.cookie = newCookieAttrs(cfg, publicURL.Scheme == "https")
 	return m, nil
 }
 

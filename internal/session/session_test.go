@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -25,17 +26,16 @@ func TestNewManagerValidation(t *testing.T) {
 	tests := []struct {
 		name    string
 		edit    func(*config.Session)
-		public  string
+		public  *url.URL
 		st      store.Store
 		opts    []Option
 		wantErr string // "" = valid
 	}{
-		{name: "valid", public: "https://app.example"},
-		{name: "valid http", public: "http://127.0.0.1:8080"},
-		{name: "relative public url", public: "/app", wantErr: "public url"},
-		{name: "ftp public url", public: "ftp://x", wantErr: "public url"},
-		{name: "nil store", public: "https://x", st: nil, wantErr: "nil store"},
-		{name: "index limit 0", public: "https://x", opts: []Option{WithIndexLimit(0)}, wantErr: "index limit"},
+		{name: "valid", public: appURL()},
+		{name: "valid http", public: &url.URL{Scheme: "http", Host: "127.0.0.1:8080"}},
+		{name: "nil public url", public: nil, wantErr: "nil public url"},
+		{name: "nil store", public: appURL(), st: nil, wantErr: "nil store"},
+		{name: "index limit 0", public: appURL(), opts: []Option{WithIndexLimit(0)}, wantErr: "index limit"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -136,7 +136,7 @@ func TestTimeouts(t *testing.T) {
 				if lax {
 					wrap = func(s store.Store) store.Store { return laxStore{s} }
 				}
-				testTimeoutSteps(t, newEnvOn(t, testConfig(), "https://app.example", wrap), tt.steps)
+				testTimeoutSteps(t, newEnvOn(t, testConfig(), appURL(), wrap), tt.steps)
 			})
 		}
 	}
@@ -373,7 +373,7 @@ func TestSave(t *testing.T) {
 		}
 	})
 	t.Run("does not revive an idled-out session the store still holds", func(t *testing.T) {
-		e := newEnvOn(t, testConfig(), "https://app.example", func(s store.Store) store.Store { return laxStore{s} })
+		e := newEnvOn(t, testConfig(), appURL(), func(s store.Store) store.Store { return laxStore{s} })
 		s := e.newSession(t, "carol", "")
 		e.clock.Advance(31 * time.Minute)
 		if err := e.m.Save(t.Context(), s); !errors.Is(err, ErrNoSession) {
@@ -393,7 +393,7 @@ func TestLoadStoreFailure(t *testing.T) {
 	e := newEnv(t)
 	s := e.newSession(t, "alice", "")
 	boom := errors.New("connection refused")
-	m, err := NewManager(testConfig(), "https://app.example", failingStore{Store: e.st, err: boom}, WithClock(e.clock.Now))
+	m, err := NewManager(testConfig(), appURL(), failingStore{Store: e.st, err: boom}, WithClock(e.clock.Now))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -406,7 +406,7 @@ func TestLoadStoreFailure(t *testing.T) {
 // TestEncryptionAtRest inspects every byte written to the store.
 func TestEncryptionAtRest(t *testing.T) {
 	var rec *recordingStore
-	m := newEnvOn(t, testConfig(), "https://app.example", func(s store.Store) store.Store {
+	m := newEnvOn(t, testConfig(), appURL(), func(s store.Store) store.Store {
 		rec = newRecordingStore(s)
 		return rec
 	}).m

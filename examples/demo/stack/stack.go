@@ -208,7 +208,7 @@ func build(ctx context.Context, o Options, lns *listeners) (*Stack, error) {
 	if err != nil {
 		return nil, err
 	}
-	s.Config, s.URL = cfg, cfg.Server.PublicURL
+	s.Config, s.URL = cfg, cfg.Server.PublicURL.String()
 
 	postLogout, err := resolve(cfg.Server.PublicURL, cfg.OIDC.PostLogoutRedirect)
 	if err != nil {
@@ -217,7 +217,7 @@ func build(ctx context.Context, o Options, lns *listeners) (*Stack, error) {
 	s.OP, err = devop.New(s.Issuer, devop.Options{
 		ClientID: cfg.OIDC.ClientID, ClientSecret: cfg.OIDC.ClientSecret,
 		Public: cfg.OIDC.ClientSecret == "", PostAuth: cfg.OIDC.ClientAuth == "client_secret_post",
-		RedirectURIs:           []string{strings.TrimSuffix(cfg.Server.PublicURL, "/") + "/auth/callback"},
+		RedirectURIs:           []string{s.URL + "/auth/callback"},
 		PostLogoutRedirectURIs: []string{postLogout},
 	})
 	if err != nil {
@@ -330,13 +330,9 @@ func (f *freshConns) closeAll() {
 
 // resolve makes a post-logout redirect absolute against the public URL, as
 // gatehouse does when it sends it to the IdP.
-func resolve(publicURL, target string) (string, error) {
+func resolve(base *url.URL, target string) (string, error) {
 	if target == "" {
 		target = "/"
-	}
-	base, err := url.Parse(publicURL)
-	if err != nil {
-		return "", fmt.Errorf("server.public_url %q: %w", publicURL, err)
 	}
 	ref, err := url.Parse(target)
 	if err != nil {

@@ -29,6 +29,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/gatehouse-dev/gatehouse/conf"
+	"github.com/gatehouse-dev/gatehouse/internal/hopbyhop"
 	"github.com/gatehouse-dev/gatehouse/plugins"
 	"github.com/gatehouse-dev/gatehouse/request"
 )
@@ -59,33 +60,25 @@ type Rules struct {
 	Remove []string `yaml:"remove"`
 }
 
-// forbiddenRequest are names a plugin may not touch on the request: the
-// gateway owns Authorization (the proxy sets it from the session), and the
-// framing and hop-by-hop fields decide how the upstream parses the message —
-// letting config rewrite them invites request smuggling (RFC 9112 §6.3, RFC
-// 9110 §7.6.1).
+// forbiddenRequest are names a plugin may not touch on the request besides
+// the hop-by-hop fields (internal/hopbyhop, refused on both sides: the proxy
+// removes them anyway, so a rule on one would be a rule that silently does
+// nothing): the gateway owns Authorization (the proxy sets it from the
+// session), and the framing fields decide how the upstream parses the
+// message — letting config rewrite them invites request smuggling (RFC 9112
+// §6.3).
 var forbiddenRequest = map[string]string{
 	"Authorization":     "the gateway sets it from the session (the proxy step runs last)",
 	"Host":              "the proxy sets it for the upstream",
 	"Content-Length":    "it frames the message",
 	"Transfer-Encoding": "it frames the message",
-	"Connection":        "it is hop-by-hop",
-	"Keep-Alive":        "it is hop-by-hop",
-	"Te":                "it is hop-by-hop",
-	"Trailer":           "it is hop-by-hop",
-	"Upgrade":           "it is hop-by-hop",
-	"Proxy-Connection":  "it is hop-by-hop",
 }
 
-// forbiddenResponse are the response's framing and hop-by-hop fields.
+// forbiddenResponse are the response's framing fields; the hop-by-hop ones
+// are refused as on the request.
 var forbiddenResponse = map[string]string{
 	"Content-Length":    "it frames the message",
 	"Transfer-Encoding": "it frames the message",
-	"Connection":        "it is hop-by-hop",
-	"Keep-Alive":        "it is hop-by-hop",
-	"Trailer":           "it is hop-by-hop",
-	"Upgrade":           "it is hop-by-hop",
-	"Proxy-Connection":  "it is hop-by-hop",
 }
 
 // op is one compiled set or add.
@@ -153,7 +146,11 @@ func compile(ps *conf.Problems, where string, r Rules, forbidden map[string]stri
 			return fmt.Sprintf("%s %s: %q is not a valid header name (RFC 9110 token)", where, list, name)
 		}
 		canon := canonical(name)
-		if why, bad := forbidden[canon]; bad {
+		why, bad := forbidden[canon]
+		if !bad && hopbyhop.Is([]byte(canon)) {
+			why, bad = "it is hop-by-hop", true
+		}
+		if bad {
 			return fmt.Sprintf("%s %s: header %s cannot be changed: %s", where, list, canon, why)
 		}
 		if prev, dup := seen[canon]; dup {

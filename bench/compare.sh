@@ -45,7 +45,10 @@
 # SIZES (pinned core counts, default "2 1 4"), SMALL_TARGETS (targets at sizes
 # other than 2; default nginx floor gatehouse gatehouse-session-plugins),
 # TARGETS (every target, in interleaving order), OUT (a folder for the tables
-# and raw rows), CORES (pretend core count, with DRY_RUN).
+# and raw rows), CORES (pretend core count, with DRY_RUN), PIN_ALL (a cpu
+# list every pinned process is put on instead of its own cores: a smoke test of
+# the pinned mode on a small machine, e.g. MODE=pinned CORES=16 PIN_ALL=0-1
+# SIZES="2 1" ROUNDS=1 DURATION=1s; its figures mean nothing).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -108,6 +111,7 @@ if [ "$MODE" = pinned ]; then
     *) RD_CORES=$UP_CORES OP_CORES=$UP_CORES ;;
   esac
   UP_PROCS=$EACH
+  if [ -n "${PIN_ALL:-}" ]; then WRK_CORES=$PIN_ALL UP_CORES=$PIN_ALL RD_CORES=$PIN_ALL OP_CORES=$PIN_ALL; fi
   THREADS=${THREADS:-$EACH}
   ROUNDS=${ROUNDS:-5}
   DURATION=${DURATION:-4s}
@@ -126,7 +130,9 @@ fi
 TARGETS=${TARGETS:-direct nginx floor gatehouse gatehouse-ratelimit-headers gatehouse-cache-hit gatehouse-session-memory gatehouse-session-plugins gatehouse-session-redis}
 SMALL_TARGETS=${SMALL_TARGETS:-nginx floor gatehouse gatehouse-session-plugins}
 # proxy_cores SIZE: the cores of the proxies under test ("" when shared).
-proxy_cores() { if [ "$1" = shared ]; then echo ""; else cores 0 "$1"; fi; }
+proxy_cores() {
+  if [ "$1" = shared ]; then echo ""; elif [ -n "${PIN_ALL:-}" ]; then echo "$PIN_ALL"; else cores 0 "$1"; fi
+}
 # targets_of SIZE: the targets measured at that size.
 targets_of() { if [ "$1" = shared ] || [ "$1" = 2 ]; then echo "$TARGETS"; else echo "$SMALL_TARGETS"; fi; }
 

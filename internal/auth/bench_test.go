@@ -8,6 +8,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"github.com/valyala/fasthttp"
 
+	"github.com/gatehouse-dev/gatehouse/httperr"
 	"github.com/gatehouse-dev/gatehouse/internal/config"
 	"github.com/gatehouse-dev/gatehouse/internal/oidc/oidctest"
 	"github.com/gatehouse-dev/gatehouse/internal/session"
@@ -25,7 +26,7 @@ func BenchmarkGateSession(b *testing.B) {
 		b.Fatal(err)
 	}
 	cookie := h.sessions.Cookie(s)
-	app := fiber.New(fiber.Config{ErrorHandler: errorJSON})
+	app := fiber.New(fiber.Config{ErrorHandler: httperr.Handler(nil, nil)})
 	route := &config.Route{Name: "api", Prefix: "/api", Auth: config.AuthSession}
 	app.Get("/api/x", h.auth.Gate(route)(func(c *fiber.Ctx) error {
 		if request.From(c).Identity == nil {

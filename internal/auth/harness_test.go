@@ -131,7 +131,7 @@ func newHarness(t testing.TB, o harnessOpts) *harness {
 	}
 	h := &harness{t: t, auth: a, sessions: sm, store: st, mem: mem, url: pub.String()}
 	app := fiber.New(fiber.Config{
-		DisableStartupMessage: true, ErrorHandler: errorJSON,
+		DisableStartupMessage: true, ErrorHandler: httperr.Handler(nil, nil),
 		// As the server: bodies are streamed, max_body's default.
 		StreamRequestBody: true, BodyLimit: 10 << 20,
 	})
@@ -162,12 +162,6 @@ func newHarness(t testing.TB, o harnessOpts) *harness {
 		return http.ErrUseLastResponse
 	}}
 	return h
-}
-
-// errorJSON stands in for the server's error handler.
-func errorJSON(c *fiber.Ctx, err error) error {
-	code, msg, _ := httperr.Answer(err)
-	return c.Status(code).JSON(fiber.Map{"error": msg})
 }
 
 // upstream records what would be forwarded: the server's final step sets

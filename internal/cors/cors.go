@@ -146,7 +146,7 @@ func IsPreflight(c *fiber.Ctx) bool {
 
 // Wrap returns next under the policy (see the package comment). The CORS
 // fields are set after next returns, an error included: the server's error
-// handler keeps them (internal/server keptOnError).
+// handler keeps them (httperr keptOnError).
 func (p *Policy) Wrap(next fiber.Handler) fiber.Handler {
 	if p == nil {
 		return next

@@ -31,12 +31,6 @@ type gateway struct {
 	logs  *logtest.Buffer
 }
 
-// jsonErrors is a stand-in for the server's error handler.
-func jsonErrors(c *fiber.Ctx, err error) error {
-	code, msg, _ := httperr.Answer(err)
-	return c.Status(code).JSON(fiber.Map{"error": msg})
-}
-
 // newGateway starts a gateway for r. Before Forward it stores requestID (when
 // not empty) as the request's id (request.State.ID), as the server does.
 func newGateway(t testing.TB, r config.Route, opts Options) *gateway {
@@ -66,7 +60,7 @@ func newApp(p *Proxy) *fiber.App {
 	app := fiber.New(fiber.Config{
 		StreamRequestBody:     true,
 		DisableStartupMessage: true,
-		ErrorHandler:          jsonErrors,
+		ErrorHandler:          httperr.Handler(nil, nil),
 	})
 	var bufs sync.Pool // *[]byte, as the server keeps them
 	app.Use(func(c *fiber.Ctx) error {

@@ -18,58 +18,49 @@ import (
 	"github.com/valyala/fasthttp"
 )
 
-// errorHandler is the one place that turns an error into an HTTP answer, and
-// the client only ever reads text gatehouse wrote for it (see httperr):
-// an *httperr.Error keeps its status and message; a *fiber.Error (Fiber's,
-// or a plugin's) only its status, with the status's own phrase, since its
-// text may hold anything; anything else is logged with the request id (never
-// shown) and answered 500 "internal error" (httperr.Answer).
+// errorHandler is the one place that turns an error into an HTTP answer
+// (httperr.Handler), and the client only ever reads text gatehouse wrote
+// for it: an *httperr.Error keeps its status and message; a *fiber.Error
+// (Fiber's, or a plugin's) only its status, with the status's own phrase,
+// since its text may hold anything; anything else is logged with the
+// request id (never shown) and answered 500 "internal error"
+// (httperr.Answer).
 //
 // A browser navigation gets the answer as an HTML page from pages (see
-// writeError); everything else gets JSON {"error": msg}.
+// htmlPage); everything else gets JSON {"error": msg} (httperr.Write).
 func errorHandler(logger *slog.Logger, pages *errorpage.Pages) fiber.ErrorHandler {
-	return func(c *fiber.Ctx, err error) error {
-		status, msg, internal := httperr.Answer(err)
-		if internal && !errors.Is(err, errPanicked) { // a panic was logged where it was recovered
+	return httperr.Handler(htmlPage(pages), func(c *fiber.Ctx, err error) {
+		if !errors.Is(err, errPanicked) { // a panic was logged where it was recovered
 			logger.Error("unhandled error", "error", err, "request_id", request.From(c).ID,
 				"method", methodLabel(c.Method()), "path", c.Path())
 		}
-		return writeError(c, pages, status, msg)
-	}
+	})
 }
 
-// writeError writes the error answer: an HTML page from pages for a browser
-// navigation (errorpage.PrefersHTML: Sec-Fetch-Mode: navigate, or an Accept
-// ranking text/html above application/json), else the JSON body
-// {"error": msg}. It discards whatever the chain had started to put in the
-// response (headers of an upstream that failed half way, a streamed body)
-// except the headers an error must keep.
-func writeError(c *fiber.Ctx, pages *errorpage.Pages, status int, msg string) error {
-	resp := c.Response()
-	keep := errorHeaders(resp)
-	resp.Reset()
-	for _, h := range keep {
-		resp.Header.Add(h.name, h.value)
+// htmlPage writes an error page from pages for a browser navigation
+// (errorpage.PrefersHTML: Sec-Fetch-Mode: navigate, or an Accept ranking
+// text/html above application/json); nil pages, nil page.
+func htmlPage(pages *errorpage.Pages) httperr.Page {
+	if pages == nil {
+		return nil
 	}
-	resp.Header.Set(fiber.HeaderCacheControl, "no-store")
-	resp.Header.Set(fiber.HeaderXContentTypeOptions, "nosniff")
-	// Added: a kept Vary (a cors policy's Origin) stays (RFC 9110 §12.5.5).
-	resp.Header.Add(fiber.HeaderVary, "Accept, Sec-Fetch-Mode")
-	c.Set(fiber.HeaderXRequestID, request.From(c).ID)
-	req := &c.Request().Header
-	if pages != nil && errorpage.PrefersHTML(req.Peek("Sec-Fetch-Mode"), req.Peek(fiber.HeaderAccept)) {
+	return func(c *fiber.Ctx, status int) bool {
+		req := &c.Request().Header
+		if !errorpage.PrefersHTML(req.Peek("Sec-Fetch-Mode"), req.Peek(fiber.HeaderAccept)) {
+			return false
+		}
 		// Templates were trial-run at load; should one fail all the same,
 		// the client still gets the JSON answer. Render writes the whole
 		// page or nothing.
-		if err := pages.Render(resp.BodyWriter(), pageData(c, status)); err == nil {
-			resp.Header.SetContentType(fiber.MIMETextHTMLCharsetUTF8)
-			resp.Header.Set(fiber.HeaderContentSecurityPolicy, errorpage.CSP)
-			resp.Header.Set(fiber.HeaderReferrerPolicy, "no-referrer")
-			c.Status(status)
-			return nil
+		resp := c.Response()
+		if err := pages.Render(resp.BodyWriter(), pageData(c, status)); err != nil {
+			return false
 		}
+		resp.Header.SetContentType(fiber.MIMETextHTMLCharsetUTF8)
+		resp.Header.Set(fiber.HeaderContentSecurityPolicy, errorpage.CSP)
+		resp.Header.Set(fiber.HeaderReferrerPolicy, "no-referrer")
+		return true
 	}
-	return c.Status(status).JSON(fiber.Map{"error": msg})
 }
 
 // loadErrorPages returns the templates of server.error_pages, or the
@@ -149,36 +140,6 @@ func linkPath(p string) (string, bool) {
 		}
 	}
 	return p, true
-}
-
-type header struct{ name, value string }
-
-// keptOnError lists the response headers set before an error that belong in the
-// error answer: 429's Retry-After and RateLimit fields (IETF draft), 401's
-// WWW-Authenticate (RFC 6750 §3), 405's Allow (RFC 9110 §15.5.6), cookie
-// clearing on a failed session, and a cors policy's fields (internal/cors:
-// without them an allowed origin's script could not read a 401 or a 429).
-var keptOnError = []string{
-	fiber.HeaderRetryAfter, "RateLimit", "RateLimit-Policy",
-	fiber.HeaderWWWAuthenticate, fiber.HeaderAllow, fiber.HeaderSetCookie,
-	fiber.HeaderVary, fiber.HeaderAccessControlAllowOrigin, fiber.HeaderAccessControlAllowCredentials,
-	fiber.HeaderAccessControlExposeHeaders,
-}
-
-func errorHeaders(resp *fasthttp.Response) []header {
-	var out []header
-	for _, name := range keptOnError {
-		if name == fiber.HeaderSetCookie {
-			resp.Header.VisitAllCookie(func(_, v []byte) {
-				out = append(out, header{name, string(v)})
-			})
-			continue
-		}
-		if v := resp.Header.Peek(name); len(v) > 0 {
-			out = append(out, header{name, string(v)})
-		}
-	}
-	return out
 }
 
 // edgeError is fasthttp's ErrorHandler: it answers a request fasthttp could

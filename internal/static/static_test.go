@@ -69,8 +69,9 @@ func site(t *testing.T) string {
 	return dir
 }
 
-// app mounts a Handler for prefix over dir behind the same JSON error
-// handler shape the server uses.
+// app mounts a Handler for prefix over dir behind the server's error
+// handler (without its HTML pages); an error without client text fails the
+// test.
 func app(t *testing.T, prefix, dir string, opts Options) (*fiber.App, *Handler) {
 	t.Helper()
 	h, err := New(&config.Route{Name: "web", Prefix: prefix, Static: dir}, opts)
@@ -80,13 +81,9 @@ func app(t *testing.T, prefix, dir string, opts Options) (*fiber.App, *Handler) 
 	t.Cleanup(func() { h.Close() })
 	a := fiber.New(fiber.Config{
 		DisableStartupMessage: true,
-		ErrorHandler: func(c *fiber.Ctx, err error) error {
-			code, msg, internal := httperr.Answer(err)
-			if internal {
-				t.Errorf("handler returned an error without client text: %v", err)
-			}
-			return c.Status(code).JSON(fiber.Map{"error": msg})
-		},
+		ErrorHandler: httperr.Handler(nil, func(_ *fiber.Ctx, err error) {
+			t.Errorf("handler returned an error without client text: %v", err)
+		}),
 	})
 	a.Use(h.Serve)
 	return a, h

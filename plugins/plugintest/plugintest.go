@@ -75,16 +75,14 @@ const RequestID = "test-request-id"
 
 // NewApp returns a Fiber app that, for every path, records the identity
 // named by the request's X-Test-Identity header (as the auth gate would),
-// sets the request id, then runs mw in front of upstream. Errors become JSON
-// {"error": msg} with their status, as with the server's error handler.
+// sets the request id, then runs mw in front of upstream. Errors are
+// answered by the server's error handler (httperr.Handler), JSON only.
 func NewApp(mw plugins.Middleware, upstream fiber.Handler, ids map[string]*request.Identity) *fiber.App {
 	app := fiber.New(fiber.Config{
 		DisableStartupMessage: true,
-		// The server's rule: only an httperr.Error's text reaches the client.
-		ErrorHandler: func(c *fiber.Ctx, err error) error {
-			code, msg, _ := httperr.Answer(err)
-			return c.Status(code).JSON(fiber.Map{"error": msg})
-		},
+		// The server's answer (without its HTML pages): only an
+		// httperr.Error's text reaches the client.
+		ErrorHandler: httperr.Handler(nil, nil),
 	})
 	chain := mw(upstream)
 	app.Use(func(c *fiber.Ctx) error {

@@ -11,6 +11,9 @@
 //
 // Messages are short, lower case, constant sentences: never an error's
 // Error(), a header, a path or any other value taken from the request.
+//
+// Handler is that error handler, and Write the answer it writes; the test
+// harnesses that stand in for the server use them too.
 package httperr
 
 import (

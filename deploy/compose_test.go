@@ -103,7 +103,7 @@ func TestComposeGatehouse(t *testing.T) {
 	if err != nil {
 		t.Fatalf("deploy/gatehouse/routes.yaml: %v", err)
 	}
-	if !slices.Contains(cfg.Server.MetricsFrom, subnet.String()) {
+	if !slices.Contains(cfg.Server.MetricsFrom, subnet) {
 		t.Errorf("server.metrics_from %v lacks the compose network %s: prometheus could not scrape", cfg.Server.MetricsFrom, subnet)
 	}
 }

@@ -11,9 +11,7 @@ package clientip
 
 import (
 	"bytes"
-	"fmt"
 	"net/netip"
-	"strings"
 )
 
 // Resolver decides which addresses are trusted proxies.
@@ -21,26 +19,11 @@ type Resolver struct {
 	trusted []netip.Prefix
 }
 
-// New parses trusted proxies given as CIDRs ("10.0.0.0/8") or single addresses.
-func New(trusted []string) (*Resolver, error) {
-	r := &Resolver{}
-	for _, s := range trusted {
-		s = strings.TrimSpace(s)
-		if strings.Contains(s, "/") {
-			p, err := netip.ParsePrefix(s)
-			if err != nil {
-				return nil, fmt.Errorf("trusted proxy %q: %w", s, err)
-			}
-			r.trusted = append(r.trusted, p.Masked())
-			continue
-		}
-		a, err := netip.ParseAddr(s)
-		if err != nil {
-			return nil, fmt.Errorf("trusted proxy %q: %w", s, err)
-		}
-		r.trusted = append(r.trusted, netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()))
-	}
-	return r, nil
+// New returns the Resolver that trusts the proxies in trusted, prefixes as
+// config gives server.trusted_proxies (masked, single addresses at full
+// length, IPv4-mapped addresses as IPv4). It keeps trusted.
+func New(trusted []netip.Prefix) *Resolver {
+	return &Resolver{trusted: trusted}
 }
 
 // Trusted reports whether addr is a trusted proxy.

@@ -22,6 +22,7 @@ package config
 
 import (
 	"net/http"
+	"net/netip"
 	"net/url"
 
 	"github.com/gatehouse-dev/gatehouse/conf"
@@ -57,12 +58,15 @@ type Server struct {
 	PublicURL *url.URL `yaml:"public_url"`
 	// TrustedProxies lists CIDRs (or single IPs) whose X-Forwarded-* headers are
 	// believed. Default none: the connection's peer address is the client.
-	TrustedProxies []string `yaml:"trusted_proxies"`
+	// After loading each is a masked prefix (10.1.2.3/8 is 10.0.0.0/8; a
+	// single address is a prefix of its full length, an IPv4-mapped IPv6
+	// address its IPv4 form).
+	TrustedProxies []netip.Prefix `yaml:"trusted_proxies"`
 	// MetricsFrom lists the CIDRs (or single IPs) allowed to read /metrics;
 	// everyone else gets 404 (its labels name routes and upstream targets).
 	// The client address is resolved through TrustedProxies. Default
-	// loopback only: [127.0.0.0/8, ::1].
-	MetricsFrom []string `yaml:"metrics_from"`
+	// loopback only: [127.0.0.0/8, ::1]. Prefixes as for TrustedProxies.
+	MetricsFrom []netip.Prefix `yaml:"metrics_from"`
 	// MaxBody is the request body limit in bytes ("10MB" in YAML). Default 10 MiB.
 	MaxBody ByteSize `yaml:"max_body"`
 	// MaxHeaderBytes bounds the request line plus headers; larger → 431. Default 16 KiB.

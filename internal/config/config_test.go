@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"net/http"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -193,6 +194,45 @@ func TestDefaultsDependingOnOtherValues(t *testing.T) {
 			cfg := mustParse(t, tt.src, env())
 			if got := tt.get(cfg); !reflect.DeepEqual(got, tt.want) {
 				t.Errorf("Parse() %s = %#v, want %#v", tt.name, got, tt.want)
+			}
+		})
+	}
+}
+
+// TestPrefixes checks that server.trusted_proxies and metrics_from come out
+// as the prefixes clientip matches against, whatever form they were
+// written in, and that metrics_from defaults to loopback.
+func TestPrefixes(t *testing.T) {
+	tests := []struct {
+		name, server string
+		trusted      []string
+		metrics      []string
+	}{
+		{"defaults", "{}", nil, []string{"127.0.0.0/8", "::1/128"}},
+		{"cidr", "{trusted_proxies: [10.0.0.0/8], metrics_from: [\"2001:db8::/32\"]}", []string{"10.0.0.0/8"}, []string{"2001:db8::/32"}},
+		{"host bits masked", "{trusted_proxies: [10.1.2.3/8]}", []string{"10.0.0.0/8"}, []string{"127.0.0.0/8", "::1/128"}},
+		{"single addresses", "{trusted_proxies: [192.168.1.1, \"::1\", \"::ffff:10.1.1.1\"]}",
+			[]string{"192.168.1.1/32", "::1/128", "10.1.1.1/32"}, []string{"127.0.0.0/8", "::1/128"}},
+		{"empty list: nobody", "{metrics_from: []}", nil, []string{}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := mustParse(t, "server: "+tt.server+"\n"+minimal, env())
+			for _, c := range []struct {
+				key  string
+				got  []netip.Prefix
+				want []string
+			}{{"trusted_proxies", cfg.Server.TrustedProxies, tt.trusted}, {"metrics_from", cfg.Server.MetricsFrom, tt.metrics}} {
+				var got []string
+				if c.got != nil {
+					got = []string{}
+				}
+				for _, p := range c.got {
+					got = append(got, p.String())
+				}
+				if !reflect.DeepEqual(got, c.want) {
+					t.Errorf("server.%s = %q, want %q", c.key, got, c.want)
+				}
 			}
 		})
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"reflect"
 	"strconv"
@@ -27,6 +28,7 @@ var (
 	durationType     = reflect.TypeFor[time.Duration]()
 	sameSiteType     = reflect.TypeFor[http.SameSite]()
 	urlType          = reflect.TypeFor[*url.URL]()
+	prefixType       = reflect.TypeFor[netip.Prefix]()
 	unmarshalerType  = reflect.TypeFor[yaml.Unmarshaler]()
 	textUnmarshType  = reflect.TypeFor[encoding.TextUnmarshaler]()
 )
@@ -70,6 +72,15 @@ func (l loc) key(k string) loc {
 
 func (l loc) index(i int) loc {
 	return loc{l.where, l.path + "[" + strconv.Itoa(i) + "]"}
+}
+
+// list returns the loc of the list l is an element of (l without its
+// trailing [i]), or l when it is no list element.
+func (l loc) list() loc {
+	if i := strings.LastIndexByte(l.path, '['); i >= 0 && strings.HasSuffix(l.path, "]") {
+		l.path = l.path[:i]
+	}
+	return l
 }
 
 // prefix returns "where: path: " (the parts that are set), ready to precede a message.
@@ -186,6 +197,19 @@ func (d *decoder) decodeSpecial(key, at, n *yaml.Node, v reflect.Value, l loc) b
 	case urlType:
 		d.decodeURL(at, n, v, l)
 		return true
+	case prefixType:
+		p, ok := parsePrefix(n.Value)
+		switch {
+		case n.Kind != yaml.ScalarNode || isNull(n):
+			d.errorf(nodePos(at), l.list(), "want an IP address or CIDR, got %s", kindName(n))
+		case !ok:
+			d.errorf(nodePos(at), l.list(), "%q is not an IP address or CIDR", n.Value)
+		default:
+			v.Set(reflect.ValueOf(p))
+			return true
+		}
+		d.fail(v)
+		return true
 	case sameSiteType:
 		if isNull(n) {
 			return true // the default applies
@@ -253,6 +277,21 @@ func (d *decoder) decodeURL(at, n *yaml.Node, v reflect.Value, l loc) {
 		return
 	}
 	v.Set(reflect.ValueOf(u))
+}
+
+// parsePrefix parses a CIDR ("10.0.0.0/8") or a single address ("::1") into
+// the canonical prefix: masked, a single address at its full length
+// without its zone, an IPv4-mapped IPv6 address as IPv4.
+func parsePrefix(s string) (netip.Prefix, bool) {
+	if p, err := netip.ParsePrefix(s); err == nil {
+		return p.Masked(), true
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Prefix{}, false
+	}
+	a = a.Unmap()
+	return netip.PrefixFrom(a, a.BitLen()), true
 }
 
 func (d *decoder) decodeKind(key, at, n *yaml.Node, v reflect.Value, l loc) {

@@ -3,6 +3,7 @@ package config
 import (
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"path/filepath"
 	"strings"
@@ -69,7 +70,7 @@ func applyDefaults(cfg *Config) {
 		u.Path = "" // https://app.example.com/ is the origin https://app.example.com
 	}
 	if s.MetricsFrom == nil {
-		s.MetricsFrom = []string{"127.0.0.0/8", "::1"}
+		s.MetricsFrom = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.PrefixFrom(netip.IPv6Loopback(), 128)}
 	}
 	setDefault(&s.MaxBody, defaultMaxBody)
 	setDefault(&s.MaxHeaderBytes, defaultMaxHeaderBytes)

@@ -87,20 +87,6 @@ func (v *validator) server() {
 			v.errorf(&s.PublicURL, at, "server.public_url %q %s", v.urlText(&s.PublicURL), msg)
 		}
 	}
-	for _, list := range []struct {
-		key  string
-		nets []string
-	}{{"server.trusted_proxies", s.TrustedProxies}, {"server.metrics_from", s.MetricsFrom}} {
-		for i := range list.nets {
-			p := &list.nets[i]
-			if _, err := netip.ParsePrefix(*p); err == nil {
-				continue
-			}
-			if _, err := netip.ParseAddr(*p); err != nil {
-				v.errorf(p, at, "%s: %q is not an IP address or CIDR", list.key, *p)
-			}
-		}
-	}
 	v.positive(&s.MaxBody, at, "server.max_body", int64(s.MaxBody))
 	v.positive(&s.MaxHeaderBytes, at, "server.max_header_bytes", int64(s.MaxHeaderBytes))
 	v.positive(&s.MaxURILength, at, "server.max_uri_length", int64(s.MaxURILength))

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"slices"
 	"strings"
@@ -366,20 +367,16 @@ func TestForwardingFieldsFromUntrustedPeers(t *testing.T) {
 	}
 	for _, tc := range []struct {
 		name    string
-		trusted []string
+		trusted []netip.Prefix
 		kept    bool
 	}{
 		{"untrusted peer", nil, false},
-		{"trusted proxy", []string{"127.0.0.1/32"}, true},
+		{"trusted proxy", []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			opts := Options{}
 			if tc.trusted != nil {
-				r, err := clientip.New(tc.trusted)
-				if err != nil {
-					t.Fatal(err)
-				}
-				opts.TrustedProxies = r
+				opts.TrustedProxies = clientip.New(tc.trusted)
 			}
 			raw := "GET /x HTTP/1.1\r\nHost: gw\r\nX-Test-Plugin-Set: X-Forwarded-Prefix: /set-by-gateway\r\n"
 			for _, name := range sent {

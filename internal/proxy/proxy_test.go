@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
@@ -94,7 +95,7 @@ func TestForwardedHeaders(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		name      string
-		trusted   []string
+		trusted   []netip.Prefix
 		publicURL *url.URL
 		send      map[string]string
 		want      map[string]string // "" means absent
@@ -118,7 +119,7 @@ func TestForwardedHeaders(t *testing.T) {
 		},
 		{
 			name:    "trusted peer: client values extended",
-			trusted: []string{"127.0.0.0/8"},
+			trusted: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")},
 			send: map[string]string{
 				"X-Forwarded-For": "203.0.113.9", "X-Forwarded-Proto": "https", "X-Forwarded-Host": "app.example",
 				"Forwarded": "for=203.0.113.9",
@@ -130,14 +131,14 @@ func TestForwardedHeaders(t *testing.T) {
 		},
 		{
 			name:    "trusted peer without values",
-			trusted: []string{"127.0.0.1/32"},
+			trusted: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")},
 			want: map[string]string{
 				"X-Forwarded-For": "127.0.0.1", "X-Forwarded-Proto": "http", "X-Forwarded-Host": "gw.example",
 			},
 		},
 		{
 			name:    "other trusted network does not count",
-			trusted: []string{"10.0.0.0/8"},
+			trusted: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")},
 			send:    map[string]string{"X-Forwarded-For": "6.6.6.6"},
 			want:    map[string]string{"X-Forwarded-For": "127.0.0.1"},
 		},
@@ -145,10 +146,7 @@ func TestForwardedHeaders(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			up := newRecorder(t, "u")
-			trusted, err := clientip.New(tt.trusted)
-			if err != nil {
-				t.Fatal(err)
-			}
+			trusted := clientip.New(tt.trusted)
 			gw := newGateway(t, route1("r", "/", up.srv.URL), Options{TrustedProxies: trusted, PublicURL: tt.publicURL})
 			req, _ := http.NewRequest(http.MethodGet, gw.url+"/", nil)
 			req.Host = "gw.example"

@@ -124,12 +124,7 @@ func New(cfg *config.Config, opts Options) (srv *Server, err error) {
 		}
 	}()
 
-	if s.clientIP, err = clientip.New(cfg.Server.TrustedProxies); err != nil {
-		return nil, err
-	}
-	if s.metricsFrom, err = clientip.New(cfg.Server.MetricsFrom); err != nil {
-		return nil, err
-	}
+	s.clientIP, s.metricsFrom = clientip.New(cfg.Server.TrustedProxies), clientip.New(cfg.Server.MetricsFrom)
 	if s.state, err = openState(ctx, cfg, logger); err != nil {
 		return nil, err
 	}

@@ -71,6 +71,11 @@ type Spec struct {
 	// (see "Checking without starting" above) and may return a nil
 	// Middleware. Set by server.Check for `gatehouse validate`.
 	Check bool
+	// Inner are the plugins this one wraps on its route (later phases,
+	// closer to the upstream: their responses pass through this one), each
+	// with the Facts it tells of its block. Only plugins with something to
+	// tell are listed. Set under Check too.
+	Inner []Inner
 	// Secret is a 32-byte key for this plugin instance, derived from
 	// session.secret (HKDF, label "gatehouse plugin " + plugin name + route
 	// name; see DeriveSecret): every replica with the same session.secret
@@ -97,10 +102,27 @@ type Route struct {
 	// Timeout is the route's deadline for each request (its context,
 	// request.From(c).Context(), ends then).
 	Timeout time.Duration
-	// Plugins are the route's plugin blocks by name, those it inherits
-	// from the defaults block included: a plugin whose rules depend on
-	// another's config reads that block here. Read only.
-	Plugins conf.Plugins
+}
+
+// Facts is what a plugin's block tells the plugins that wrap it on its
+// route (Spec.Inner) about the responses it makes, so that none of them
+// needs to read another plugin's config. The zero Facts tells nothing.
+type Facts struct {
+	// IdentityDependent is set when a response depends on who the caller
+	// is (the headers plugin: a response header filled from a claim): a
+	// plugin that keeps responses for other callers, the cache with
+	// public: true, must then refuse to load.
+	IdentityDependent bool
+	// What names, for the operator, what makes a response depend on the
+	// caller ("{claim.*} response headers").
+	What string
+}
+
+// Inner is one plugin a plugin wraps on its route, and what it tells.
+type Inner struct {
+	// Name is the plugin's name ("headers").
+	Name string
+	Facts
 }
 
 // SecretLen is the length of Spec.Secret.
@@ -132,6 +154,12 @@ type Plugin struct {
 	// New validates spec.Config and builds the middleware. Errors should carry
 	// positions (conf.PluginConfig.ErrorAt) so that validate can print FILE:LINE:COL.
 	New func(spec Spec) (Middleware, error)
+	// Facts, optional, tells what a block of this plugin does to responses,
+	// for the plugins that wrap it (their Spec.Inner). The gateway calls it
+	// at load, under Check too, before any New of the route, with the spec
+	// New gets (less Backends). It must start nothing, and return the zero
+	// Facts for a block New would refuse (New reports why).
+	Facts func(spec Spec) Facts
 }
 
 var (

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -257,17 +258,31 @@ func buildPlugins(ctx context.Context, cfg *config.Config, r *config.Route, log 
 		}
 		return list[i].p.Name < list[j].p.Name
 	})
-	var mws []plugins.Middleware
-	for _, n := range list {
-		var bk backend.Backends
-		if backends != nil && !check {
-			bk = backends(n.p.Name)
-		}
-		mw, err := n.p.New(plugins.Spec{
-			Ctx: ctx, Route: pluginRoute(r), Config: n.cfg, Backends: bk,
+	specs := make([]plugins.Spec, len(list))
+	for i, n := range list {
+		specs[i] = plugins.Spec{
+			Ctx: ctx, Route: pluginRoute(r), Config: n.cfg,
 			Logger: log.With("plugin", n.p.Name), Check: check,
 			Secret: plugins.DeriveSecret(cfg.Session.Secret, n.p.Name, r.Name),
-		})
+		}
+	}
+	// Each spec's Inner: the Facts told by the plugins after it in phase
+	// order, which its middleware wraps.
+	var inner []plugins.Inner
+	for i := len(list) - 1; i >= 0; i-- {
+		specs[i].Inner = inner
+		if f := list[i].p.Facts; f != nil {
+			if facts := f(specs[i]); facts != (plugins.Facts{}) {
+				inner = append(slices.Clip(inner), plugins.Inner{Name: list[i].p.Name, Facts: facts})
+			}
+		}
+	}
+	var mws []plugins.Middleware
+	for i, n := range list {
+		if backends != nil && !check {
+			specs[i].Backends = backends(n.p.Name)
+		}
+		mw, err := n.p.New(specs[i])
 		if err != nil {
 			// config.PluginConfig already places the route and plugin in its messages.
 			problems = problems.Append(cfg.File, err)

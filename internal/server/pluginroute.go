@@ -14,6 +14,5 @@ func pluginRoute(r *config.Route) *plugins.Route {
 		Auth:      string(r.Auth),
 		WebSocket: r.WebSocket,
 		Timeout:   r.Timeout.D(),
-		Plugins:   r.Plugins,
 	}
 }

@@ -22,13 +22,11 @@ import (
 	"log/slog"
 	"net/http"
 	"slices"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
-	"go.yaml.in/yaml/v3"
 
 	"github.com/gatehouse-dev/gatehouse/backend"
 	"github.com/gatehouse-dev/gatehouse/conf"
@@ -129,36 +127,19 @@ func parse(spec plugins.Spec) (Config, error) {
 	case cfg.MaxEntryBytes > 1<<30:
 		ps.At(&cfg.MaxEntryBytes, "max_entry_bytes", "max_entry_bytes must be <= 1GB, got %s", cfg.MaxEntryBytes)
 	}
-	if cfg.Public && spec.Route != nil {
-		if h, ok := spec.Route.Plugins["headers"]; ok && mentionsClaim(h.Node, "response") {
-			ps.At(&cfg.Public, "public", "public: true would serve one user's {claim.*} response headers (plugin headers) to every user; drop public or those headers")
+	if cfg.Public {
+		// What the plugins behind the cache say of their responses
+		// (plugins.Facts); the cache reads no other plugin's block.
+		for _, in := range spec.Inner {
+			if in.IdentityDependent {
+				ps.At(&cfg.Public, "public", "public: true would serve one user's %s (plugin %s) to every user; drop public or those rules", in.What, in.Name)
+			}
 		}
 	}
 	if err := ps.Err(); err != nil {
 		return Config{}, err
 	}
 	return cfg, nil
-}
-
-// mentionsClaim reports whether the mapping n has under key a scalar with a
-// {claim.*} placeholder.
-func mentionsClaim(n *yaml.Node, key string) bool {
-	if n == nil || n.Kind != yaml.MappingNode {
-		return false
-	}
-	var walk func(*yaml.Node) bool
-	walk = func(n *yaml.Node) bool {
-		if n.Kind == yaml.ScalarNode {
-			return strings.Contains(strings.ReplaceAll(n.Value, "{{", ""), "{claim.")
-		}
-		return slices.ContainsFunc(n.Content, walk)
-	}
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		if n.Content[i].Value == key && walk(n.Content[i+1]) {
-			return true
-		}
-	}
-	return false
 }
 
 func newCache(spec plugins.Spec, cfg Config, b Backend, now func() time.Time) *cacheMiddleware {

@@ -12,8 +12,8 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/gatehouse-dev/gatehouse/backend"
-	"github.com/gatehouse-dev/gatehouse/conf"
 	"github.com/gatehouse-dev/gatehouse/internal/backend/memory"
+	"github.com/gatehouse-dev/gatehouse/plugins"
 	"github.com/gatehouse-dev/gatehouse/plugins/plugintest"
 	"github.com/gatehouse-dev/gatehouse/request"
 )
@@ -91,19 +91,37 @@ func TestNewRejects(t *testing.T) {
 	})
 }
 
-func TestPublicRefusesClaimResponseHeaders(t *testing.T) {
+// TestPublicRefusesIdentityDependentInner: a public cache refuses to load
+// in front of a plugin that says its responses depend on the caller
+// (plugins.Facts, as the headers plugin says of {claim.*} response headers);
+// a private cache keeps one cache per session and does not care.
+func TestPublicRefusesIdentityDependentInner(t *testing.T) {
 	t.Parallel()
-	spec := plugintest.Spec(t, "ttl: 1s\npublic: true")
-	hdrs := plugintest.Spec(t, `response: {set: {X-User: "{claim.sub}"}}`)
-	spec.Route.Plugins = map[string]conf.PluginConfig{"headers": hdrs.Config}
-	_, err := New(spec)
-	if err == nil || !strings.Contains(err.Error(), "{claim.*} response headers") {
-		t.Errorf("New(public with {claim.sub} response header) = %v, want a load error", err)
+	dependent := []plugins.Inner{
+		{Name: "rewriter", Facts: plugins.Facts{What: "nothing of note"}},
+		{Name: "headers", Facts: plugins.Facts{IdentityDependent: true, What: "{claim.*} response headers"}},
 	}
-	esc := plugintest.Spec(t, `response: {set: {X-Lit: "{{claim.sub}}"}, remove: [Server]}`)
-	spec.Route.Plugins = map[string]conf.PluginConfig{"headers": esc.Config}
-	if _, err := New(spec); err != nil {
-		t.Errorf("New(public with an escaped {{claim.sub}}) = %v, want no error", err)
+	for _, tt := range []struct {
+		name, block string
+		inner       []plugins.Inner
+		want        string // "" = loads
+	}{
+		{"public before an identity-dependent plugin", "ttl: 1s\npublic: true", dependent,
+			`routes.yaml:2:1: route "test": plugin: public: true would serve one user's {claim.*} response headers (plugin headers) to every user`},
+		{"public before plugins telling nothing of the kind", "ttl: 1s\npublic: true", dependent[:1], ""},
+		{"public alone", "ttl: 1s\npublic: true", nil, ""},
+		{"private before an identity-dependent plugin", "ttl: 1s", dependent, ""},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			spec := plugintest.Spec(t, tt.block)
+			spec.Check = true
+			spec.Inner = tt.inner
+			_, err := New(spec)
+			if (tt.want == "") != (err == nil) || (err != nil && !strings.HasPrefix(err.Error(), tt.want)) {
+				t.Errorf("New = %v, want %q", err, tt.want)
+			}
+		})
 	}
 }
 

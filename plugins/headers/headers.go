@@ -38,7 +38,7 @@ import (
 const Name = "headers"
 
 func init() {
-	plugins.Register(plugins.Plugin{Name: Name, Phase: plugins.PhaseRewrite, New: New})
+	plugins.Register(plugins.Plugin{Name: Name, Phase: plugins.PhaseRewrite, New: New, Facts: Facts})
 }
 
 // Config is the plugin's YAML block.
@@ -111,6 +111,33 @@ var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 256); return &b }
 // New validates the block and builds the middleware. Every problem in the
 // block is reported, not only the first.
 func New(spec plugins.Spec) (plugins.Middleware, error) {
+	h, err := build(spec)
+	if err != nil {
+		return nil, err
+	}
+	return h.middleware, nil
+}
+
+// Facts tells the plugins that wrap this one on its route (a cache) whether
+// its responses depend on the caller: they do when a response rule's value
+// has a {claim.*} placeholder. A block New refuses tells nothing.
+func Facts(spec plugins.Spec) plugins.Facts {
+	h, err := build(spec)
+	if err != nil || !h.identityDependent() {
+		return plugins.Facts{}
+	}
+	return plugins.Facts{IdentityDependent: true, What: "{claim.*} response headers"}
+}
+
+// identityDependent reports whether a response rule's value depends on the
+// caller's identity.
+func (h *handler) identityDependent() bool {
+	dependent := func(o op) bool { return o.tmpl.IdentityDependent() }
+	return slices.ContainsFunc(h.resp.set, dependent) || slices.ContainsFunc(h.resp.add, dependent)
+}
+
+// build validates the block and compiles it.
+func build(spec plugins.Spec) (*handler, error) {
 	var cfg Config
 	ps := spec.Config.DecodeAll(&cfg)
 	route := ""
@@ -132,7 +159,7 @@ func New(spec plugins.Spec) (plugins.Middleware, error) {
 	if err := ps.Err(); err != nil {
 		return nil, err
 	}
-	return h.middleware, nil
+	return h, nil
 }
 
 // compile validates one Rules and precomputes its header names and

@@ -2,6 +2,7 @@ package headers
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -149,6 +150,12 @@ func (t Template) Static() (string, bool) {
 		}
 	}
 	return "", false
+}
+
+// IdentityDependent reports whether the template's value depends on who the
+// caller is: it has a {claim.*} placeholder.
+func (t Template) IdentityDependent() bool {
+	return slices.ContainsFunc(t.segs, func(s segment) bool { return s.kind == segClaim })
 }
 
 // String returns the template in its source form (braces escaped, route name substituted).

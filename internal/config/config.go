@@ -265,7 +265,7 @@ type Route struct {
 	// one URL or a list under "upstream". Exactly one of upstream and static is
 	// required. Each is an absolute http(s) URL with a host and no credentials,
 	// query or fragment; its path, if any, is a base path.
-	Upstreams []string `yaml:"-"`
+	Upstreams []string `yaml:"upstream,single"`
 	// Static is a directory served for this prefix (SPA with index.html
 	// fallback). A relative path is made relative to the config file's
 	// directory at load, and the directory must exist.

@@ -153,7 +153,7 @@ func applyDefaults(cfg *Config) {
 			if r.Plugins == nil {
 				r.Plugins = Plugins{}
 			}
-			p.Where = pluginWhere(loc{where: routeLabel(r.Name, i)}, name)
+			p.Where = pluginWhere(loc{Where: routeLabel(r.Name, i)}, name)
 			r.Plugins[name] = p
 		}
 	}

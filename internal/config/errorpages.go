@@ -21,7 +21,7 @@ func (v *validator) errorPages() {
 	case err == nil:
 	case errors.As(err, &list):
 		for _, e := range list {
-			v.d.errs = append(v.d.errs, Error{File: e.File, Line: e.Line, Col: e.Col, Msg: "server.error_pages: " + e.Msg})
+			v.d.Errs = append(v.d.Errs, Error{File: e.File, Line: e.Line, Col: e.Col, Msg: "server.error_pages: " + e.Msg})
 		}
 	default:
 		v.errorf(&s.ErrorPages, s.Pos, "server.error_pages: %v", err)

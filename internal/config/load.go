@@ -48,13 +48,7 @@ func Parse(file string, data []byte, opts ...Option) (*Config, error) {
 	for _, opt := range opts {
 		opt(&o)
 	}
-	d := &decoder{
-		file:     file,
-		pos:      map[any]Position{},
-		failed:   map[any]bool{},
-		badNodes: map[*yaml.Node]bool{},
-		text:     map[any]string{},
-	}
+	d := newDecoder(file)
 	root, err := parseYAML(file, data)
 	if err != nil {
 		return nil, err
@@ -67,7 +61,7 @@ func Parse(file string, data []byte, opts ...Option) (*Config, error) {
 	applyDefaults(cfg)
 	v := &validator{d: d, cfg: cfg}
 	v.validate()
-	if err := d.errs.Err(); err != nil {
+	if err := d.Errs.Err(); err != nil {
 		// The partial Config goes with the error so that a caller may check
 		// what the file says beyond it (plugin blocks) and report every
 		// problem at once; it must not be used to run anything.

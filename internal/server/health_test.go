@@ -9,13 +9,13 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"reflect"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/config"
 	"github.com/gatehouse-dev/gatehouse/internal/proxy"
+	"github.com/google/go-cmp/cmp"
 )
 
 // Clients as the gateway resolves them: it trusts 127.0.0.1 (the test) as a
@@ -179,8 +179,8 @@ func TestReadyz(t *testing.T) {
 				if err := json.Unmarshal([]byte(body), &got); err != nil {
 					t.Fatalf("body %s: %v", body, err)
 				}
-				if !reflect.DeepEqual(got, tc.wantReport) {
-					t.Errorf("report = %+v, want %+v", got, tc.wantReport)
+				if diff := cmp.Diff(tc.wantReport, got); diff != "" {
+					t.Errorf("/readyz report (-want +got):\n%s", diff)
 				}
 			}
 

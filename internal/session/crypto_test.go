@@ -2,7 +2,6 @@ package session
 
 import (
 	"encoding/hex"
-	"reflect"
 	"testing"
 	"time"
 )
@@ -30,12 +29,8 @@ func TestOpenSessionSealedByOlderRelease(t *testing.T) {
 		CreatedAt:       time.Unix(1700000000, 0).UTC(),
 		LastSeenAt:      time.Unix(1700000100, 0).UTC(),
 	}
-	got.raw = nil
-	for _, ts := range []*time.Time{&got.AccessExpiresAt, &got.CreatedAt, &got.LastSeenAt} {
-		*ts = ts.UTC() // decode gives local times
-	}
-	if !reflect.DeepEqual(got, want) {
-		t.Errorf("open(older value) = %+v, want %+v", got, want)
+	if diff := sessionDiff(want, got); diff != "" {
+		t.Errorf("open(older value) %s", diff)
 	}
 	if _, err := e.m.open("another-session-id", value); err == nil {
 		t.Error("open(older value) under another id = nil error, want one")

@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
-	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -18,6 +17,8 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/store"
 	"github.com/gatehouse-dev/gatehouse/internal/store/memory"
 	"github.com/gatehouse-dev/gatehouse/internal/store/storetest"
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 )
 
 // appURL is the public_url most tests serve: https, so the cookie is Secure.
@@ -142,29 +143,11 @@ func (e *env) newSession(t testing.TB, sub, sid string) *Session {
 
 func (e *env) cookie(s *Session) string { return e.m.Cookie(s).Value }
 
-// sameSession reports the first field where a and b differ ("" when equal).
-func sameSession(a, b *Session) string {
-	switch {
-	case a.ID != b.ID:
-		return "ID"
-	case a.Subject != b.Subject:
-		return "Subject"
-	case a.SID != b.SID:
-		return "SID"
-	case !reflect.DeepEqual(a.Claims, b.Claims):
-		return "Claims"
-	case a.IDToken != b.IDToken:
-		return "IDToken"
-	case a.AccessToken != b.AccessToken:
-		return "AccessToken"
-	case a.RefreshToken != b.RefreshToken:
-		return "RefreshToken"
-	case !a.AccessExpiresAt.Equal(b.AccessExpiresAt):
-		return "AccessExpiresAt"
-	case !a.CreatedAt.Equal(b.CreatedAt):
-		return "CreatedAt"
-	case !a.LastSeenAt.Equal(b.LastSeenAt):
-		return "LastSeenAt"
+// sessionDiff describes how got differs from want ("" when equal): the
+// exported fields, times as instants.
+func sessionDiff(want, got *Session) string {
+	if d := cmp.Diff(want, got, cmpopts.IgnoreUnexported(Session{})); d != "" {
+		return "(-want +got)\n" + d
 	}
 	return ""
 }

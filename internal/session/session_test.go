@@ -65,8 +65,8 @@ func TestNewLoadRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Load(cookie) = %v, want nil", err)
 	}
-	if f := sameSession(got, want); f != "" {
-		t.Fatalf("Load(cookie).%s = %+v, want %+v", f, got, want)
+	if diff := sessionDiff(want, got); diff != "" {
+		t.Fatalf("Load(cookie) %s", diff)
 	}
 }
 
@@ -345,8 +345,8 @@ func TestSave(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if f := sameSession(got, s); f != "" {
-		t.Fatalf("Load after Save: %s differs: got %+v, want %+v", f, got, s)
+	if diff := sessionDiff(s, got); diff != "" {
+		t.Fatalf("Load after Save %s", diff)
 	}
 
 	t.Run("does not recreate a deleted session", func(t *testing.T) {

@@ -5,13 +5,14 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/gatehouse-dev/gatehouse/backend"
 	redisbackend "github.com/gatehouse-dev/gatehouse/internal/backend/redis"
@@ -53,25 +54,10 @@ func sampleEntries() map[string]*Entry {
 }
 
 // entryDiff describes how got differs from want ("" when equal): times
-// compared as instants, nil and empty slices alike.
+// compared as instants (time.Time.Equal), nil and empty slices alike.
 func entryDiff(want, got *Entry) string {
-	switch {
-	case want.Status != got.Status:
-		return fmt.Sprintf("Status %d, want %d", got.Status, want.Status)
-	case !want.Stored.Equal(got.Stored) || !want.Expires.Equal(got.Expires):
-		return fmt.Sprintf("Stored, Expires %v, %v, want %v, %v", got.Stored, got.Expires, want.Stored, want.Expires)
-	case want.InitialAge != got.InitialAge:
-		return fmt.Sprintf("InitialAge %s, want %s", got.InitialAge, want.InitialAge)
-	case want.Path != got.Path:
-		return fmt.Sprintf("Path %q, want %q", got.Path, want.Path)
-	case !slices.Equal(want.Vary, got.Vary):
-		return fmt.Sprintf("Vary %q, want %q", got.Vary, want.Vary)
-	case !bytes.Equal(want.Body, got.Body):
-		return fmt.Sprintf("Body %q, want %q", got.Body, want.Body)
-	case !slices.EqualFunc(want.Header, got.Header, func(a, b Field) bool {
-		return bytes.Equal(a.Name, b.Name) && bytes.Equal(a.Value, b.Value)
-	}):
-		return fmt.Sprintf("Header %q, want %q", got.Header, want.Header)
+	if d := cmp.Diff(want, got, cmpopts.EquateEmpty()); d != "" {
+		return "(-want +got)\n" + d
 	}
 	return ""
 }

@@ -22,8 +22,6 @@ package plugins
 
 import (
 	"context"
-	"crypto/hkdf"
-	"crypto/sha256"
 	"fmt"
 	"log/slog"
 	"sort"
@@ -34,6 +32,7 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/backend"
 	"github.com/gatehouse-dev/gatehouse/conf"
+	"github.com/gatehouse-dev/gatehouse/internal/seal"
 )
 
 // Phase orders plugins within a route's chain: lower phases run first (outermost).
@@ -126,7 +125,7 @@ type Inner struct {
 }
 
 // SecretLen is the length of Spec.Secret.
-const SecretLen = 32
+const SecretLen = seal.KeyLen
 
 // secretLabel prefixes the HKDF info of every plugin key. Changing it makes
 // every sealed plugin value unreadable; bump the version on purpose only.
@@ -138,7 +137,7 @@ const secretLabel = "gatehouse plugin "
 // It returns nil only when HKDF refuses the secret (FIPS 140-only mode with
 // a secret under 112 bits, which config validation already rejects).
 func DeriveSecret(sessionSecret, plugin, route string) []byte {
-	key, err := hkdf.Key(sha256.New, []byte(sessionSecret), nil, secretLabel+plugin+"\x00"+route, SecretLen)
+	key, err := seal.Derive([]byte(sessionSecret), secretLabel+plugin+"\x00"+route)
 	if err != nil {
 		return nil
 	}

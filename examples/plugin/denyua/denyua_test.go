@@ -62,24 +62,17 @@ func TestBlockFor(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			mw, err := New(plugintest.Spec(t, tt.block))
-			if err != nil {
-				t.Fatalf("New(%q) = %v", tt.block, err)
-			}
-			hits := 0
-			app := plugintest.NewApp(mw, func(c *fiber.Ctx) error { hits++; return c.SendString("ok") }, nil)
+			app, hits := newApp(t, tt.block)
 			var got []int
 			for _, ua := range []string{"Mozilla/5.0", "sqlmap/1.7", "Mozilla/5.0"} {
-				req := httptest.NewRequest(http.MethodGet, "/", nil)
-				req.Header.Set("User-Agent", ua)
-				resp, _ := plugintest.Do(t, app, req)
-				got = append(got, resp.StatusCode)
+				status, _ := get(t, app, ua)
+				got = append(got, status)
 			}
 			if !slices.Equal(got, tt.want) {
 				t.Errorf("statuses = %v, want %v", got, tt.want)
 			}
-			if hits != tt.hits {
-				t.Errorf("upstream calls = %d, want %d", hits, tt.hits)
+			if *hits != tt.hits {
+				t.Errorf("upstream calls = %d, want %d", *hits, tt.hits)
 			}
 		})
 	}
@@ -98,24 +91,38 @@ func TestDeny(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			mw, err := New(plugintest.Spec(t, tt.block))
-			if err != nil {
-				t.Fatalf("New(%q) = %v", tt.block, err)
+			app, hits := newApp(t, tt.block)
+			status, body := get(t, app, tt.ua)
+			if status != tt.want {
+				t.Errorf("User-Agent %q: status = %d (%s), want %d", tt.ua, status, body, tt.want)
 			}
-			hits := 0
-			app := plugintest.NewApp(mw, func(c *fiber.Ctx) error { hits++; return c.SendString("ok") }, nil)
-			req := httptest.NewRequest(http.MethodGet, "/", nil)
-			req.Header.Set("User-Agent", tt.ua)
-			if tt.ua == "" {
-				req.Header.Del("User-Agent")
-			}
-			resp, body := plugintest.Do(t, app, req)
-			if resp.StatusCode != tt.want {
-				t.Errorf("User-Agent %q: status = %d (%s), want %d", tt.ua, resp.StatusCode, body, tt.want)
-			}
-			if tt.want == http.StatusForbidden && (hits != 0 || body != `{"error":"forbidden"}`) {
-				t.Errorf("refused request: upstream calls %d, body %s; want 0 and {\"error\":\"forbidden\"}", hits, body)
+			if tt.want == http.StatusForbidden && (*hits != 0 || body != `{"error":"forbidden"}`) {
+				t.Errorf("refused request: upstream calls %d, body %s; want 0 and {\"error\":\"forbidden\"}", *hits, body)
 			}
 		})
 	}
+}
+
+// newApp runs the plugin built from block in front of an upstream that
+// counts its requests in *hits.
+func newApp(t *testing.T, block string) (app *fiber.App, hits *int) {
+	t.Helper()
+	mw, err := New(plugintest.Spec(t, block))
+	if err != nil {
+		t.Fatalf("New(%q) = %v", block, err)
+	}
+	hits = new(int)
+	return plugintest.NewApp(mw, func(c *fiber.Ctx) error { *hits++; return c.SendString("ok") }, nil), hits
+}
+
+// get sends a GET with User-Agent ua (none when empty) through app.
+func get(t *testing.T, app *fiber.App, ua string) (status int, body string) {
+	t.Helper()
+	req := httptest.NewRequest(http.MethodGet, "/", nil)
+	req.Header.Set("User-Agent", ua)
+	if ua == "" {
+		req.Header.Del("User-Agent")
+	}
+	resp, body := plugintest.Do(t, app, req)
+	return resp.StatusCode, body
 }

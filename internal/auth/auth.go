@@ -23,7 +23,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"net/url"
 	"strings"
 	"time"
 
@@ -202,11 +201,7 @@ func New(ctx context.Context, cfg *config.Config, sessions *session.Manager, st 
 	if a.margin <= 0 {
 		a.margin = 30 * time.Second
 	}
-	postLogout, err := a.absolute(o.PostLogoutRedirect, "/")
-	if err != nil {
-		return nil, fmt.Errorf("auth: post_logout_redirect: %w", err)
-	}
-	a.postLogout = postLogout
+	a.postLogout = o.PostLogoutRedirect.String() // absolute: config resolved it
 	if o.ErrorRedirect != "" {
 		if SafeReturnTo(o.ErrorRedirect) != o.ErrorRedirect {
 			return nil, fmt.Errorf("auth: error_redirect %q must be a same-origin path", o.ErrorRedirect)
@@ -240,25 +235,6 @@ func New(ctx context.Context, cfg *config.Config, sessions *session.Manager, st 
 	}
 	a.rp.Start(ctx)
 	return a, nil
-}
-
-// absolute resolves a post-logout target: a path against public_url, an
-// absolute URL as is; empty means def.
-func (a *Auth) absolute(target, def string) (string, error) {
-	if target == "" {
-		target = def
-	}
-	u, err := url.Parse(target)
-	if err != nil {
-		return "", fmt.Errorf("parsing %q: %w", target, err)
-	}
-	if u.IsAbs() {
-		return u.String(), nil
-	}
-	if !strings.HasPrefix(target, "/") || strings.HasPrefix(target, "//") {
-		return "", fmt.Errorf("%q is neither an absolute URL nor a path", target)
-	}
-	return a.origin + target, nil
 }
 
 // Ready returns nil when logins can be served (discovery done), or why not,

@@ -79,7 +79,7 @@ func newHarness(t testing.TB, o harnessOpts) *harness {
 			Issuer: o.issuer, ClientID: "gatehouse", ClientSecret: o.clientSecret, ClientAuth: o.clientAuth,
 			Scopes:        []string{"openid", "profile", "email", "offline_access"},
 			RefreshMargin: config.Duration(o.margin), ErrorRedirect: o.errorPage,
-			PostLogoutRedirect: "/", Leeway: config.Duration(30 * time.Second),
+			PostLogoutRedirect: &url.URL{Scheme: pub.Scheme, Host: pub.Host, Path: "/"}, Leeway: config.Duration(30 * time.Second),
 		},
 		// The values config.Load gives an http public_url (the session
 		// package applies no defaults of its own).

@@ -195,8 +195,10 @@ type OIDC struct {
 	// RefreshMargin: access tokens are refreshed this long before they expire. Default 30s.
 	RefreshMargin Duration `yaml:"refresh_margin"`
 	// PostLogoutRedirect is where the IdP sends the browser after end-session;
-	// a path is resolved against server.public_url. Default "/".
-	PostLogoutRedirect string `yaml:"post_logout_redirect"`
+	// a path is resolved against server.public_url. Default "/". After
+	// loading it is an absolute http(s) URL (a path resolved against
+	// public_url's origin, its host in lower case).
+	PostLogoutRedirect *url.URL `yaml:"post_logout_redirect"`
 	// ErrorRedirect, when set, is a same-origin path the browser is sent to when
 	// login fails (with ?error=...); otherwise a JSON error is returned.
 	ErrorRedirect string `yaml:"error_redirect"`
@@ -264,8 +266,8 @@ type Route struct {
 	// Upstreams are the target base URLs, load-balanced round-robin. YAML accepts
 	// one URL or a list under "upstream". Exactly one of upstream and static is
 	// required. Each is an absolute http(s) URL with a host and no credentials,
-	// query or fragment; its path, if any, is a base path.
-	Upstreams []string `yaml:"upstream,single"`
+	// query or fragment; its path, if any, is a base path (never %-encoded).
+	Upstreams []*url.URL `yaml:"upstream,single"`
 	// Static is a directory served for this prefix (SPA with index.html
 	// fallback). A relative path is made relative to the config file's
 	// directory at load, and the directory must exist.

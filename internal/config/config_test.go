@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -25,6 +26,15 @@ func mustParse(t *testing.T, src string, lookup LookupEnv) *Config {
 	return cfg
 }
 
+// urlStrings returns the URLs as text, for comparisons.
+func urlStrings(us []*url.URL) []string {
+	s := make([]string, len(us))
+	for i, u := range us {
+		s[i] = u.String()
+	}
+	return s
+}
+
 func TestLoadValid(t *testing.T) {
 	cfg, err := Load("testdata/valid.yaml", WithLookupEnv(env()))
 	if err != nil {
@@ -43,8 +53,8 @@ func TestLoadValid(t *testing.T) {
 		{"client_secret expanded", cfg.OIDC.ClientSecret, "client-s3cret"},
 		{"client_auth with a secret", cfg.OIDC.ClientAuth, "client_secret_basic"},
 		{"session secret expanded", cfg.Session.Secret, testSecret},
-		{"single upstream", users.Upstreams, []string{"http://127.0.0.1:9101"}},
-		{"upstream list", orders.Upstreams, []string{"http://127.0.0.1:9201", "http://127.0.0.1:9202/base"}},
+		{"single upstream", urlStrings(users.Upstreams), []string{"http://127.0.0.1:9101"}},
+		{"upstream list", urlStrings(orders.Upstreams), []string{"http://127.0.0.1:9201", "http://127.0.0.1:9202/base"}},
 		{"methods upper-cased", users.Methods, []string{"GET", "POST", "PUT", "DELETE"}},
 		{"route timeout", users.Timeout.D(), 5 * time.Second},
 		{"route timeout default", orders.Timeout.D(), 30 * time.Second},
@@ -178,10 +188,16 @@ func TestDefaultsDependingOnOtherValues(t *testing.T) {
 		{"oidc defaults", oidc + minimal,
 			func(c *Config) any {
 				o := c.OIDC
-				return []any{o.Scopes, o.AllowedAlgorithms, o.RefreshMargin.D(), o.Leeway.D(), o.PostLogoutRedirect, o.ClientAuth}
+				return []any{o.Scopes, o.AllowedAlgorithms, o.RefreshMargin.D(), o.Leeway.D(), o.PostLogoutRedirect.String(), o.ClientAuth}
 			},
 			[]any{[]string{"openid", "profile", "email", "offline_access"}, []string{"RS256", "ES256", "PS256", "EdDSA"},
-				30 * time.Second, 30 * time.Second, "/", "none"}},
+				30 * time.Second, 30 * time.Second, "http://127.0.0.1:8080/", "none"}},
+		{"post_logout_redirect path on public_url's origin",
+			"server: {public_url: \"https://App.Example.com/\"}\noidc: {issuer: \"https://idp.example.com\", client_id: gh, post_logout_redirect: \"/bye?x=1\"}\n" + minimal,
+			func(c *Config) any { return c.OIDC.PostLogoutRedirect.String() }, "https://app.example.com/bye?x=1"},
+		{"post_logout_redirect absolute as written",
+			"oidc: {issuer: \"https://idp.example.com\", client_id: gh, post_logout_redirect: \"https://www.example.com/Bye\"}\n" + minimal,
+			func(c *Config) any { return c.OIDC.PostLogoutRedirect.String() }, "https://www.example.com/Bye"},
 		{"client_auth basic with a secret", "oidc: {issuer: \"https://idp.example.com\", client_id: gh, client_secret: x}\n" + minimal,
 			func(c *Config) any { return c.OIDC.ClientAuth }, "client_secret_basic"},
 		{"route auth session with oidc", oidc + minimal + "routes: [{name: a, prefix: /a, upstream: \"http://h\"}]\n",
@@ -264,7 +280,7 @@ func TestParseEnv(t *testing.T) {
 		{"value not expanded twice", "oidc: {issuer: \"https://idp\", client_id: \"${DOLLAR}\"}\n",
 			func(c *Config) any { return c.OIDC.ClientID }, "$HOME"},
 		{"upstream list", "routes: [{name: a, prefix: /a, auth: none, upstream: [\"http://${HOST}:${PORT}\", \"http://b\"]}]\n",
-			func(c *Config) any { return c.Routes[0].Upstreams }, []string{"http://api.internal:9000", "http://b"}},
+			func(c *Config) any { return urlStrings(c.Routes[0].Upstreams) }, []string{"http://api.internal:9000", "http://b"}},
 		{"inside plugin blocks", "routes: [{name: a, prefix: /a, auth: none, upstream: \"http://h\", plugins: {x: {n: \"${LIMIT}\"}}}]\n",
 			func(c *Config) any {
 				var v struct{ N int }

@@ -93,7 +93,10 @@ func applyDefaults(cfg *Config) {
 		}
 		setDefault(&o.RefreshMargin, Duration(defaultRefreshMargin))
 		setDefault(&o.Leeway, Duration(defaultLeeway))
-		setDefault(&o.PostLogoutRedirect, defaultPostLogoutRedirect)
+		if o.PostLogoutRedirect == nil {
+			o.PostLogoutRedirect = &url.URL{Path: defaultPostLogoutRedirect}
+		}
+		o.PostLogoutRedirect = onOrigin(o.PostLogoutRedirect, s.PublicURL)
 		if o.ClientAuth == "" {
 			o.ClientAuth = "none"
 			if o.ClientSecret != "" {
@@ -220,6 +223,18 @@ func publicURLFor(listen string) *url.URL {
 		host = "localhost"
 	}
 	return &url.URL{Scheme: "http", Host: net.JoinHostPort(host, port)}
+}
+
+// onOrigin returns a path (a URL without scheme and host) on origin's
+// scheme and host, the host in lower case as browsers send it; any other u,
+// or a nil origin (reported by validation), as it is.
+func onOrigin(u, origin *url.URL) *url.URL {
+	if u.Scheme != "" || u.Host != "" || !strings.HasPrefix(u.Path, "/") || origin == nil {
+		return u
+	}
+	abs := *u
+	abs.Scheme, abs.Host = origin.Scheme, strings.ToLower(origin.Host)
+	return &abs
 }
 
 // HTTPS reports whether public_url is an https URL: the browser reaches

@@ -302,8 +302,9 @@ func (v *validator) oidc() {
 	if o.Leeway.D() > maxLeeway {
 		v.errorf(&o.Leeway, at, "oidc.leeway must be at most %s, got %s", maxLeeway, o.Leeway)
 	}
-	if !isLocalPath(o.PostLogoutRedirect) && checkHTTPURL(o.PostLogoutRedirect, false) != "" {
-		v.errorf(&o.PostLogoutRedirect, at, `oidc.post_logout_redirect %q must be a path starting with "/" or an absolute http(s) URL`, o.PostLogoutRedirect)
+	// Checked as written: a path was made absolute by applyDefaults.
+	if raw := v.urlText(&o.PostLogoutRedirect); !isLocalPath(raw) && checkURL(o.PostLogoutRedirect, raw, false) != "" {
+		v.errorf(&o.PostLogoutRedirect, at, `oidc.post_logout_redirect %q must be a path starting with "/" or an absolute http(s) URL`, raw)
 	}
 	if o.ErrorRedirect != "" && !isLocalPath(o.ErrorRedirect) {
 		v.errorf(&o.ErrorRedirect, at, `oidc.error_redirect %q must be a same-origin path starting with "/"`, o.ErrorRedirect)
@@ -380,8 +381,9 @@ func (v *validator) routes() {
 			}
 		}
 		for j := range r.Upstreams {
-			if msg := checkHTTPURL(r.Upstreams[j], true); msg != "" {
-				rerr(&r.Upstreams[j], "upstream %q %s", r.Upstreams[j], msg)
+			raw := v.urlText(&r.Upstreams[j])
+			if msg := checkURL(r.Upstreams[j], raw, true); msg != "" {
+				rerr(&r.Upstreams[j], "upstream %q %s", raw, msg)
 			}
 		}
 		for j := range r.Methods {
@@ -561,12 +563,12 @@ func checkHTTPURL(s string, upstream bool) string {
 
 // checkURL returns why u, parsed from s, is not an absolute http(s) URL
 // with a host and without credentials, query or fragment, or "". A path is
-// allowed; upstream refuses %-encoding in it. A nil u was not written (its
-// own problem, if any, is reported already).
+// allowed; upstream refuses %-encoding in it. A nil u was written empty
+// (or did not parse, which is reported already).
 func checkURL(u *url.URL, s string, upstream bool) string {
 	switch {
 	case u == nil:
-		return "is not a valid URL"
+		return "is not an http(s) URL"
 	case u.Opaque != "":
 		return "is not a valid URL"
 	case u.Scheme != "http" && u.Scheme != "https":

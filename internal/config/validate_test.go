@@ -192,6 +192,8 @@ func TestValidationRules(t *testing.T) {
 		{"alg HS256", oidc + "  allowed_algorithms: [RS256, HS256]\n" + minimal, `"HS256" is not allowed`},
 		{"alg HS512", oidc + "  allowed_algorithms: [HS512]\n" + minimal, `"HS512" is not allowed`},
 		{"alg lower case", oidc + "  allowed_algorithms: [rs256]\n" + minimal, `"rs256" is not allowed`},
+		{"post_logout_redirect another host's path", oidc + "  post_logout_redirect: //evil.example/x\n" + minimal, "must be a path"},
+		{"post_logout_redirect relative", oidc + "  post_logout_redirect: bye\n" + minimal, "must be a path"},
 		{"issuer missing", "oidc:\n  client_id: gh\n" + minimal, "oidc.issuer is required"},
 		{"client_id missing", "oidc:\n  issuer: https://idp.example.com\n" + minimal, "oidc.client_id is required"},
 		{"client_secret_post without secret", oidc + "  client_auth: client_secret_post\n" + minimal, "needs oidc.client_secret"},
@@ -221,6 +223,8 @@ func TestValidationRules(t *testing.T) {
 		{"max_header_bytes negative", "server:\n  max_header_bytes: -1\n" + minimal, "want a size"},
 		{"route auth needs oidc", minimal + route + "    auth: bearer\n", "auth bearer needs an oidc block"},
 		{"route default auth is session with oidc", oidc + minimal + route + "    methods: [GET, \"G(T\"]\n", `method "G(T"`},
+		{"upstream does not parse", minimal + "routes:\n  - {name: a, prefix: /a, upstream: \"http://h:port:x/\"}\n", `upstream "http://h:port:x/" is not a valid URL`},
+		{"upstream in a list with a query", minimal + "routes:\n  - {name: a, prefix: /a, upstream: [\"http://h\", \"http://g/?x\"]}\n", `upstream "http://g/?x" must not have a query`},
 		{"duplicate route name", oidc + minimal + route + "  - name: api\n    prefix: /b\n    upstream: http://h\n", "name is already used"},
 	}
 	for _, tt := range tests {

@@ -116,9 +116,6 @@ func New(cfg Config) (*Provider, error) {
 	if cfg.Issuer == "" {
 		return nil, errors.New("oidc: issuer is required")
 	}
-	if _, err := url.Parse(cfg.Issuer); err != nil {
-		return nil, fmt.Errorf("oidc: parsing issuer %q: %w", cfg.Issuer, err)
-	}
 	if cfg.ClientID == "" {
 		return nil, errors.New("oidc: client_id is required")
 	}

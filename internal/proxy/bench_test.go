@@ -33,7 +33,7 @@ func fastUpstream(b *testing.B) string {
 // upstream is a fasthttp server on loopback, and the streamed body is drained
 // as the server would write it.
 func BenchmarkForward(b *testing.B) {
-	r := config.Route{Name: "users", Prefix: "/api/users", Upstreams: []string{fastUpstream(b)}}
+	r := config.Route{Name: "users", Prefix: "/api/users", Upstreams: urls(fastUpstream(b))}
 	p, err := New(&r, Options{MaxBody: 10 << 20})
 	if err != nil {
 		b.Fatalf("New() error = %v", err)
@@ -67,7 +67,7 @@ func BenchmarkForward(b *testing.B) {
 // fasthttp client → gateway (Fiber) → fasthttp upstream. Allocations include
 // the client's and the upstream's.
 func BenchmarkForwardLoopback(b *testing.B) {
-	r := config.Route{Name: "users", Prefix: "/api/users", Upstreams: []string{fastUpstream(b)}}
+	r := config.Route{Name: "users", Prefix: "/api/users", Upstreams: urls(fastUpstream(b))}
 	gw := newGateway(b, r, Options{MaxBody: 10 << 20})
 	client := &fasthttp.HostClient{Addr: gw.url[len("http://"):]}
 	req := fasthttp.AcquireRequest()

@@ -40,7 +40,7 @@ func FuzzStripRequest(f *testing.F) {
 	} {
 		f.Add(s)
 	}
-	p, err := New(&config.Route{Name: "r", Prefix: "/", Upstreams: []string{"http://upstream.test"}},
+	p, err := New(&config.Route{Name: "r", Prefix: "/", Upstreams: urls("http://upstream.test")},
 		Options{PublicURL: &url.URL{Scheme: "https", Host: "app.example"}})
 	if err != nil {
 		f.Fatal(err)

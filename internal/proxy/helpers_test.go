@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -228,7 +229,20 @@ func rawRequest(t testing.TB, gwURL, raw string) string {
 }
 
 func route1(name, prefix string, upstreams ...string) config.Route {
-	return config.Route{Name: name, Prefix: prefix, Upstreams: upstreams, Timeout: config.Duration(10 * time.Second)}
+	return config.Route{Name: name, Prefix: prefix, Upstreams: urls(upstreams...), Timeout: config.Duration(10 * time.Second)}
+}
+
+// urls parses upstream URLs as config does (a test's own URLs parse).
+func urls(raw ...string) []*url.URL {
+	us := make([]*url.URL, len(raw))
+	for i, s := range raw {
+		u, err := url.Parse(s)
+		if err != nil {
+			panic(err)
+		}
+		us[i] = u
+	}
+	return us
 }
 
 // newHandlerUpstream starts an httptest upstream running h and returns its URL.

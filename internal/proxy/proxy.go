@@ -192,8 +192,7 @@ type Proxy struct {
 }
 
 // New builds the Proxy of r with a connection pool per upstream target. It
-// fails when r has no upstream or an upstream is not an absolute http(s) URL
-// without query, fragment or user info.
+// fails when r has no upstream; the upstreams are as config checked them.
 func New(r *config.Route, opts Options) (*Proxy, error) {
 	if len(r.Upstreams) == 0 {
 		return nil, fmt.Errorf("route %q: no upstream", r.Name)
@@ -232,12 +231,8 @@ func New(r *config.Route, opts Options) (*Proxy, error) {
 		p.log = slog.Default()
 	}
 	p.log = p.log.With(slog.String("route", r.Name))
-	for _, raw := range r.Upstreams {
-		t, err := p.newTarget(raw)
-		if err != nil {
-			return nil, fmt.Errorf("route %q: upstream %q: %w", r.Name, raw, err)
-		}
-		p.targets = append(p.targets, t)
+	for _, u := range r.Upstreams {
+		p.targets = append(p.targets, p.newTarget(u))
 	}
 	return p, nil
 }
@@ -250,18 +245,9 @@ func canonicalPrefix(prefix string) string {
 	return "/"
 }
 
-// newTarget parses one upstream URL and builds its connection pool.
-func (p *Proxy) newTarget(raw string) (*target, error) {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return nil, fmt.Errorf("parsing upstream url: %w", err)
-	}
-	if u.Scheme != "http" && u.Scheme != "https" || u.Host == "" {
-		return nil, errors.New("not an absolute http(s) URL")
-	}
-	if u.User != nil || u.RawQuery != "" || u.Fragment != "" || u.Opaque != "" {
-		return nil, errors.New("an upstream URL may not carry user info, a query or a fragment")
-	}
+// newTarget builds the connection pool of one upstream URL, as config
+// gives it: absolute http(s), a host, no user info, query or fragment.
+func (p *Proxy) newTarget(u *url.URL) *target {
 	addr := u.Host
 	if u.Port() == "" {
 		port := "80"
@@ -303,7 +289,7 @@ func (p *Proxy) newTarget(raw string) (*target, error) {
 			return false, isStaleConn(err) && isIdempotent(req)
 		},
 	}
-	return t, nil
+	return t
 }
 
 // Forward sends c's request to one of the route's targets and streams the

@@ -20,7 +20,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -210,15 +209,11 @@ func build(ctx context.Context, o Options, lns *listeners) (*Stack, error) {
 	}
 	s.Config, s.URL = cfg, cfg.Server.PublicURL.String()
 
-	postLogout, err := resolve(cfg.Server.PublicURL, cfg.OIDC.PostLogoutRedirect)
-	if err != nil {
-		return nil, err
-	}
 	s.OP, err = devop.New(s.Issuer, devop.Options{
 		ClientID: cfg.OIDC.ClientID, ClientSecret: cfg.OIDC.ClientSecret,
 		Public: cfg.OIDC.ClientSecret == "", PostAuth: cfg.OIDC.ClientAuth == "client_secret_post",
 		RedirectURIs:           []string{s.URL + "/auth/callback"},
-		PostLogoutRedirectURIs: []string{postLogout},
+		PostLogoutRedirectURIs: []string{cfg.OIDC.PostLogoutRedirect.String()},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("development OP: %w", err)
@@ -326,19 +321,6 @@ func (f *freshConns) closeAll() {
 		_ = c.Close()
 	}
 	clear(f.conns)
-}
-
-// resolve makes a post-logout redirect absolute against the public URL, as
-// gatehouse does when it sends it to the IdP.
-func resolve(base *url.URL, target string) (string, error) {
-	if target == "" {
-		target = "/"
-	}
-	ref, err := url.Parse(target)
-	if err != nil {
-		return "", fmt.Errorf("oidc.post_logout_redirect %q: %w", target, err)
-	}
-	return base.ResolveReference(ref).String(), nil
 }
 
 // WaitReady returns once gatehouse answers /readyz with 200 (its IdP

@@ -169,7 +169,7 @@ type Options struct {
 // Proxy forwards the requests of one route. It is safe for concurrent use.
 type Proxy struct {
 	route   *config.Route
-	prefix  string // canonical prefix, without a trailing slash (but "/")
+	prefix  string // the route's prefix, canonical as config gives it
 	targets []*target
 	next    atomic.Uint64
 	timeout time.Duration
@@ -199,7 +199,7 @@ func New(r *config.Route, opts Options) (*Proxy, error) {
 	}
 	p := &Proxy{
 		route:   r,
-		prefix:  canonicalPrefix(r.Prefix),
+		prefix:  r.Prefix,
 		timeout: r.Timeout.D(),
 		opts:    opts,
 		log:     opts.Logger,
@@ -235,14 +235,6 @@ func New(r *config.Route, opts Options) (*Proxy, error) {
 		p.targets = append(p.targets, p.newTarget(u))
 	}
 	return p, nil
-}
-
-// canonicalPrefix returns prefix without a trailing slash ("/" stays "/").
-func canonicalPrefix(prefix string) string {
-	if len(prefix) > 1 {
-		return strings.TrimSuffix(prefix, "/")
-	}
-	return "/"
 }
 
 // newTarget builds the connection pool of one upstream URL, as config

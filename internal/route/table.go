@@ -1,9 +1,7 @@
 package route
 
 import (
-	"fmt"
 	"sort"
-	"strings"
 
 	"github.com/gatehouse-dev/gatehouse/internal/config"
 )
@@ -15,8 +13,8 @@ type Entry struct {
 	// Index is the route's position in that slice, so that callers can keep
 	// per-route state (proxies, plugin chains) in a parallel slice.
 	Index int
-	// Prefix is the route's canonical prefix: normalised, without a trailing
-	// slash except for the root prefix "/".
+	// Prefix is the route's prefix (config.Route.Prefix, canonical: without
+	// a trailing slash except for the root prefix "/").
 	Prefix string
 }
 
@@ -30,47 +28,20 @@ type Table struct {
 	entries []Entry
 }
 
-// NewTable compiles routes into a Table. Every prefix must start with '/' and
-// already be canonical (Normalize leaves it unchanged, a trailing slash
-// aside); two routes may not share a prefix. The Table keeps pointers into
-// routes, which must not be modified afterwards.
-func NewTable(routes []config.Route) (*Table, error) {
-	t := &Table{entries: make([]Entry, 0, len(routes))}
-	seen := make(map[string]string, len(routes))
-	var buf []byte
+// NewTable compiles routes into a Table. The prefixes are as config gives
+// them: canonical (starting with '/', without a trailing slash but for the
+// root "/", no dot-segment, empty segment or escape) and unique; nothing
+// here checks them again. The Table keeps pointers into routes, which must
+// not be modified afterwards.
+func NewTable(routes []config.Route) *Table {
+	t := &Table{entries: make([]Entry, len(routes))}
 	for i := range routes {
-		r := &routes[i]
-		p, err := canonicalPrefix(r.Prefix, buf)
-		if err != nil {
-			return nil, fmt.Errorf("route %q: %w", r.Name, err)
-		}
-		if other, dup := seen[p]; dup {
-			return nil, fmt.Errorf("route %q: prefix %q is already used by route %q", r.Name, r.Prefix, other)
-		}
-		seen[p] = r.Name
-		t.entries = append(t.entries, Entry{Route: r, Index: i, Prefix: p})
+		t.entries[i] = Entry{Route: &routes[i], Index: i, Prefix: routes[i].Prefix}
 	}
 	sort.SliceStable(t.entries, func(a, b int) bool {
 		return len(t.entries[a].Prefix) > len(t.entries[b].Prefix)
 	})
-	return t, nil
-}
-
-// canonicalPrefix checks that prefix is canonical and returns it without a
-// trailing slash ("/" stays "/").
-func canonicalPrefix(prefix string, buf []byte) (string, error) {
-	if !strings.HasPrefix(prefix, "/") {
-		return "", fmt.Errorf("prefix %q must start with '/'", prefix)
-	}
-	norm, ok := Normalize(buf, []byte(prefix))
-	if !ok || string(norm) != prefix && string(norm) != prefix+"/" && string(norm)+"/" != prefix {
-		return "", fmt.Errorf("prefix %q is not a canonical path (dot-segments, duplicate slashes, escapes)", prefix)
-	}
-	p := string(norm)
-	if len(p) > 1 {
-		p = strings.TrimSuffix(p, "/")
-	}
-	return p, nil
+	return t
 }
 
 // Match returns the entry whose prefix is the longest match for path on a

@@ -6,12 +6,12 @@ import (
 	"log/slog"
 
 	"github.com/gatehouse-dev/gatehouse/internal/config"
-	"github.com/gatehouse-dev/gatehouse/internal/route"
 )
 
 // Check reads the config file at path and runs every check that a start on
-// it would: the file's own (config.Load), the route table's and each plugin
-// block's (every plugin's New with plugins.Spec.Check). It starts nothing:
+// it would: the file's own (config.Load, which holds the route table's
+// rules too) and each plugin block's (every plugin's New with
+// plugins.Spec.Check). It starts nothing:
 // no listener, no store, no IdP discovery, no goroutine, no connection, so
 // it is safe to run anywhere (`gatehouse validate`, CI, a reload's dry run).
 //
@@ -22,17 +22,11 @@ import (
 func Check(path string, opts ...config.Option) (*config.Config, error) {
 	cfg, err := config.Load(path, opts...)
 	var problems config.ErrorList
-	switch {
-	case err == nil:
-		if _, err := route.NewTable(cfg.Routes); err != nil {
-			return nil, err
-		}
-	case cfg != nil && errors.As(err, &problems):
-		// The file's problems, then the plugin blocks' in the same run, so
-		// that a file is fixed in one round.
-	default:
+	if err != nil && (cfg == nil || !errors.As(err, &problems)) {
 		return nil, err
 	}
+	// The file's problems, then the plugin blocks' in the same run, so
+	// that a file is fixed in one round.
 	problems = problems.Append(cfg.File, checkPlugins(cfg))
 	if err := problems.Err(); err != nil {
 		return nil, err

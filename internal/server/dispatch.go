@@ -126,10 +126,7 @@ func isAuthPath(path []byte) bool {
 // methods → auth gate → plugins → proxy. On error nothing it built keeps
 // running, and the error lists every problem as FILE:LINE:COL: message.
 func (s *Server) buildRouting(cfg *config.Config) (*routing, error) {
-	table, err := route.NewTable(cfg.Routes)
-	if err != nil {
-		return nil, err
-	}
+	table := route.NewTable(cfg.Routes)
 	ctx, cancel := context.WithCancel(s.ctx)
 	rt := &routing{cfg: cfg, table: table, routes: make([]routeHandler, len(cfg.Routes)), cancel: cancel}
 	var problems config.ErrorList

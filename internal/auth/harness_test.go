@@ -77,8 +77,9 @@ func newHarness(t testing.TB, o harnessOpts) *harness {
 		Server: config.Server{PublicURL: pub},
 		OIDC: &config.OIDC{
 			Issuer: o.issuer, ClientID: "gatehouse", ClientSecret: o.clientSecret, ClientAuth: o.clientAuth,
-			Scopes:        []string{"openid", "profile", "email", "offline_access"},
-			RefreshMargin: config.Duration(o.margin), ErrorRedirect: o.errorPage,
+			Scopes:            []string{"openid", "profile", "email", "offline_access"},
+			AllowedAlgorithms: []string{"RS256", "ES256", "PS256", "EdDSA"},
+			RefreshMargin:     config.Duration(o.margin), ErrorRedirect: o.errorPage,
 			PostLogoutRedirect: &url.URL{Scheme: pub.Scheme, Host: pub.Host, Path: "/"}, Leeway: config.Duration(30 * time.Second),
 		},
 		// The values config.Load gives an http public_url (the session

@@ -192,6 +192,7 @@ func TestValidationRules(t *testing.T) {
 		{"alg HS256", oidc + "  allowed_algorithms: [RS256, HS256]\n" + minimal, `"HS256" is not allowed`},
 		{"alg HS512", oidc + "  allowed_algorithms: [HS512]\n" + minimal, `"HS512" is not allowed`},
 		{"alg lower case", oidc + "  allowed_algorithms: [rs256]\n" + minimal, `"rs256" is not allowed`},
+		{"alg unknown", oidc + "  allowed_algorithms: [XX999]\n" + minimal, `"XX999" is not allowed`},
 		{"post_logout_redirect another host's path", oidc + "  post_logout_redirect: //evil.example/x\n" + minimal, "must be a path"},
 		{"post_logout_redirect relative", oidc + "  post_logout_redirect: bye\n" + minimal, "must be a path"},
 		{"issuer missing", "oidc:\n  client_id: gh\n" + minimal, "oidc.issuer is required"},

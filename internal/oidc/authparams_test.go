@@ -18,13 +18,13 @@ func TestNewRefusesOwnedAuthParams(t *testing.T) {
 		"client_secret", "client_assertion", "client_assertion_type", "State", "REDIRECT_URI",
 	} {
 		t.Run(name, func(t *testing.T) {
-			_, err := New(Config{Issuer: "https://idp.example", ClientID: "c", AuthParams: map[string]string{"audience": "a", name: "x"}})
+			_, err := New(Config{Issuer: "https://idp.example", ClientID: "c", AllowedAlgorithms: testAlgs, AuthParams: map[string]string{"audience": "a", name: "x"}})
 			if err == nil || !strings.Contains(err.Error(), name) {
 				t.Errorf("New with AuthParams %q = %v, want an error naming it", name, err)
 			}
 		})
 	}
-	if _, err := New(Config{Issuer: "https://idp.example", ClientID: "c", AuthParams: map[string]string{"audience": "a", "prompt": "consent"}}); err != nil {
+	if _, err := New(Config{Issuer: "https://idp.example", ClientID: "c", AllowedAlgorithms: testAlgs, AuthParams: map[string]string{"audience": "a", "prompt": "consent"}}); err != nil {
 		t.Errorf("New with audience and prompt = %v, want nil", err)
 	}
 }

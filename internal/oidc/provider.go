@@ -19,6 +19,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -59,8 +60,10 @@ type Config struct {
 	// (Auth0's audience, Google's access_type and prompt). New refuses the
 	// ones the flow sets itself (OwnedAuthParam) and client credentials.
 	AuthParams map[string]string
-	// AllowedAlgorithms is the JWS allowlist. Default RS256, ES256, PS256, EdDSA.
-	// "none" and HS* are refused by New whatever the caller passes.
+	// AllowedAlgorithms is the JWS allowlist, as config gives
+	// oidc.allowed_algorithms (its default applied, asymmetric algorithms
+	// only: config refuses "none" and HS*). Required: New refuses an empty
+	// list, which golang-jwt would take for "any algorithm".
 	AllowedAlgorithms []string
 	// Leeway is the clock skew tolerated on exp, iat and nbf. Default 30s.
 	Leeway time.Duration
@@ -124,11 +127,10 @@ func New(cfg Config) (*Provider, error) {
 	default:
 		return nil, fmt.Errorf("oidc: unknown client_auth %q", cfg.ClientAuth)
 	}
-	algs, err := allowlist(cfg.AllowedAlgorithms)
-	if err != nil {
-		return nil, err
+	if len(cfg.AllowedAlgorithms) == 0 {
+		return nil, errors.New("oidc: no allowed algorithms")
 	}
-	cfg.AllowedAlgorithms = algs
+	cfg.AllowedAlgorithms = slices.Clone(cfg.AllowedAlgorithms)
 	for name := range cfg.AuthParams {
 		if OwnedAuthParam(name) {
 			return nil, fmt.Errorf("oidc: authorization parameter %q is set by the relying party itself", name)

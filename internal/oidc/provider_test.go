@@ -46,7 +46,7 @@ func TestDiscoveryRetriesUntilIdPUp(t *testing.T) {
 	iss.SetMetadata("issuer", front.URL)
 	iss.SetMetadata("jwks_uri", iss.URL+"/jwks")
 
-	p, err := New(Config{Issuer: front.URL, ClientID: "gatehouse", Logger: quietLogger(), DiscoveryBackoff: 1, DiscoveryMaxBackoff: 2})
+	p, err := New(Config{Issuer: front.URL, ClientID: "gatehouse", AllowedAlgorithms: testAlgs, Logger: quietLogger(), DiscoveryBackoff: 1, DiscoveryMaxBackoff: 2})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -79,7 +79,7 @@ func TestDiscoveryRefusesIssuerMismatch(t *testing.T) {
 	t.Parallel()
 	iss := oidctest.NewIssuer(t)
 	iss.SetMetadata("issuer", "https://evil.example")
-	p, err := New(Config{Issuer: iss.URL, ClientID: "gatehouse", Logger: quietLogger()})
+	p, err := New(Config{Issuer: iss.URL, ClientID: "gatehouse", AllowedAlgorithms: testAlgs, Logger: quietLogger()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,12 +10,16 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/oidc/oidctest"
 )
 
+// testAlgs is the algorithm allowlist config gives by default.
+var testAlgs = []string{"RS256", "ES256", "PS256", "EdDSA"}
+
 func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
 // readyProvider returns a Provider for iss whose discovery has completed.
 func readyProvider(t *testing.T, iss *oidctest.Issuer, mutate func(*Config)) *Provider {
 	t.Helper()
-	cfg := Config{Issuer: iss.URL, ClientID: iss.ClientID, ClientSecret: "s", RedirectURL: "http://rp.test/auth/callback", Logger: quietLogger()}
+	cfg := Config{Issuer: iss.URL, ClientID: iss.ClientID, ClientSecret: "s", RedirectURL: "http://rp.test/auth/callback",
+		AllowedAlgorithms: testAlgs, Logger: quietLogger()}
 	if mutate != nil {
 		mutate(&cfg)
 	}

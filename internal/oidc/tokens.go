@@ -5,7 +5,6 @@ import (
 	"crypto/subtle"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -13,29 +12,6 @@ import (
 
 // ErrInvalidToken wraps every token validation failure.
 var ErrInvalidToken = errors.New("invalid token")
-
-// DefaultAlgorithms is the JWS allowlist used when none is configured.
-var DefaultAlgorithms = []string{"RS256", "ES256", "PS256", "EdDSA"}
-
-// allowlist validates a configured algorithm list: "none" and every HMAC
-// algorithm are refused, because the verification keys come from a public
-// document (an HMAC "keyed" with a public key is forgeable by anyone).
-func allowlist(algs []string) ([]string, error) {
-	if len(algs) == 0 {
-		return append([]string(nil), DefaultAlgorithms...), nil
-	}
-	out := make([]string, 0, len(algs))
-	for _, a := range algs {
-		switch {
-		case strings.EqualFold(a, "none"), strings.HasPrefix(strings.ToUpper(a), "HS"):
-			return nil, fmt.Errorf("oidc: algorithm %q is not allowed", a)
-		case jwt.GetSigningMethod(a) == nil:
-			return nil, fmt.Errorf("oidc: unknown algorithm %q", a)
-		}
-		out = append(out, a)
-	}
-	return out, nil
-}
 
 // parsers are the configured golang-jwt parsers; golang-jwt v5 checks exp,
 // iat, iss and aud only when asked, so each is asked for explicitly.

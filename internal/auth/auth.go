@@ -184,9 +184,6 @@ func New(ctx context.Context, cfg *config.Config, sessions *session.Manager, st 
 		https:      pub.Scheme == "https",
 		csrfHeader: cfg.Session.CSRFHeader,
 	}
-	if a.csrfHeader == "" {
-		a.csrfHeader = "X-CSRF"
-	}
 	for _, o := range opts {
 		o(a)
 	}
@@ -197,10 +194,7 @@ func New(ctx context.Context, cfg *config.Config, sessions *session.Manager, st 
 		return nil, errors.New("auth: oidc needs a session manager and a store")
 	}
 	o := cfg.OIDC
-	a.margin = o.RefreshMargin.D()
-	if a.margin <= 0 {
-		a.margin = 30 * time.Second
-	}
+	a.margin = o.RefreshMargin.D()               // config's default 30s applied
 	a.postLogout = o.PostLogoutRedirect.String() // absolute: config resolved it
 	if o.ErrorRedirect != "" {
 		if SafeReturnTo(o.ErrorRedirect) != o.ErrorRedirect {

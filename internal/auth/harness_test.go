@@ -73,6 +73,9 @@ func newHarness(t testing.TB, o harnessOpts) *harness {
 		}
 	}
 	pub := &url.URL{Scheme: "http", Host: ln.Addr().String()}
+	if o.margin == 0 {
+		o.margin = 30 * time.Second // oidc.refresh_margin's default
+	}
 	cfg := &config.Config{
 		Server: config.Server{PublicURL: pub},
 		OIDC: &config.OIDC{

@@ -65,7 +65,8 @@ type Config struct {
 	// only: config refuses "none" and HS*). Required: New refuses an empty
 	// list, which golang-jwt would take for "any algorithm".
 	AllowedAlgorithms []string
-	// Leeway is the clock skew tolerated on exp, iat and nbf. Default 30s.
+	// Leeway is the clock skew tolerated on exp, iat and nbf, as config
+	// gives oidc.leeway (default 30s there; 0 here is none).
 	Leeway time.Duration
 	// HTTPClient is used for every IdP call. Default: a client with DefaultHTTPTimeout.
 	HTTPClient *http.Client
@@ -137,9 +138,6 @@ func New(cfg Config) (*Provider, error) {
 		}
 	}
 	cfg.AuthParams = maps.Clone(cfg.AuthParams)
-	if cfg.Leeway == 0 {
-		cfg.Leeway = 30 * time.Second
-	}
 	if !hasScope(cfg.Scopes, "openid") {
 		cfg.Scopes = append([]string{"openid"}, cfg.Scopes...)
 	}

@@ -10,6 +10,9 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/oidc/oidctest"
 )
 
+// testLeeway is oidc.leeway's default in config.
+const testLeeway = 30 * time.Second
+
 // testAlgs is the algorithm allowlist config gives by default.
 var testAlgs = []string{"RS256", "ES256", "PS256", "EdDSA"}
 
@@ -19,7 +22,7 @@ func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard
 func readyProvider(t *testing.T, iss *oidctest.Issuer, mutate func(*Config)) *Provider {
 	t.Helper()
 	cfg := Config{Issuer: iss.URL, ClientID: iss.ClientID, ClientSecret: "s", RedirectURL: "http://rp.test/auth/callback",
-		AllowedAlgorithms: testAlgs, Logger: quietLogger()}
+		AllowedAlgorithms: testAlgs, Leeway: testLeeway, Logger: quietLogger()}
 	if mutate != nil {
 		mutate(&cfg)
 	}

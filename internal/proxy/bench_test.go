@@ -6,8 +6,6 @@ import (
 	"testing"
 
 	"github.com/valyala/fasthttp"
-
-	"github.com/gatehouse-dev/gatehouse/internal/config"
 )
 
 // fastUpstream serves a small JSON body with fasthttp on loopback and
@@ -33,8 +31,8 @@ func fastUpstream(b *testing.B) string {
 // upstream is a fasthttp server on loopback, and the streamed body is drained
 // as the server would write it.
 func BenchmarkForward(b *testing.B) {
-	r := config.Route{Name: "users", Prefix: "/api/users", Upstreams: urls(fastUpstream(b))}
-	p, err := New(&r, Options{MaxBody: 10 << 20})
+	r := route1("users", "/api/users", fastUpstream(b))
+	p, err := New(&r, Options{MaxBody: 10 << 20, IdleTimeout: testIdleTimeout})
 	if err != nil {
 		b.Fatalf("New() error = %v", err)
 	}
@@ -67,8 +65,7 @@ func BenchmarkForward(b *testing.B) {
 // fasthttp client → gateway (Fiber) → fasthttp upstream. Allocations include
 // the client's and the upstream's.
 func BenchmarkForwardLoopback(b *testing.B) {
-	r := config.Route{Name: "users", Prefix: "/api/users", Upstreams: urls(fastUpstream(b))}
-	gw := newGateway(b, r, Options{MaxBody: 10 << 20})
+	gw := newGateway(b, route1("users", "/api/users", fastUpstream(b)), Options{MaxBody: 10 << 20})
 	client := &fasthttp.HostClient{Addr: gw.url[len("http://"):]}
 	req := fasthttp.AcquireRequest()
 	resp := fasthttp.AcquireResponse()

@@ -12,7 +12,6 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"github.com/valyala/fasthttp"
 
-	"github.com/gatehouse-dev/gatehouse/internal/config"
 	"github.com/gatehouse-dev/gatehouse/internal/hopbyhop"
 	"github.com/gatehouse-dev/gatehouse/request"
 )
@@ -40,8 +39,8 @@ func FuzzStripRequest(f *testing.F) {
 	} {
 		f.Add(s)
 	}
-	p, err := New(&config.Route{Name: "r", Prefix: "/", Upstreams: urls("http://upstream.test")},
-		Options{PublicURL: &url.URL{Scheme: "https", Host: "app.example"}})
+	r := route1("r", "/", "http://upstream.test")
+	p, err := New(&r, Options{PublicURL: &url.URL{Scheme: "https", Host: "app.example"}, IdleTimeout: testIdleTimeout})
 	if err != nil {
 		f.Fatal(err)
 	}

@@ -40,6 +40,9 @@ func newGateway(t testing.TB, r config.Route, opts Options) *gateway {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.NewTextHandler(logs, nil))
 	}
+	if opts.IdleTimeout == 0 {
+		opts.IdleTimeout = testIdleTimeout
+	}
 	p, err := New(&r, opts)
 	if err != nil {
 		t.Fatalf("New(%+v) error = %v", r, err)
@@ -227,6 +230,10 @@ func rawRequest(t testing.TB, gwURL, raw string) string {
 	body, _ := io.ReadAll(resp.Body)
 	return resp.Status + "\n" + b.String() + "\n" + string(body)
 }
+
+// testIdleTimeout is server.idle_timeout's default, which the server passes
+// to every proxy.
+const testIdleTimeout = time.Minute
 
 func route1(name, prefix string, upstreams ...string) config.Route {
 	return config.Route{Name: name, Prefix: prefix, Upstreams: urls(upstreams...), Timeout: config.Duration(10 * time.Second)}

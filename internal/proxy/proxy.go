@@ -106,8 +106,6 @@ import (
 
 // Defaults used when the corresponding Options field is zero.
 const (
-	DefaultTimeout     = 30 * time.Second
-	DefaultIdleTimeout = 60 * time.Second
 	DefaultDialTimeout = 5 * time.Second
 	DefaultEjectFor    = 10 * time.Second
 	DefaultMaxEjectFor = 5 * time.Minute
@@ -121,7 +119,8 @@ const (
 	MaxIdleConnDuration = 4 * time.Second
 )
 
-// Options configures a Proxy. Zero fields take the stated defaults.
+// Options configures a Proxy. Zero fields take the stated defaults; the
+// fields config has a key for come with config's value (and default).
 type Options struct {
 	// TrustedProxies decides which peers' X-Forwarded-For, -Proto and -Host
 	// are believed and extended (server.trusted_proxies; the same resolver
@@ -133,7 +132,8 @@ type Options struct {
 	// limit (the server always passes server.max_body).
 	MaxBody int64
 	// IdleTimeout bounds each read from and write to the upstream once its
-	// response has started (and each write of the request). Default 60s.
+	// response has started (and each write of the request): server.idle_timeout
+	// as config gives it. Required.
 	IdleTimeout time.Duration
 	// DialTimeout bounds connecting to a target. Default 5s, or the route
 	// timeout when that is shorter.
@@ -205,15 +205,14 @@ func New(r *config.Route, opts Options) (*Proxy, error) {
 		log:     opts.Logger,
 		now:     time.Now,
 	}
-	if p.timeout <= 0 {
-		p.timeout = DefaultTimeout
+	if p.timeout <= 0 || opts.IdleTimeout <= 0 {
+		// Both come from config, with its defaults (route timeout 30s,
+		// server.idle_timeout 60s); a zero would make every deadline now.
+		return nil, fmt.Errorf("route %q: the route timeout and the idle timeout must be set", r.Name)
 	}
 	o := &p.opts
 	if u := o.PublicURL; u != nil {
 		p.publicProto, p.publicHost = u.Scheme, []byte(u.Host)
-	}
-	if o.IdleTimeout <= 0 {
-		o.IdleTimeout = DefaultIdleTimeout
 	}
 	if o.DialTimeout <= 0 {
 		o.DialTimeout = min(DefaultDialTimeout, p.timeout)

@@ -383,7 +383,7 @@ func TestCheck(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			r := route1("r", "/", tt.upstreams...)
-			p, err := New(&r, Options{})
+			p, err := New(&r, Options{IdleTimeout: testIdleTimeout})
 			if err != nil {
 				t.Fatalf("New() error = %v", err)
 			}
@@ -395,19 +395,26 @@ func TestCheck(t *testing.T) {
 	}
 }
 
+// TestNewErrors: New needs what config always gives (an upstream, a route
+// timeout, the idle timeout); what an upstream URL may be is config's rule.
 func TestNewErrors(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		name      string
 		upstreams []string
+		timeout   time.Duration
+		idle      time.Duration
 		want      string
 	}{
-		{"none", nil, "no upstream"}, // what an upstream URL may be is config's rule
+		{"none", nil, time.Second, time.Second, "no upstream"},
+		{"no route timeout", []string{"http://h"}, 0, time.Second, "timeout must be set"},
+		{"no idle timeout", []string{"http://h"}, time.Second, 0, "timeout must be set"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			r := route1("r", "/", tt.upstreams...)
-			_, err := New(&r, Options{})
+			r.Timeout = config.Duration(tt.timeout)
+			_, err := New(&r, Options{IdleTimeout: tt.idle})
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Errorf("New(%v) error = %v, want it to contain %q", tt.upstreams, err, tt.want)
 			}

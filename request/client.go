@@ -16,10 +16,6 @@ type Identity struct {
 	// AccessToken is sent upstream as "Authorization: Bearer <AccessToken>". The
 	// proxy step sets it last, so no plugin can forge or remove it.
 	AccessToken string
-	// SessionCookie is the session cookie's value the gate verified (the
-	// request's Cookie header no longer holds it), for the auth package's
-	// token renewal. A credential: never send or log it.
-	SessionCookie string
 }
 
 // ClientNetwork is the key of a client address for per-client budgets (rate

@@ -169,11 +169,10 @@ func (a *Auth) sessionAuth(c *fiber.Ctx, origins []string) error {
 	a.stripSessionCookie(c)
 	c.Request().Header.Del(fiber.HeaderAuthorization)
 	request.From(c).Identity = &request.Identity{
-		SessionID:     s.ID,
-		Subject:       s.Subject,
-		Claims:        s.Claims,
-		AccessToken:   s.AccessToken,
-		SessionCookie: cookie,
+		SessionID:   s.ID,
+		Subject:     s.Subject,
+		Claims:      s.Claims,
+		AccessToken: s.AccessToken,
 	}
 	return nil
 }

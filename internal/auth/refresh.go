@@ -112,10 +112,10 @@ var errCannotReauthorize = errors.New("auth: request has no refreshable session"
 func (a *Auth) reauthorize(c *fiber.Ctx) error {
 	st := request.From(c)
 	id := st.Identity
-	if a.rp == nil || id == nil || id.SessionID == "" || id.SessionCookie == "" {
+	if a.rp == nil || id == nil || id.SessionID == "" {
 		return errCannotReauthorize
 	}
-	cookie := id.SessionCookie
+	cookie := a.sessions.CookieValueOf(id.SessionID)
 	s, err := a.sessions.Load(c.UserContext(), cookie)
 	switch {
 	case errors.Is(err, session.ErrNoSession):
@@ -134,7 +134,7 @@ func (a *Auth) reauthorize(c *fiber.Ctx) error {
 			return httperr.New(fiber.StatusServiceUnavailable, msgIdPUnavailable)
 		}
 	}
-	st.Identity = &request.Identity{SessionID: s.ID, Subject: s.Subject, Claims: s.Claims, AccessToken: s.AccessToken, SessionCookie: cookie}
+	st.Identity = &request.Identity{SessionID: s.ID, Subject: s.Subject, Claims: s.Claims, AccessToken: s.AccessToken}
 	return nil
 }
 

@@ -30,6 +30,11 @@ func (m *Manager) encodeCookie(id string) string {
 	return id + "." + b64(mac(&m.keys.cookie, id))
 }
 
+// CookieValueOf returns the cookie value of the session with id, as Load
+// takes it: the auth package renews a token from the id the request's
+// identity carries, so the cookie itself need not travel with the request.
+func (m *Manager) CookieValueOf(id string) string { return m.encodeCookie(id) }
+
 // decodeCookie returns the id a cookie value names, and false for anything
 // that is not exactly a value encodeCookie produced under this secret: wrong
 // length or shape, non-canonical base64, or a MAC that does not verify. The

@@ -46,6 +46,24 @@ func Loop(ctx context.Context, log *slog.Logger, name string, fn func(context.Co
 	return done
 }
 
+// Every calls fn every interval in a new goroutine until ctx ends, through
+// Loop: a panic in fn is logged and the ticking goes on after RestartDelay.
+// The returned channel is closed when it is over (janitors use it).
+func Every(ctx context.Context, log *slog.Logger, name string, interval time.Duration, fn func()) <-chan struct{} {
+	return Loop(ctx, log, name, func(ctx context.Context) {
+		t := time.NewTicker(interval)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				fn()
+			}
+		}
+	})
+}
+
 // runOnce runs fn and reports whether it returned (false: it panicked).
 func runOnce(ctx context.Context, log *slog.Logger, name string, fn func(context.Context)) (returned bool) {
 	defer Recover(log, name)

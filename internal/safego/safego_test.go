@@ -74,3 +74,18 @@ func waitFor(t *testing.T, cond func() bool) {
 	}
 	t.Fatal("condition never held")
 }
+
+// TestEveryTicksAndStops: fn runs on every tick, a panicking tick does not
+// end the ticking, and the loop is over once ctx ends.
+func TestEveryTicksAndStops(t *testing.T) {
+	ctx, cancel := context.WithCancel(t.Context())
+	var n atomic.Int32
+	done := Every(ctx, slog.New(slog.DiscardHandler), "ticker", time.Millisecond, func() {
+		if n.Add(1) == 2 {
+			panic("second tick")
+		}
+	})
+	waitFor(t, func() bool { return n.Load() >= 4 })
+	cancel()
+	<-done
+}

@@ -47,18 +47,7 @@ type entry[T any] struct {
 // time.Now); log receives a panic of the janitor, which then restarts.
 func NewStore(ctx context.Context, now func() time.Time, log *slog.Logger) *Store {
 	s := &Store{now: now, limiters: map[limiterKey]*entry[*Limiter]{}, caches: map[cacheKey]*entry[*Cache]{}}
-	s.done = safego.Loop(ctx, log, "memory backends janitor", func(ctx context.Context) {
-		t := time.NewTicker(SweepEvery)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-				s.Sweep()
-			}
-		}
-	})
+	s.done = safego.Every(ctx, log, "memory backends janitor", SweepEvery, s.Sweep)
 	return s
 }
 

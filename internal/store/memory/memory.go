@@ -108,21 +108,8 @@ func New(opts Options) (*Store, error) {
 	ctx, stop := context.WithCancel(context.Background())
 	s.stop = stop
 	// A panic in a sweep is logged and the janitor restarts.
-	s.done = safego.Loop(ctx, nil, "memory store janitor", func(ctx context.Context) { s.janitor(ctx, opts.SweepInterval) })
+	s.done = safego.Every(ctx, nil, "memory store janitor", opts.SweepInterval, func() { s.Sweep() })
 	return s, nil
-}
-
-func (s *Store) janitor(ctx context.Context, every time.Duration) {
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			s.Sweep()
-		}
-	}
 }
 
 // Sweep removes every expired entry now and returns how many it removed. The

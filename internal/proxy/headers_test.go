@@ -190,6 +190,41 @@ func TestAuthorizationFromIdentity(t *testing.T) {
 	}
 }
 
+// TestAbsoluteFormUserinfoNotForwarded: the userinfo of an absolute-form
+// request target (GET http://user:pw@host/path) is no header. fasthttp would
+// send it as "Authorization: Basic" whenever the request has none, after the
+// proxy's rules ran (a plugin that removes Authorization would see it come
+// back). The upstream gets the target's path and query only, and exactly
+// the Authorization the request carries.
+func TestAbsoluteFormUserinfoNotForwarded(t *testing.T) {
+	t.Parallel()
+	up := newRecorder(t, "u")
+	gw := newGateway(t, route1("r", "/", up.srv.URL), Options{})
+	tests := []struct {
+		name, fields string
+		want         []string
+	}{
+		{"none", "", nil},
+		{"the identity's", "X-Test-Identity-Token: tok-1\r\n", []string{"Bearer tok-1"}},
+		{"the client's", "Authorization: Bearer own\r\n", []string{"Bearer own"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			raw := "GET http://user:pw@gw/p?q=1 HTTP/1.1\r\nHost: gw\r\n" + tt.fields + "Connection: close\r\n\r\n"
+			if resp := rawRequest(t, gw.url, raw); !strings.HasPrefix(resp, "200") {
+				t.Fatalf("GET = %q, want 200", resp)
+			}
+			got := up.last(t)
+			if got.uri != "/p?q=1" {
+				t.Errorf("upstream request-target = %q, want %q", got.uri, "/p?q=1")
+			}
+			if auth := got.header.Values("Authorization"); !slices.Equal(auth, tt.want) {
+				t.Errorf("upstream Authorization = %q, want %q", auth, tt.want)
+			}
+		})
+	}
+}
+
 // hopByHopSample returns a header line (or lines) of the hop-by-hop field
 // name, and the framing line and body that keep a message carrying it well
 // framed.

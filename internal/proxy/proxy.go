@@ -389,12 +389,20 @@ func (p *Proxy) setAuthorization(id *request.Identity, h *fasthttp.RequestHeader
 }
 
 // setURI points req at t: scheme, host, base path + canonical path, and the
-// client's raw query.
+// client's raw query. fasthttp writes the request line from req's URI.
+//
+// The client's request-target, copied with its header, is emptied before
+// req's URI is first read, so that the URI is built from nothing rather than
+// parsed (and path-normalised) from the client's target only to be
+// overwritten, and so that the userinfo of an absolute-form target
+// ("GET http://user:pw@host/p") never reaches it: fasthttp would send that
+// as "Authorization: Basic", past every rule about the field.
 func (p *Proxy) setURI(req *fasthttp.Request, in *fasthttp.Request, t *target) {
 	path := in.URI().PathOriginal()
 	if p.route.StripPrefix && route.HasPrefix(path, p.prefix) {
 		path = route.TrimPrefix(path, p.prefix)
 	}
+	req.Header.SetRequestURIBytes(nil)
 	u := req.URI()
 	u.DisablePathNormalizing = true
 	u.SetScheme(t.scheme)

@@ -363,13 +363,5 @@ func TestCacheRules(t *testing.T) {
 // none is asked for.
 func TestNewBackendRefused(t *testing.T) {
 	t.Parallel()
-	spec := plugintest.Spec(t, "ttl: 1s")
-	spec.Backends = plugintest.Refusing{}
-	if _, err := New(spec); err == nil || !strings.Contains(err.Error(), plugintest.ErrRefused.Error()) || !strings.HasPrefix(err.Error(), "routes.yaml:1:1:") {
-		t.Errorf("New(refusing backends) = %v, want a positioned error", err)
-	}
-	spec.Check = true
-	if _, err := New(spec); err != nil {
-		t.Errorf("New(Check, refusing backends) = %v, want nil: a check opens nothing", err)
-	}
+	plugintest.CheckRefusedBackend(t, New, "ttl: 1s")
 }

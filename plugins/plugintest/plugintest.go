@@ -67,6 +67,23 @@ func (Refusing) Limiter(backend.LimiterOptions) (backend.Limiter, error) { retur
 // Cache implements backend.Backends.
 func (Refusing) Cache(backend.CacheOptions) (backend.Cache, error) { return nil, ErrRefused }
 
+// CheckRefusedBackend checks what newPlugin (a plugin's New) does with
+// block when its backend cannot be opened: New fails with the backend's
+// error, positioned at the block; under Spec.Check it asks for no backend
+// and succeeds.
+func CheckRefusedBackend(t *testing.T, newPlugin func(plugins.Spec) (plugins.Middleware, error), block string) {
+	t.Helper()
+	spec := Spec(t, block)
+	spec.Backends = Refusing{}
+	if _, err := newPlugin(spec); err == nil || !strings.Contains(err.Error(), ErrRefused.Error()) || !strings.HasPrefix(err.Error(), "routes.yaml:1:1:") {
+		t.Errorf("New(refusing backends) = %v, want a positioned error", err)
+	}
+	spec.Check = true
+	if _, err := newPlugin(spec); err != nil {
+		t.Errorf("New(Check, refusing backends) = %v, want nil: a check opens nothing", err)
+	}
+}
+
 // IdentityHeader selects the request's identity from the app's identities.
 const IdentityHeader = "X-Test-Identity"
 

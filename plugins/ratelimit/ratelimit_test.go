@@ -238,15 +238,7 @@ func TestBackendError(t *testing.T) {
 // limiter is asked for.
 func TestNewBackendRefused(t *testing.T) {
 	t.Parallel()
-	spec := plugintest.Spec(t, "rate: 1")
-	spec.Backends = plugintest.Refusing{}
-	if _, err := New(spec); err == nil || !strings.Contains(err.Error(), plugintest.ErrRefused.Error()) || !strings.HasPrefix(err.Error(), "routes.yaml:1:1:") {
-		t.Errorf("New(refusing backends) = %v, want a positioned error", err)
-	}
-	spec.Check = true
-	if _, err := New(spec); err != nil {
-		t.Errorf("New(Check, refusing backends) = %v, want nil: a check opens nothing", err)
-	}
+	plugintest.CheckRefusedBackend(t, New, "rate: 1")
 }
 
 // The names set with SetCanonical must be fasthttp's stored form, or an

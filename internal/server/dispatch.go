@@ -67,7 +67,9 @@ func (s *Server) dispatch(c *fiber.Ctx) error {
 		}
 	}
 	rh := &rt.routes[e.Index]
-	request.From(c).Route = rh.route.Name
+	st := request.From(c)
+	st.Route = rh.route.Name
+	st.SetDeadline(c.Context().Time().Add(rh.route.Timeout.D())) // see withDeadline
 	return rh.handler(c)
 }
 
@@ -184,7 +186,9 @@ func (s *Server) buildRouting(cfg *config.Config) (*routing, error) {
 		}
 		// CORS outside the method guard: a preflight is an OPTIONS the
 		// route's methods: need not list.
-		rh.handler = withDeadline(r.Timeout.D(), routeCORS(cfg, r, rh.methods).Wrap(rh.methods.guard(h)))
+		// dispatch sets the request's deadline from r.Timeout (withDeadline's
+		// rule, without a second look-up of the request state).
+		rh.handler = routeCORS(cfg, r, rh.methods).Wrap(rh.methods.guard(h))
 		rt.routes[i] = rh
 	}
 	if err := problems.Err(); err != nil {
@@ -194,7 +198,8 @@ func (s *Server) buildRouting(cfg *config.Config) (*routing, error) {
 	return rt, nil
 }
 
-// withDeadline makes each request's context (request.State.Context, also
+// withDeadline (for the gateway's own endpoints; dispatch applies the same
+// rule to routes inline) makes each request's context (request.State.Context, also
 // c.UserContext()) end at the route's timeout from the request's start
 // (c.Context().Time(), read by observe; not a second clock reading): the
 // session load, a token refresh, the rate limit and cache backends and every

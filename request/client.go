@@ -12,6 +12,7 @@ type Identity struct {
 	// Subject is the sub claim.
 	Subject string
 	// Claims are the ID token's claims (session) or the validated JWT's (bearer).
+	// Read only: the map is shared with the other requests of the session.
 	Claims map[string]any
 	// AccessToken is sent upstream as "Authorization: Bearer <AccessToken>". The
 	// proxy step sets it last, so no plugin can forge or remove it.

@@ -53,7 +53,9 @@ func (l *limitListener) Accept() (net.Conn, error) {
 			return nil, err
 		}
 		if l.open.Add(1) <= l.max {
-			return &limitedConn{Conn: c, l: l}, nil
+			// Read deadlines are armed lazily (lazyReadConn): fasthttp sets
+			// two per request, each a runtime timer update.
+			return &limitedConn{Conn: &lazyReadConn{Conn: c}, l: l}, nil
 		}
 		l.open.Add(-1)
 		l.refused()

@@ -1,7 +1,9 @@
 package server
 
 import (
+	"maps"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -21,8 +23,10 @@ type metrics struct {
 	// The children of requests and duration each label set updates, so
 	// that the per-request path skips WithLabelValues' hashing, locking and
 	// label validation, and looks up once. The label sets are few (routes ×
-	// methods × statuses).
-	children sync.Map // requestLabels → *labelChildren
+	// methods × statuses): the map is copied to add one (under addMu) and
+	// read without locking.
+	children atomic.Pointer[map[requestLabels]*labelChildren]
+	addMu    sync.Mutex
 }
 
 // labelChildren are the collectors one request's labels update.
@@ -76,16 +80,38 @@ func newBuildInfo(bi buildinfo.Info) prometheus.Gauge {
 // observe counts one request and records its duration.
 func (m *metrics) observe(route, method string, status int, elapsed time.Duration) {
 	key := requestLabels{route, method, status}
-	v, ok := m.children.Load(key)
-	if !ok {
-		v, _ = m.children.LoadOrStore(key, &labelChildren{
-			requests: m.requests.WithLabelValues(route, method, statusLabel(status)),
-			duration: m.duration.WithLabelValues(route),
-		})
+	var ch *labelChildren
+	if cm := m.children.Load(); cm != nil {
+		ch = (*cm)[key]
 	}
-	ch := v.(*labelChildren)
+	if ch == nil {
+		ch = m.addChildren(key)
+	}
 	ch.requests.Inc()
 	ch.duration.Observe(elapsed.Seconds())
+}
+
+// addChildren returns key's children, adding them to a copy of the map
+// first when they are not there yet.
+func (m *metrics) addChildren(key requestLabels) *labelChildren {
+	m.addMu.Lock()
+	defer m.addMu.Unlock()
+	var cur map[requestLabels]*labelChildren
+	if p := m.children.Load(); p != nil {
+		cur = *p
+	}
+	if ch := cur[key]; ch != nil {
+		return ch // added meanwhile
+	}
+	cm := make(map[requestLabels]*labelChildren, len(cur)+1)
+	maps.Copy(cm, cur)
+	ch := &labelChildren{
+		requests: m.requests.WithLabelValues(key.route, key.method, statusLabel(key.status)),
+		duration: m.duration.WithLabelValues(key.route),
+	}
+	cm[key] = ch
+	m.children.Store(&cm)
+	return ch
 }
 
 // upstreamError counts one failed round trip; the proxy calls it.

@@ -108,9 +108,10 @@ type Route struct {
 // needs to read another plugin's config. The zero Facts tells nothing.
 type Facts struct {
 	// IdentityDependent is set when a response depends on who the caller
-	// is (the headers plugin: a response header filled from a claim): a
-	// plugin that keeps responses for other callers, the cache with
-	// public: true, must then refuse to load.
+	// is or where it calls from (the headers plugin: a response header
+	// filled from a claim or from the client's address): a plugin that
+	// keeps responses for other callers, the cache with public: true, must
+	// then refuse to load.
 	IdentityDependent bool
 	// What names, for the operator, what makes a response depend on the
 	// caller ("{claim.*} response headers").

@@ -24,6 +24,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 	"sync"
 
 	"github.com/gofiber/fiber/v2"
@@ -120,20 +121,41 @@ func New(spec plugins.Spec) (plugins.Middleware, error) {
 
 // Facts tells the plugins that wrap this one on its route (a cache) whether
 // its responses depend on the caller: they do when a response rule's value
-// has a {claim.*} placeholder. A block New refuses tells nothing.
+// has a {claim.*} or {request.ip} placeholder (a public cache would replay
+// one user's claim, or one client's address, to everybody). A block New
+// refuses tells nothing.
 func Facts(spec plugins.Spec) plugins.Facts {
 	h, err := build(spec)
-	if err != nil || !h.identityDependent() {
+	if err != nil {
 		return plugins.Facts{}
 	}
-	return plugins.Facts{IdentityDependent: true, What: "{claim.*} response headers"}
+	var what []string
+	for _, p := range h.callerPlaceholders() {
+		what = append(what, "{"+p+"}")
+	}
+	if len(what) == 0 {
+		return plugins.Facts{}
+	}
+	return plugins.Facts{IdentityDependent: true, What: strings.Join(what, " and ") + " response headers"}
 }
 
-// identityDependent reports whether a response rule's value depends on the
-// caller's identity.
-func (h *handler) identityDependent() bool {
-	dependent := func(o op) bool { return o.tmpl.IdentityDependent() }
-	return slices.ContainsFunc(h.resp.set, dependent) || slices.ContainsFunc(h.resp.add, dependent)
+// callerPlaceholders returns the placeholders that make a response rule's
+// value depend on who the caller is or where it calls from ("claim.*",
+// "request.ip"), each once, in that order.
+func (h *handler) callerPlaceholders() []string {
+	var claim, ip bool
+	for _, o := range slices.Concat(h.resp.set, h.resp.add) {
+		c, i := o.tmpl.CallerDependent()
+		claim, ip = claim || c, ip || i
+	}
+	var out []string
+	if claim {
+		out = append(out, "claim.*")
+	}
+	if ip {
+		out = append(out, "request.ip")
+	}
+	return out
 }
 
 // build validates the block and compiles it.

@@ -2,7 +2,6 @@ package headers
 
 import (
 	"fmt"
-	"slices"
 	"strconv"
 	"strings"
 
@@ -152,10 +151,14 @@ func (t Template) Static() (string, bool) {
 	return "", false
 }
 
-// IdentityDependent reports whether the template's value depends on who the
-// caller is: it has a {claim.*} placeholder.
-func (t Template) IdentityDependent() bool {
-	return slices.ContainsFunc(t.segs, func(s segment) bool { return s.kind == segClaim })
+// CallerDependent reports whether the template's value depends on who the
+// caller is (a {claim.*} placeholder) or where it calls from ({request.ip}).
+func (t Template) CallerDependent() (claim, ip bool) {
+	for _, s := range t.segs {
+		claim = claim || s.kind == segClaim
+		ip = ip || s.kind == segRequestIP
+	}
+	return claim, ip
 }
 
 // String returns the template in its source form (braces escaped, route name substituted).

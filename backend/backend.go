@@ -101,7 +101,8 @@ type Decision struct {
 // budget whatever their clocks). The Limit is passed with every call, so a
 // reload that changes it applies at once to the buckets already there.
 // Keys are hashed before they reach a shared store: a session id or a
-// client-chosen header may be a key.
+// client-chosen header may be a key. A key may alias a buffer the caller
+// reuses (a string over the request's bytes): the store keeps a copy.
 type Limiter interface {
 	// Allow takes a token from key's bucket under limit, if one is there.
 	Allow(ctx context.Context, key string, limit Limit) (Decision, error)
@@ -124,7 +125,8 @@ type Cache interface {
 	// between every caller.
 	Get(ctx context.Context, key string) (value []byte, ok bool, err error)
 	// Set stores a copy of value under key for ttl (ttl > 0, else
-	// ErrInvalidTTL) in group, replacing any previous value of key.
+	// ErrInvalidTTL) in group, replacing any previous value of key. key and
+	// group may alias a buffer the caller reuses: the store keeps copies.
 	Set(ctx context.Context, key string, value []byte, ttl time.Duration, group string) error
 	// Delete removes key; an absent key is not an error.
 	Delete(ctx context.Context, key string) error

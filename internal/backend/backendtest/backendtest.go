@@ -23,6 +23,7 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/gatehouse-dev/gatehouse/backend"
 )
@@ -75,6 +76,7 @@ func Run(t *testing.T, newStore func(t *testing.T) Factory) {
 		{"CacheSetGet", testSetGet},
 		{"CacheSetReplaces", testSetReplaces},
 		{"CacheValuesAreCopied", testValuesAreCopied},
+		{"KeysAreCopied", testKeysAreCopied},
 		{"CacheInvalidTTL", testInvalidTTL},
 		{"CacheExpiry", testExpiry},
 		{"CacheDelete", testDelete},
@@ -262,6 +264,30 @@ func testValuesAreCopied(t *testing.T, f Factory) {
 	}
 	copy(v, "XXXXX")
 	want(t, c, "k", "value")
+}
+
+// testKeysAreCopied: a key or group that aliases a buffer the caller reuses
+// (a string over a fasthttp request's bytes) is kept as it was at the call.
+func testKeysAreCopied(t *testing.T, f Factory) {
+	l, c := open(t, f, "ns")
+	buf := []byte("key1")
+	alias := unsafe.String(&buf[0], len(buf))
+	for range slow.Burst {
+		allow(t, l, alias, slow)
+	}
+	if err := c.Set(t.Context(), alias, []byte("v"), long, alias); err != nil {
+		t.Fatal(err)
+	}
+	copy(buf, "key2")
+	if d := allow(t, l, "key1", slow); d.Allowed {
+		t.Errorf("Allow(key1) after its burst under an aliased key = allowed, want refused")
+	}
+	want(t, c, "key1", "v")
+	wantMiss(t, c, "key2")
+	if err := c.DeleteGroup(t.Context(), "key1"); err != nil {
+		t.Fatalf("DeleteGroup = %v", err)
+	}
+	wantMiss(t, c, "key1")
 }
 
 func testInvalidTTL(t *testing.T, f Factory) {

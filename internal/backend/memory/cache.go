@@ -5,6 +5,7 @@ import (
 	"container/list"
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -77,6 +78,8 @@ func (m *Cache) Set(_ context.Context, key string, value []byte, ttl time.Durati
 	if ttl <= 0 {
 		return fmt.Errorf("memory cache: %w, got %s", backend.ErrInvalidTTL, ttl)
 	}
+	// key and group may alias a request buffer: the maps keep copies.
+	key, group = strings.Clone(key), strings.Clone(group)
 	it := &item{key: key, group: group, expires: m.now().Add(ttl),
 		size: int64(len(value)+2*len(key)+2*len(group)) + itemOverhead}
 	if it.size <= m.maxBytes {

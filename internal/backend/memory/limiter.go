@@ -38,7 +38,7 @@ type Limiter struct {
 
 type shard struct {
 	mu sync.Mutex
-	m  map[string]bucket
+	m  map[string]*bucket // updated in place: see Allow
 }
 
 type bucket struct {
@@ -66,7 +66,7 @@ func NewLimiter(opts backend.LimiterOptions, now func() time.Time) *Limiter {
 		now:      now,
 	}
 	for i := range l.shards {
-		l.shards[i].m = make(map[string]bucket)
+		l.shards[i].m = make(map[string]*bucket)
 	}
 	return l
 }
@@ -81,19 +81,22 @@ func (l *Limiter) Allow(_ context.Context, key string, limit backend.Limit) (bac
 	sh := &l.shards[maphash.String(l.seed, key)%uint64(len(l.shards))]
 	sh.mu.Lock()
 	b, ok := sh.m[key]
-	if !ok && len(sh.m) >= l.perShard {
-		sh.evictOne(now)
+	if !ok {
+		if len(sh.m) >= l.perShard {
+			sh.evictOne(now)
+		}
+		b = &bucket{tat: now}
 	}
 	d, tat := gcra(now, max(b.tat, now), interval, limit.Burst)
 	if d.Allowed {
-		if ok {
-			sh.m[key] = bucket{tat: tat, last: now}
-		} else {
-			sh.m[strings.Clone(key)] = bucket{tat: tat, last: now} // key may alias a request buffer
-		}
-	} else if ok {
-		b.last = now
-		sh.m[key] = b
+		b.tat = tat
+	}
+	b.last = now
+	if !ok && d.Allowed {
+		// Only a new key is assigned, and as a copy: key may alias a
+		// request buffer, and assigning to an existing string key of a map
+		// would also replace the stored key with the one given.
+		sh.m[strings.Clone(key)] = b
 	}
 	sh.mu.Unlock()
 	return d, nil

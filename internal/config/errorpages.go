@@ -3,6 +3,8 @@ package config
 import (
 	"errors"
 
+	"github.com/gatehouse-dev/gatehouse/conf"
+
 	"github.com/gatehouse-dev/gatehouse/internal/errorpage"
 )
 
@@ -16,12 +18,13 @@ func (v *validator) errorPages() {
 		return
 	}
 	_, err := errorpage.Load(s.ErrorPages)
-	var list errorpage.Errors
+	var list conf.ErrorList
 	switch {
 	case err == nil:
 	case errors.As(err, &list):
 		for _, e := range list {
-			v.d.Errs = append(v.d.Errs, Error{File: e.File, Line: e.Line, Col: e.Col, Msg: "server.error_pages: " + e.Msg})
+			e.Msg = "server.error_pages: " + e.Msg
+			v.d.Errs = append(v.d.Errs, e)
 		}
 	default:
 		v.errorf(&s.ErrorPages, s.Pos, "server.error_pages: %v", err)

@@ -25,9 +25,10 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/gatehouse-dev/gatehouse/conf"
 )
 
 // CSP is the Content-Security-Policy of every error page: nothing may load,
@@ -131,34 +132,6 @@ func (p *Pages) Render(w io.Writer, d Data) error {
 	return err
 }
 
-// Error is a problem with one template file, at LINE[:COL] when known.
-type Error struct {
-	File      string
-	Line, Col int
-	Msg       string
-}
-
-func (e Error) Error() string {
-	switch {
-	case e.Col > 0:
-		return fmt.Sprintf("%s:%d:%d: %s", e.File, e.Line, e.Col, e.Msg)
-	case e.Line > 0:
-		return fmt.Sprintf("%s:%d: %s", e.File, e.Line, e.Msg)
-	}
-	return e.File + ": " + e.Msg
-}
-
-// Errors is every problem Load found.
-type Errors []Error
-
-func (l Errors) Error() string {
-	s := make([]string, len(l))
-	for i, e := range l {
-		s[i] = e.Error()
-	}
-	return strings.Join(s, "\n")
-}
-
 // templateName matches the files Load reads: NNN.html and error.html.
 var templateName = regexp.MustCompile(`^([45][0-9][0-9]|error)\.html$`)
 
@@ -167,14 +140,15 @@ var templateName = regexp.MustCompile(`^([45][0-9][0-9]|error)\.html$`)
 // *.html files are refused, so a misnamed template is not silently unused;
 // files of other types are ignored. Each template is executed against
 // sample Data, so an unknown field or an escaping problem fails here, not
-// on a live error. A problem in a file is returned as Errors.
+// on a live error. Problems in files are returned as a conf.ErrorList, each
+// at its FILE[:LINE[:COL]].
 func Load(dir string) (*Pages, error) {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return nil, err
 	}
 	p := &Pages{byStatus: map[int]*template.Template{}, fallback: builtin}
-	var problems Errors
+	var problems conf.ErrorList
 	found := false
 	for _, e := range entries {
 		name := e.Name()
@@ -184,7 +158,7 @@ func Load(dir string) (*Pages, error) {
 		file := filepath.Join(dir, name)
 		m := templateName.FindStringSubmatch(name)
 		if m == nil {
-			problems = append(problems, Error{File: file, Msg: "not a template name: want NNN.html (400-599) or error.html"})
+			problems = append(problems, conf.Error{File: file, Msg: "not a template name: want NNN.html (400-599) or error.html"})
 			continue
 		}
 		t, err := parseFile(file, name)
@@ -204,8 +178,7 @@ func Load(dir string) (*Pages, error) {
 		return nil, fmt.Errorf("%s holds no NNN.html or error.html template", dir)
 	}
 	if len(problems) > 0 {
-		slices.SortFunc(problems, func(a, b Error) int { return strings.Compare(a.File, b.File) })
-		return nil, problems
+		return nil, problems.Err() // sorted by file
 	}
 	return p, nil
 }
@@ -248,15 +221,16 @@ var samples = []Data{
 // "html/template:NAME:LINE:COL: msg".
 var templateErr = regexp.MustCompile(`^(?:html/)?template: ?([^:]+):(\d+)(?::(\d+))?: (.*)$`)
 
-// positioned turns a template error into an Error at its line (and column).
-func positioned(file, name string, err error) Error {
+// positioned turns a template error into a conf.Error at its line (and
+// column).
+func positioned(file, name string, err error) conf.Error {
 	m := templateErr.FindStringSubmatch(err.Error())
 	if m == nil || m[1] != name {
-		return Error{File: file, Msg: err.Error()}
+		return conf.Error{File: file, Msg: err.Error()}
 	}
 	line, _ := strconv.Atoi(m[2])
 	col, _ := strconv.Atoi(m[3])
-	return Error{File: file, Line: line, Col: col, Msg: m[4]}
+	return conf.Error{File: file, Line: line, Col: col, Msg: m[4]}
 }
 
 // PrefersHTML reports whether a request wants an HTML error page: a

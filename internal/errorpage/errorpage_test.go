@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/gatehouse-dev/gatehouse/conf"
 )
 
 func TestPrefersHTML(t *testing.T) {
@@ -190,7 +192,7 @@ func TestLoadErrors(t *testing.T) {
 					t.Errorf("error %q lacks %q", got, w)
 				}
 			}
-			var list Errors
+			var list conf.ErrorList
 			if errors.As(err, &list) {
 				for _, e := range list {
 					if !strings.HasPrefix(e.File, dir) {

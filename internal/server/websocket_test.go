@@ -149,6 +149,16 @@ func (g *wsGateway) dial(t *testing.T, path string, headers ...string) (*websock
 	return c, status, err
 }
 
+// open is dial for a handshake that must succeed.
+func (g *wsGateway) open(t *testing.T, path string, headers ...string) *websocket.Conn {
+	t.Helper()
+	c, status, err := g.dial(t, path, headers...)
+	if err != nil {
+		t.Fatalf("dial %s = %d, %v", path, status, err)
+	}
+	return c
+}
+
 // echo sends msg and wants it back.
 func echo(t *testing.T, c *websocket.Conn, msg string) {
 	t.Helper()
@@ -238,11 +248,8 @@ func TestWebSocketSessionHandshake(t *testing.T) {
 	// What the upstream saw on a session handshake: the session's token,
 	// the plugin's header, the gateway's forwarding fields, no session
 	// cookie, and the handshake fields.
-	c, _, err := g.dial(t, "/ws/echo", "Cookie", cookie+"; theme=dark", "Origin", g.public,
+	c := g.open(t, "/ws/echo", "Cookie", cookie+"; theme=dark", "Origin", g.public,
 		"Authorization", "Bearer forged", "X-Forwarded-For", "6.6.6.6")
-	if err != nil {
-		t.Fatal(err)
-	}
 	echo(t, c, "x")
 	h := g.up.last()
 	for name, want := range map[string]string{
@@ -304,15 +311,9 @@ func TestWebSocketLogoutCloses(t *testing.T) {
 	t.Parallel()
 	g := startWSGateway(t)
 	cookie := g.cookie.Name + "=" + g.cookie.Value
-	c, _, err := g.dial(t, "/ws/echo", "Cookie", cookie, "Origin", g.public)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := g.open(t, "/ws/echo", "Cookie", cookie, "Origin", g.public)
 	echo(t, c, "before")
-	bearer, _, err := g.dial(t, "/wsb/echo", "Authorization", "Bearer "+g.apiToken)
-	if err != nil {
-		t.Fatal(err)
-	}
+	bearer := g.open(t, "/wsb/echo", "Authorization", "Bearer "+g.apiToken)
 	if resp := g.b.do("POST", "/auth/logout", "X-CSRF", "1"); resp.StatusCode != 200 {
 		t.Fatalf("logout = %d", resp.StatusCode)
 	}
@@ -334,10 +335,7 @@ func TestWebSocketSessionGoneCloses(t *testing.T) {
 	g := startWSGateway(t)
 	g.srv.wsSessionCheck = 50 * time.Millisecond
 	cookie := g.cookie.Name + "=" + g.cookie.Value
-	c, _, err := g.dial(t, "/ws/echo", "Cookie", cookie, "Origin", g.public)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := g.open(t, "/ws/echo", "Cookie", cookie, "Origin", g.public)
 	echo(t, c, "before")
 	var id string
 	g.srv.sockets.mu.Lock()
@@ -359,10 +357,7 @@ func TestWebSocketSessionGoneCloses(t *testing.T) {
 func TestWebSocketIdleTimeout(t *testing.T) {
 	t.Parallel()
 	g := startWSGateway(t)
-	c, _, err := g.dial(t, "/wsidle/echo")
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := g.open(t, "/wsidle/echo")
 	echo(t, c, "one")
 	if code := closedWith(t, c); code != websocket.StatusNormalClosure {
 		t.Fatalf("idle socket ended with %d, want 1000", code)
@@ -373,10 +368,7 @@ func TestWebSocketIdleTimeout(t *testing.T) {
 func TestWebSocketMaxConnections(t *testing.T) {
 	t.Parallel()
 	g := startWSGateway(t)
-	first, _, err := g.dial(t, "/wsmax/echo")
-	if err != nil {
-		t.Fatal(err)
-	}
+	first := g.open(t, "/wsmax/echo")
 	echo(t, first, "one")
 	before := g.up.count()
 	if _, status, err := g.dial(t, "/wsmax/echo"); err == nil || status != 503 {
@@ -508,10 +500,7 @@ func TestCloseFrame(t *testing.T) {
 func TestWebSocketShutdown(t *testing.T) {
 	t.Parallel()
 	g := startWSGateway(t)
-	c, _, err := g.dial(t, "/wsmax/echo")
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := g.open(t, "/wsmax/echo")
 	echo(t, c, "one")
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -570,10 +559,7 @@ func handshakeUpstream(t *testing.T) string {
 func TestWebSocketUpstreamAnswer(t *testing.T) {
 	t.Parallel()
 	g := startWSGateway(t)
-	c, status, err := g.dial(t, "/wsraw/good")
-	if err != nil {
-		t.Fatalf("dial = %d, %v", status, err)
-	}
+	c := g.open(t, "/wsraw/good")
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 	defer cancel()
 	if _, msg, err := c.Read(ctx); err != nil || string(msg) != "hi" {
@@ -642,10 +628,7 @@ func TestWebSocketBearerExpiry(t *testing.T) {
 	if tok == g.apiToken {
 		t.Fatal("the API saw the first session's token")
 	}
-	c, status, err := g.dial(t, "/wsb/echo", "Authorization", "Bearer "+tok)
-	if err != nil {
-		t.Fatalf("dial = %d, %v", status, err)
-	}
+	c := g.open(t, "/wsb/echo", "Authorization", "Bearer "+tok)
 	if code := closedWith(t, c); code != websocket.StatusPolicyViolation {
 		t.Fatalf("at the token's exp the socket ended with %d, want 1008", code)
 	}
@@ -656,10 +639,7 @@ func TestWebSocketBearerExpiry(t *testing.T) {
 func TestWebSocketRateLimit(t *testing.T) {
 	t.Parallel()
 	g := startWSGateway(t)
-	c, status, err := g.dial(t, "/wsrl/echo")
-	if err != nil {
-		t.Fatalf("first dial = %d, %v", status, err)
-	}
+	c := g.open(t, "/wsrl/echo")
 	echo(t, c, "one")
 	before := g.up.count()
 	if _, status, err := g.dial(t, "/wsrl/echo"); err == nil || status != 429 {

@@ -13,6 +13,7 @@
 package buildinfo
 
 import (
+	"cmp"
 	"fmt"
 	"runtime"
 	"runtime/debug"
@@ -93,34 +94,25 @@ func from(bi *debug.BuildInfo, ldVersion, ldRevision, ldDate string) Info {
 		}
 		// The vcs.* settings describe the main module's checkout: in a build
 		// of your own main they are your repository's, not gatehouse's.
-		for _, s := range bi.Settings {
-			switch {
-			case mod != &bi.Main:
-			case s.Key == "vcs.revision":
-				vcsRevision = s.Value
-			case s.Key == "vcs.time":
-				vcsTime = s.Value
-			case s.Key == "vcs.modified":
-				modified = s.Value == "true"
+		if mod == &bi.Main {
+			for _, s := range bi.Settings {
+				switch s.Key {
+				case "vcs.revision":
+					vcsRevision = s.Value
+				case "vcs.time":
+					vcsTime = s.Value
+				case "vcs.modified":
+					modified = s.Value == "true"
+				}
 			}
 		}
 	}
-	i.Version = first(ldVersion, i.Version, "devel")
+	i.Version = cmp.Or(ldVersion, i.Version, "devel")
 	if vcsRevision != "" && modified {
 		vcsRevision += "+dirty"
 	}
-	i.Revision = first(ldRevision, vcsRevision, Unknown)
-	i.Date = first(ldDate, Unknown)
-	i.CommitTime = first(vcsTime, Unknown)
+	i.Revision = cmp.Or(ldRevision, vcsRevision, Unknown)
+	i.Date = cmp.Or(ldDate, Unknown)
+	i.CommitTime = cmp.Or(vcsTime, Unknown)
 	return i
-}
-
-// first returns the first non-empty value.
-func first(values ...string) string {
-	for _, v := range values {
-		if v != "" {
-			return v
-		}
-	}
-	return ""
 }

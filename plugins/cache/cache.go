@@ -180,7 +180,9 @@ func (m *cacheMiddleware) middleware(next fiber.Handler) fiber.Handler {
 		m.gens[m.genIndex(path)].Add(1)
 		err := next(c)
 		m.gens[m.genIndex(path)].Add(1)
-		if derr := m.backend.DeletePath(c.UserContext(), path); derr != nil {
+		// Not cut short by the request's end: the request may have timed
+		// out or its client gone, and the backend bounds the call itself.
+		if derr := m.backend.DeletePath(context.WithoutCancel(c.UserContext()), path); derr != nil {
 			m.log.Error("cache: invalidation failed", "route", m.route, "request_id", request.From(c).ID, "error", derr)
 		}
 		return err

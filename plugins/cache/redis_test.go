@@ -2,6 +2,7 @@ package cache
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -15,6 +16,7 @@ import (
 	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/gatehouse-dev/gatehouse/backend"
+	"github.com/gatehouse-dev/gatehouse/httperr"
 	redisbackend "github.com/gatehouse-dev/gatehouse/internal/backend/redis"
 	redisstore "github.com/gatehouse-dev/gatehouse/internal/store/redis"
 	"github.com/gatehouse-dev/gatehouse/internal/store/redistest"
@@ -361,5 +363,38 @@ func TestDeriveSecret(t *testing.T) {
 			t.Errorf("DeriveSecret(%s) = DeriveSecret(%s), want distinct keys", tc.name, prev)
 		}
 		seen[k] = tc.name
+	}
+}
+
+// TestRedisInvalidationOutlivesTheRequest: an unsafe request whose context
+// ends while the upstream handles it (the route's deadline, a client gone)
+// still invalidates the path on Redis: the upstream may have changed it.
+func TestRedisInvalidationOutlivesTheRequest(t *testing.T) {
+	t.Parallel()
+	srv := redistest.New(t)
+	var upstream atomic.Int64
+	app := newRedisApp(t, srv.URL(0), func(c *fiber.Ctx) error {
+		n := upstream.Add(1)
+		if c.Method() == http.MethodPost {
+			ctx, cancel := context.WithCancel(c.UserContext())
+			cancel()
+			c.SetUserContext(ctx) // as the server's request context at its deadline
+			return httperr.New(fiber.StatusGatewayTimeout, "upstream timed out")
+		}
+		return c.SendString(fmt.Sprint("response ", n))
+	})
+	for i, step := range []struct {
+		method, wantX, wantBody string
+	}{
+		{http.MethodGet, "MISS", "response 1"},
+		{http.MethodPost, "", `{"error":"upstream timed out"}`},
+		{http.MethodGet, "MISS", "response 3"},
+	} {
+		req := httptest.NewRequest(step.method, "/api/users", nil)
+		req.Header.Set(plugintest.IdentityHeader, "alice")
+		resp, body := plugintest.Do(t, app, req)
+		if x := resp.Header.Get("X-Cache"); x != step.wantX || body != step.wantBody {
+			t.Errorf("step %d: %s = X-Cache %q, %q; want %q, %q", i+1, step.method, x, body, step.wantX, step.wantBody)
+		}
 	}
 }

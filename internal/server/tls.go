@@ -90,7 +90,8 @@ func newHTTPS(ctx context.Context, cfg config.Server, logger *slog.Logger) (*htt
 	}
 	h.certs = certs
 	h.tls.GetCertificate = certs.get
-	safego.Loop(ctx, logger, "tls: watch certificate files", certs.watch)
+	// certPollInterval is read here, by New on the caller's goroutine.
+	safego.Every(ctx, logger, "tls: watch certificate files", certPollInterval, certs.poll)
 	return h, nil
 }
 
@@ -114,9 +115,6 @@ type certFiles struct {
 	certFile, keyFile string
 	logger            *slog.Logger
 	cert              atomic.Pointer[tls.Certificate]
-	// every is certPollInterval, read once when the files are first loaded
-	// (by New, on the caller's goroutine).
-	every time.Duration
 
 	mu   sync.Mutex // serialises reload; guards seen
 	seen fileStamps // the files' state when last read, loaded or not
@@ -129,7 +127,7 @@ type fileStamps [2]struct {
 }
 
 func loadCertFiles(certFile, keyFile string, logger *slog.Logger) (*certFiles, error) {
-	c := &certFiles{certFile: certFile, keyFile: keyFile, logger: logger, every: certPollInterval}
+	c := &certFiles{certFile: certFile, keyFile: keyFile, logger: logger}
 	if err := c.reload(); err != nil {
 		return nil, fmt.Errorf("server.tls: %w", err)
 	}
@@ -208,22 +206,14 @@ func (c *certFiles) changed() bool {
 	return st != c.seen
 }
 
-// watch reloads the pair whenever its files change, until ctx ends.
-func (c *certFiles) watch(ctx context.Context) {
-	tick := time.NewTicker(c.every)
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C:
-		}
-		if !c.changed() {
-			continue
-		}
-		if err := c.reload(); err != nil {
-			c.logger.Error("tls certificate files changed but cannot be loaded; the previous certificate stays", "error", err)
-		}
+// poll reloads the pair if its files changed; newHTTPS runs it every
+// certPollInterval.
+func (c *certFiles) poll() {
+	if !c.changed() {
+		return
+	}
+	if err := c.reload(); err != nil {
+		c.logger.Error("tls certificate files changed but cannot be loaded; the previous certificate stays", "error", err)
 	}
 }
 

@@ -4,7 +4,6 @@ import (
 	"errors"
 
 	"github.com/gatehouse-dev/gatehouse/conf"
-
 	"github.com/gatehouse-dev/gatehouse/internal/errorpage"
 )
 

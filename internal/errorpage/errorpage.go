@@ -18,9 +18,11 @@ package errorpage
 import (
 	"bytes"
 	_ "embed"
+	"errors"
 	"fmt"
 	"html/template"
 	"io"
+	"io/fs"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -145,6 +147,9 @@ var templateName = regexp.MustCompile(`^([45][0-9][0-9]|error)\.html$`)
 func Load(dir string) (*Pages, error) {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
+		if fi, serr := os.Stat(dir); errors.Is(serr, fs.ErrNotExist) || (serr == nil && !fi.IsDir()) {
+			return nil, fmt.Errorf("directory %q does not exist", dir)
+		}
 		return nil, err
 	}
 	p := &Pages{byStatus: map[int]*template.Template{}, fallback: builtin}
@@ -230,8 +235,19 @@ func positioned(file, name string, err error) conf.Error {
 	}
 	line, _ := strconv.Atoi(m[2])
 	col, _ := strconv.Atoi(m[3])
-	return conf.Error{File: file, Line: line, Col: col, Msg: m[4]}
+	msg := m[4]
+	if f := unknownField.FindStringSubmatch(msg); f != nil {
+		msg = "unknown field ." + f[1] + "; " + fieldList
+	}
+	return conf.Error{File: file, Line: line, Col: col, Msg: msg}
 }
+
+// unknownField matches text/template's error for a field Data lacks, which
+// names a Go type the template's author never sees.
+var unknownField = regexp.MustCompile(`^executing ".*" at <.*>: can't evaluate field (\w+) in type errorpage\.Data$`)
+
+// fieldList names what a template may use, for the unknown-field message.
+const fieldList = "a page has .Status, .Title, .Message, .RetryURL, .LoginURL and .RequestID"
 
 // PrefersHTML reports whether a request wants an HTML error page: a
 // top-level navigation (Sec-Fetch-Mode: navigate) or, from a client that

@@ -171,13 +171,13 @@ func TestLoadErrors(t *testing.T) {
 		{"syntax", map[string]string{"404.html": "<p>\n{{if .Status}}\n</p>"},
 			[]string{"404.html:3: unexpected EOF"}},
 		{"unknown field", map[string]string{"error.html": "<p>\n  {{.Path}}</p>"},
-			[]string{"error.html:2:4: executing \"error.html\" at <.Path>: can't evaluate field Path"}},
+			[]string{"error.html:2:4: unknown field .Path; a page has .Status, .Title, .Message, .RetryURL, .LoginURL and .RequestID"}},
 		{"unknown function", map[string]string{"500.html": "{{env \"HOME\"}}"},
 			[]string{`500.html:1: function "env" not defined`}},
 		{"bad name", map[string]string{"notfound.html": "x", "600.html": "x"},
 			[]string{"600.html: not a template name", "notfound.html: not a template name"}},
 		{"several at once", map[string]string{"404.html": "{{", "error.html": "{{.Nope}}"},
-			[]string{"404.html:1: unclosed action", "error.html:1:2: executing"}},
+			[]string{"404.html:1: unclosed action", "error.html:1:2: unknown field .Nope"}},
 		{"empty directory", map[string]string{"README": "x"}, []string{"holds no NNN.html or error.html template"}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {

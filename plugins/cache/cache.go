@@ -210,7 +210,13 @@ func (m *cacheMiddleware) serve(c *fiber.Ctx, next fiber.Handler, head bool) err
 	revalidate := reqCC.noCache || reqCC.maxAge == 0 ||
 		(len(req.Peek(fiber.HeaderCacheControl)) == 0 && bytes.Contains(req.Peek(fiber.HeaderPragma), []byte("no-cache")))
 	if !revalidate {
-		if e, _ := m.lookup(ctx, c, primary); e != nil && (reqCC.maxAge < 0 || m.age(e) <= time.Duration(reqCC.maxAge)*time.Second) {
+		e, err := m.lookup(ctx, c, primary)
+		if err != nil {
+			// The backend failed (logged): straight through, without a
+			// store that would wait on it again.
+			return m.miss(c, next(c))
+		}
+		if e != nil && (reqCC.maxAge < 0 || m.age(e) <= time.Duration(reqCC.maxAge)*time.Second) {
 			m.writeHit(c, e)
 			return nil
 		}

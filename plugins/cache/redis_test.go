@@ -398,3 +398,34 @@ func TestRedisInvalidationOutlivesTheRequest(t *testing.T) {
 		}
 	}
 }
+
+// TestRedisDownBypasses: with Redis down the route still answers, from the
+// upstream, and a request waits on Redis once (the failed lookup), not again
+// to store what it fetched.
+func TestRedisDownBypasses(t *testing.T) {
+	t.Parallel()
+	srv := redistest.New(t)
+	spec, _ := redisSpec(t, srv.URL(0), "ttl: 1m")
+	trips := redistest.CountTrips(spec.Backends.(redisbackend.Backends).Client)
+	mw, err := New(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var upstream atomic.Int64
+	app := plugintest.NewApp(mw, func(c *fiber.Ctx) error {
+		return c.SendString(fmt.Sprint("response ", upstream.Add(1)))
+	}, identities)
+	srv.Stop()
+	for i := 1; i <= 2; i++ {
+		before := trips.Load()
+		req := httptest.NewRequest(http.MethodGet, "/api/users", nil)
+		req.Header.Set(plugintest.IdentityHeader, "alice")
+		resp, body := plugintest.Do(t, app, req)
+		if x, want := resp.Header.Get("X-Cache"), fmt.Sprint("response ", i); resp.StatusCode != http.StatusOK || x != "MISS" || body != want {
+			t.Errorf("GET %d with Redis down = %d, X-Cache %q, %q; want 200, MISS, %q", i, resp.StatusCode, x, body, want)
+		}
+		if n := trips.Load() - before; n != 1 {
+			t.Errorf("GET %d with Redis down made %d Redis calls, want 1 (the lookup)", i, n)
+		}
+	}
+}

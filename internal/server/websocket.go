@@ -231,19 +231,16 @@ func (s *socket) abandon() {
 }
 
 // run is the hijack handler: it pumps until the socket is over. fasthttp
-// closes the client connection when it returns.
+// closes the client connection when it returns. A panic ends this socket
+// only: it is logged (safego.Recover) after serve's cleanup ran.
 func (s *socket) run(client net.Conn) {
 	if !s.started.CompareAndSwap(false, true) {
 		return // abandoned
 	}
 	s.handover.Stop()
 	s.client = client
-	over := make(chan struct{})
-	safego.Go(s.log, "websocket", func() {
-		defer close(over)
-		s.serve()
-	})
-	<-over
+	defer safego.Recover(s.log, "websocket")
+	s.serve()
 }
 
 // serve registers the socket, runs the pumps and the session watch, and

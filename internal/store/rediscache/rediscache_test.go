@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"runtime"
 	"strconv"
 	"sync/atomic"
@@ -325,5 +326,39 @@ func BenchmarkMemoryPerEntry(b *testing.B) {
 		runtime.GC()
 		runtime.ReadMemStats(&m1)
 		b.ReportMetric(float64(m1.HeapAlloc-m0.HeapAlloc)/n, "B/entry")
+	}
+}
+
+// TestCloseWhileSettingUp: Close returns while the tracking connection is
+// connected but waiting for the setup replies of a Redis that never answers
+// (here a listener that accepts and reads nothing), instead of waiting out
+// the dial timeout and a heartbeat.
+func TestCloseWhileSettingUp(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		if c, err := ln.Accept(); err == nil {
+			accepted <- c
+		}
+	}()
+	st, err := redisstore.Open("redis://"+ln.Addr().String()+"/0?dial_timeout=1h", redisstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := New(st, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := <-accepted
+	defer c.Close()
+	if _, err := c.Read(make([]byte, 1)); err != nil { // HELLO: setup now waits for its reply
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
 	}
 }

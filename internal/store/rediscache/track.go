@@ -93,6 +93,9 @@ func (s *Store) connect(ctx context.Context) (*trackConn, []byte, error) {
 		_ = conn.Close()
 		return nil, nil, err
 	}
+	// Close must not wait for a Redis that accepted but does not answer.
+	unwatch := context.AfterFunc(ctx, func() { _ = conn.Close() })
+	defer unwatch()
 	_ = conn.SetDeadline(time.Now().Add(s.dialTimeout + Heartbeat))
 	hello := []string{"HELLO", "3"}
 	if s.user != "" {

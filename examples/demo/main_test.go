@@ -67,39 +67,60 @@ func TestUsageErrors(t *testing.T) {
 
 var openLine = regexp.MustCompile(`Open\s+(http://127\.0\.0\.1:\d+)\n`)
 
-func TestRunPrintsTheURLAndCredentialsAndStopsCleanly(t *testing.T) {
-	stdout := &notifyingBuffer{marker: "Press Ctrl-C to stop.", seen: make(chan struct{})}
-	var stderr notifyingBuffer
+// demo is a demo run started by startDemo.
+type demo struct {
+	stdout, stderr *notifyingBuffer
+	done           chan int           // run's exit code
+	stop           context.CancelFunc // Ctrl-C
+	url            string             // the URL of the banner's Open line
+}
+
+// startDemo runs the demo on config with every address on 127.0.0.1:0 and
+// waits for its banner; it is stopped at the end of the test at the latest.
+func startDemo(t *testing.T, config string) *demo {
+	t.Helper()
+	d := &demo{
+		stdout: &notifyingBuffer{marker: "Press Ctrl-C to stop.", seen: make(chan struct{})},
+		stderr: &notifyingBuffer{},
+		done:   make(chan int, 1),
+	}
 	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	done := make(chan int, 1)
+	t.Cleanup(cancel)
+	d.stop = cancel
 	go func() {
-		done <- run(ctx, []string{"-config", "../../routes.yaml", "-listen", "127.0.0.1:0", "-issuer-addr", "127.0.0.1:0",
-			"-profile-addr", "127.0.0.1:0", "-orders-addr", "127.0.0.1:0"}, stdout, &stderr)
+		d.done <- run(ctx, []string{"-config", config, "-listen", "127.0.0.1:0", "-issuer-addr", "127.0.0.1:0",
+			"-profile-addr", "127.0.0.1:0", "-orders-addr", "127.0.0.1:0"}, d.stdout, d.stderr)
 	}()
 	select {
-	case <-stdout.seen:
-	case code := <-done:
-		t.Fatalf("run returned %d before printing the banner; stderr:\n%s", code, stderr.String())
+	case <-d.stdout.seen:
+	case code := <-d.done:
+		t.Fatalf("run returned %d before printing the banner; stderr:\n%s", code, d.stderr.String())
 	case <-time.After(60 * time.Second):
-		t.Fatalf("no banner after 60s; stdout:\n%s\nstderr:\n%s", stdout.String(), stderr.String())
+		t.Fatalf("no banner after 60s; stdout:\n%s\nstderr:\n%s", d.stdout.String(), d.stderr.String())
 	}
+	m := openLine.FindStringSubmatch(d.stdout.String())
+	if m == nil {
+		t.Fatalf("banner = %q, want an Open line with the URL", d.stdout.String())
+	}
+	d.url = m[1]
+	return d
+}
+
+func TestRunPrintsTheURLAndCredentialsAndStopsCleanly(t *testing.T) {
+	d := startDemo(t, "../../routes.yaml")
+	stdout, stderr, done, cancel := d.stdout, d.stderr, d.done, d.stop
 	out := stdout.String()
 	if !strings.Contains(out, "alice / wonderland") {
 		t.Errorf("banner = %q, want the test user's credentials", out)
 	}
-	m := openLine.FindStringSubmatch(out)
-	if m == nil {
-		t.Fatalf("banner = %q, want an Open line with the URL", out)
-	}
 	// The URL it prints is the gateway, ready: the SPA and readiness answer.
-	resp, err := http.Get(m[1] + "/readyz")
+	resp, err := http.Get(d.url + "/readyz")
 	if err != nil {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		t.Errorf("GET %s/readyz = %d, want 200 once the banner is out", m[1], resp.StatusCode)
+		t.Errorf("GET %s/readyz = %d, want 200 once the banner is out", d.url, resp.StatusCode)
 	}
 
 	cancel() // Ctrl-C
@@ -144,31 +165,13 @@ func TestSIGHUPReloadsTheConfig(t *testing.T) {
 		}
 	}
 	write(demoConfig(false))
-	stdout := &notifyingBuffer{marker: "Press Ctrl-C to stop.", seen: make(chan struct{})}
-	var stderr notifyingBuffer
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	done := make(chan int, 1)
-	go func() {
-		done <- run(ctx, []string{"-config", path, "-listen", "127.0.0.1:0", "-issuer-addr", "127.0.0.1:0",
-			"-profile-addr", "127.0.0.1:0", "-orders-addr", "127.0.0.1:0"}, stdout, &stderr)
-	}()
-	select {
-	case <-stdout.seen:
-	case code := <-done:
-		t.Fatalf("run returned %d before printing the banner; stderr:\n%s", code, stderr.String())
-	case <-time.After(60 * time.Second):
-		t.Fatalf("no banner after 60s; stdout:\n%s\nstderr:\n%s", stdout.String(), stderr.String())
-	}
-	m := openLine.FindStringSubmatch(stdout.String())
-	if m == nil {
-		t.Fatalf("banner = %q, want an Open line with the URL", stdout.String())
-	}
+	d := startDemo(t, path)
+	stdout, stderr, done, cancel := d.stdout, d.stderr, d.done, d.stop
 	if want := fmt.Sprintf("kill -HUP %d re-reads %s", os.Getpid(), path); !strings.Contains(stdout.String(), want) {
 		t.Errorf("banner = %q, want %q", stdout.String(), want)
 	}
 	get := func(path string) int {
-		resp, err := http.Get(m[1] + path)
+		resp, err := http.Get(d.url + path)
 		if err != nil {
 			return 0
 		}

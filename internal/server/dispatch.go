@@ -185,9 +185,8 @@ func (s *Server) buildRouting(cfg *config.Config) (*routing, error) {
 			h = rh.ws.admit(h) // the Origin check that replaces the CSRF header
 		}
 		// CORS outside the method guard: a preflight is an OPTIONS the
-		// route's methods: need not list.
-		// dispatch sets the request's deadline from r.Timeout (withDeadline's
-		// rule, without a second look-up of the request state).
+		// route's methods: need not list. No withDeadline: dispatch sets
+		// the request's deadline from r.Timeout where it finds the route.
 		rh.handler = routeCORS(cfg, r, rh.methods).Wrap(rh.methods.guard(h))
 		rt.routes[i] = rh
 	}

@@ -132,8 +132,8 @@ func (s *Server) dependencyChecks(ctx context.Context) (map[string]string, bool)
 		// not here.
 		check("oidc", s.auth.Ready(ctx), "identity provider discovery has not succeeded")
 	}
-	check("store", s.store.Ping(ctx), "state store unreachable")
-	check("auth_store", s.authStore.Ping(ctx), "state store unreachable")
+	check("store", s.state.sessions.Ping(ctx), "state store unreachable")
+	check("auth_store", s.state.auth.Ping(ctx), "state store unreachable")
 	s.ready.at, s.ready.checks, s.ready.ok = time.Now(), checks, ok
 	return checks, ok
 }

@@ -34,7 +34,6 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/safego"
 	"github.com/gatehouse-dev/gatehouse/internal/session"
 	"github.com/gatehouse-dev/gatehouse/internal/static"
-	"github.com/gatehouse-dev/gatehouse/internal/store"
 )
 
 // Options are the dependencies a Server may be given instead of its defaults.
@@ -60,11 +59,11 @@ type Server struct {
 	current atomic.Pointer[routing]
 	// reloadMu serialises Reload, and Reload with closeAll.
 	reloadMu sync.Mutex
-	// state is the state store, opened once: store and authStore are its,
-	// and every routing's plugins get their backends from it.
+	// state is the state store, opened once: the session store, the auth
+	// store (used login states, logout handles, back-channel jti), and
+	// every routing's plugins' backends.
 	state *state
 	auth  *auth.Auth
-	store store.Store // sessions
 	// sessions is the session manager the auth gate uses; open WebSockets
 	// check their sessions with it.
 	sessions *session.Manager
@@ -72,9 +71,6 @@ type Server struct {
 	// reads its session (sessionCheckEvery; shorter in tests).
 	sockets        *sockets
 	wsSessionCheck time.Duration
-	// authStore holds short-lived single-use records (used login states,
-	// logout handles, back-channel jti).
-	authStore      store.Store
 	metricsHandler fiber.Handler
 	// pages renders the HTML error pages of browser navigations.
 	pages    *errorpage.Pages
@@ -128,14 +124,13 @@ func New(cfg *config.Config, opts Options) (srv *Server, err error) {
 	if s.state, err = openState(ctx, cfg, logger); err != nil {
 		return nil, err
 	}
-	s.store, s.authStore = s.state.sessions, s.state.auth
 	if s.https, err = newHTTPS(ctx, cfg.Server, logger); err != nil {
 		return nil, err
 	}
-	if s.sessions, err = session.NewManager(cfg.Session, cfg.Server.PublicURL, s.store); err != nil {
+	if s.sessions, err = session.NewManager(cfg.Session, cfg.Server.PublicURL, s.state.sessions); err != nil {
 		return nil, fmt.Errorf("session: %w", err)
 	}
-	if s.auth, err = auth.New(ctx, cfg, s.sessions, s.authStore, logger, opts.HTTPClient,
+	if s.auth, err = auth.New(ctx, cfg, s.sessions, s.state.auth, logger, opts.HTTPClient,
 		auth.WithSessionObserver(s.sockets)); err != nil {
 		return nil, fmt.Errorf("oidc: %w", err)
 	}

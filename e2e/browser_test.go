@@ -28,6 +28,7 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/examples/demo/stack"
 	"github.com/gatehouse-dev/gatehouse/examples/services/svc"
+	"github.com/gatehouse-dev/gatehouse/internal/devop"
 )
 
 var screenshots = flag.String("screenshots", "", "also write the test's screenshots (PNG) into this directory")
@@ -234,6 +235,18 @@ func (p page) do(step string, steps ...chromedp.Action[chromedp.Void]) {
 	}
 }
 
+// logIn fills in the OP's login page, already shown, as user and submits
+// it; the step ends when the SPA shows the signed-in profile.
+func (p page) logIn(step string, user devop.User) {
+	p.t.Helper()
+	p.do(step,
+		chromedp.SendKeys(css("op-username"), user.Username),
+		chromedp.SendKeys(css("op-password"), user.Password),
+		chromedp.Click(css("op-submit")),
+		chromedp.WaitVisible(chromedp.CSS(`body[data-auth="signed-in"] [data-testid="profile-card"]`)),
+	)
+}
+
 func get[T any](p page, step string, a chromedp.Action[T]) T {
 	p.t.Helper()
 	v, err := chromedp.Run(p.ctx, a)
@@ -320,12 +333,7 @@ func TestBrowserLoginAPIsLogout(t *testing.T) {
 		t.Fatalf("login button led to %q, want the OP's login page under %s", loc, s.Issuer)
 	}
 	shot(t, p, "op-login.png")
-	p.do("logging in at the OP",
-		chromedp.SendKeys(css("op-username"), user.Username),
-		chromedp.SendKeys(css("op-password"), user.Password),
-		chromedp.Click(css("op-submit")),
-		chromedp.WaitVisible(chromedp.CSS(`body[data-auth="signed-in"] [data-testid="profile-card"]`)),
-	)
+	p.logIn("logging in at the OP", user)
 	if loc := get(p, "reading the location", chromedp.Location()); loc != home {
 		t.Errorf("after login the browser is at %q, want %q", loc, home)
 	}

@@ -142,14 +142,11 @@ func TestBrowserLoginOverHTTPS(t *testing.T) {
 		t.Errorf("GET / over https: captured %v, HSTS %q; want max-age=31536000", ok, headerValue(r, "Strict-Transport-Security"))
 	}
 
-	p.do("logging in at the OP",
+	p.do("following the login button to the OP",
 		chromedp.Click(css("login-button")),
 		chromedp.WaitVisible(css("op-username")),
-		chromedp.SendKeys(css("op-username"), op.User.Username),
-		chromedp.SendKeys(css("op-password"), op.User.Password),
-		chromedp.Click(css("op-submit")),
-		chromedp.WaitVisible(chromedp.CSS(`body[data-auth="signed-in"] [data-testid="profile-card"]`)),
 	)
+	p.logIn("logging in at the OP", op.User)
 	if loc := get(p, "reading the location", chromedp.Location()); loc != home {
 		t.Errorf("after login the browser is at %q, want %q", loc, home)
 	}

@@ -115,12 +115,7 @@ func TestBrowserSplitOrigin(t *testing.T) {
 		chromedp.Click(css("login-button")),
 		chromedp.WaitVisible(css("op-username")),
 	)
-	p.do("logging in at the OP",
-		chromedp.SendKeys(css("op-username"), user.Username),
-		chromedp.SendKeys(css("op-password"), user.Password),
-		chromedp.Click(css("op-submit")),
-		chromedp.WaitVisible(chromedp.CSS(`body[data-auth="signed-in"] [data-testid="profile-card"]`)),
-	)
+	p.logIn("logging in at the OP", user)
 	if loc := get(p, "reading the location", chromedp.Location()); loc != home {
 		t.Errorf("after login the browser is at %q, want the SPA's %q", loc, home)
 	}

@@ -31,16 +31,13 @@ func TestBrowserLiveServerTime(t *testing.T) {
 	p := page{t: t, ctx: ctx, browser: browser}
 	home := s.URL + "/"
 
-	p.do("logging in",
+	p.do("following the login button to the OP",
 		chromedp.Navigate(home),
 		chromedp.WaitVisible(chromedp.CSS(`body[data-auth="signed-out"] [data-testid="login-button"]`)),
 		chromedp.Click(css("login-button")),
 		chromedp.WaitVisible(css("op-username")),
-		chromedp.SendKeys(css("op-username"), s.OP.User.Username),
-		chromedp.SendKeys(css("op-password"), s.OP.User.Password),
-		chromedp.Click(css("op-submit")),
-		chromedp.WaitVisible(chromedp.CSS(`body[data-auth="signed-in"] [data-testid="profile-card"]`)),
 	)
+	p.logIn("logging in", s.OP.User)
 
 	// The widget shows a time, then another one: the feed is live.
 	first := get(p, "waiting for the server time", chromedp.Poll[string](

@@ -159,6 +159,19 @@ func (g *wsGateway) open(t *testing.T, path string, headers ...string) *websocke
 	return c
 }
 
+// refused wants a handshake to path refused with status want, and the
+// upstream never asked.
+func (g *wsGateway) refused(t *testing.T, path string, want int) {
+	t.Helper()
+	before := g.up.count()
+	if _, status, err := g.dial(t, path); err == nil || status != want {
+		t.Fatalf("dial %s = %d, %v; want %d", path, status, err, want)
+	}
+	if g.up.count() != before {
+		t.Errorf("the refused handshake to %s reached the upstream", path)
+	}
+}
+
 // echo sends msg and wants it back.
 func echo(t *testing.T, c *websocket.Conn, msg string) {
 	t.Helper()
@@ -370,13 +383,7 @@ func TestWebSocketMaxConnections(t *testing.T) {
 	g := startWSGateway(t)
 	first := g.open(t, "/wsmax/echo")
 	echo(t, first, "one")
-	before := g.up.count()
-	if _, status, err := g.dial(t, "/wsmax/echo"); err == nil || status != 503 {
-		t.Fatalf("second dial = %d, %v; want 503", status, err)
-	}
-	if g.up.count() != before {
-		t.Error("the refused handshake reached the upstream")
-	}
+	g.refused(t, "/wsmax/echo", 503)
 	first.Close(websocket.StatusNormalClosure, "")
 	// Its slot comes back once the socket is over.
 	waitFor(t, func() bool {
@@ -641,13 +648,7 @@ func TestWebSocketRateLimit(t *testing.T) {
 	g := startWSGateway(t)
 	c := g.open(t, "/wsrl/echo")
 	echo(t, c, "one")
-	before := g.up.count()
-	if _, status, err := g.dial(t, "/wsrl/echo"); err == nil || status != 429 {
-		t.Fatalf("second dial = %d, %v; want 429", status, err)
-	}
-	if g.up.count() != before {
-		t.Error("the limited handshake reached the upstream")
-	}
+	g.refused(t, "/wsrl/echo", 429)
 }
 
 // TestWebSocketHandshakeThatCloses: a handshake whose connection is to close

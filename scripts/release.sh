@@ -121,7 +121,7 @@ if [ "$image" = auto ] && docker buildx version >/dev/null 2>&1; then
   log "image ${tags[*]} (linux/amd64, linux/arm64)${output:+, pushed}"
   docker buildx build --platform linux/amd64,linux/arm64 \
     --build-arg VERSION="$version" --build-arg REVISION="$revision" --build-arg CREATED="$date" \
-    "${tags[@]}" "${output[@]}" .
+    "${tags[@]}" ${output[@]+"${output[@]}"} . # (the + form: bash 3.2, macOS's, calls an empty array unbound)
 elif [ "$image" = auto ]; then
   log "no docker buildx: no image"
 fi

@@ -442,6 +442,7 @@ func TestFramingError(t *testing.T) {
 		{"empty", "Transfer-Encoding: ,\r\n", errInvalidTransferEncoding},
 		{"with content-length", "Content-Length: 3\r\nTransfer-Encoding: chunked\r\n", errAmbiguousFraming},
 		{"folded", "X-A: 1\r\n 2\r\n", errFoldedHeader},
+		{"field name with a space", "X-User Id: 1\r\n", errBadFieldName},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -112,3 +112,17 @@ func TestLogDurationsInSeconds(t *testing.T) {
 		t.Errorf("log line %s, want duration 1.5, g.retry_in 0.00025, count 3", buf.String())
 	}
 }
+
+// TestLogFormatText: -log-format text writes key=value lines for people,
+// durations in seconds as in JSON.
+func TestLogFormatText(t *testing.T) {
+	var buf bytes.Buffer
+	logger, err := NewLogger(&buf, slog.LevelInfo, "text")
+	if err != nil {
+		t.Fatal(err)
+	}
+	logger.Info("stopped", "took", 1500*time.Millisecond)
+	if got := buf.String(); !strings.Contains(got, " level=INFO msg=stopped took=1.5\n") || strings.HasPrefix(got, "{") {
+		t.Errorf("text log line %q, want level=INFO msg=stopped took=1.5", got)
+	}
+}

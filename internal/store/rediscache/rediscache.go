@@ -103,10 +103,8 @@ const (
 // ErrUnsupported is returned by New for a store the cache cannot track.
 var ErrUnsupported = errors.New("rediscache: needs a single Redis over plain TCP on linux or darwin")
 
-var (
-	errAgain       = errors.New("rediscache: nothing to read")
-	errUnsupported = ErrUnsupported
-)
+// errAgain is readNow's answer when the socket holds nothing.
+var errAgain = errors.New("rediscache: nothing to read")
 
 // Options configures a Store.
 type Options struct {

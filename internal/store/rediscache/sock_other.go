@@ -9,4 +9,4 @@ const supported = false
 
 func readable(uintptr) bool { return true }
 
-func readNow(uintptr, []byte) (int, error) { return 0, errUnsupported }
+func readNow(uintptr, []byte) (int, error) { return 0, ErrUnsupported }

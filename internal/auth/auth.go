@@ -138,12 +138,7 @@ func (a *Auth) AdmitUpgrade(c *fiber.Ctx, route *config.Route, allowed []string)
 	if a.sessions == nil || a.sessions.CookieValue(c) == "" {
 		return nil // session: the gate answers 401; any: a bearer token
 	}
-	o := c.Get(fiber.HeaderOrigin)
-	ok := o != "" && strings.EqualFold(o, a.origin)
-	for _, allow := range allowed {
-		ok = ok || o != "" && strings.EqualFold(o, allow)
-	}
-	if !ok {
+	if o := c.Get(fiber.HeaderOrigin); o == "" || !a.originAllowed(o, allowed) {
 		return httperr.New(fiber.StatusForbidden, msgOrigin)
 	}
 	c.Request().Header.Set(a.csrfHeader, "1")

@@ -319,9 +319,7 @@ func (s *Store) fresh() bool {
 		return false
 	}
 	if tc.pending() || s.draining.Load() {
-		s.mu.Lock()
-		s.drain(tc)
-		s.mu.Unlock()
+		s.drainLocked(tc)
 		return s.tc.Load() == tc
 	}
 	return true

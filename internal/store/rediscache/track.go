@@ -171,9 +171,7 @@ func (s *Store) watch(tc *trackConn) {
 			s.fail(tc, err)
 			return
 		}
-		s.mu.Lock()
-		s.drain(tc)
-		s.mu.Unlock()
+		s.drainLocked(tc)
 	}
 }
 
@@ -182,6 +180,15 @@ func (s *Store) fail(tc *trackConn, err error) {
 	s.mu.Lock()
 	s.drop(tc, err)
 	s.mu.Unlock()
+}
+
+// drainLocked is drain under s.mu, released even if drain panics: a panic
+// on a request's goroutine must not leave every later read waiting for the
+// lock.
+func (s *Store) drainLocked(tc *trackConn) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.drain(tc)
 }
 
 // drain reads what tc's socket holds, without waiting, and applies it. The

@@ -2,6 +2,7 @@ package session
 
 import (
 	"hash/maphash"
+	"strings"
 	"sync"
 	"time"
 )
@@ -98,7 +99,7 @@ func (c *twoGen[V]) add(key string, v V) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	delete(c.prev, h)
-	c.put(h, genEntry[V]{key: clone(key), v: v})
+	c.put(h, genEntry[V]{key: strings.Clone(key), v: v})
 }
 
 // remove drops key's entry, if any.
@@ -137,6 +138,3 @@ func (c *twoGen[V]) len() int {
 	defer c.mu.RUnlock()
 	return len(c.cur) + len(c.prev)
 }
-
-// clone copies s so that a cache entry does not pin the whole decoded record.
-func clone(s string) string { return string([]byte(s)) }

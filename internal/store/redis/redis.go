@@ -189,6 +189,10 @@ func (s *Store) Client() redis.UniversalClient { return s.rdb }
 // Prefix returns the prefix of the Store's keys.
 func (s *Store) Prefix() string { return s.prefix }
 
+// OpTimeout returns the bound on each call (Options.OpTimeout, defaulted),
+// for a layer that talks to Redis on the Store's behalf (rediscache).
+func (s *Store) OpTimeout() time.Duration { return s.opTimeout }
+
 // begin checks what every call checks first and bounds the call.
 func (s *Store) begin(ctx context.Context) (context.Context, context.CancelFunc, error) {
 	if err := ctx.Err(); err != nil {

@@ -349,7 +349,7 @@ func (s *Store) fill(ctx context.Context, key string) ([]byte, error) {
 
 // fetch is GET and PTTL of key in one round trip.
 func (s *Store) fetch(ctx context.Context, key string) ([]byte, time.Duration, error) {
-	ctx, cancel := context.WithTimeout(ctx, redisstore.DefaultOpTimeout)
+	ctx, cancel := context.WithTimeout(ctx, s.OpTimeout())
 	defer cancel()
 	var get *redis.StringCmd
 	var pttl *redis.DurationCmd

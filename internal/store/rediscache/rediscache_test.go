@@ -362,3 +362,24 @@ func TestCloseWhileSettingUp(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestOpTimeout: a read the cache sends to Redis is bounded by the store's
+// OpTimeout, as the store's own reads are (here 1ns: it fails at once).
+func TestOpTimeout(t *testing.T) {
+	srv := redistest.New(t)
+	st, err := redisstore.Open(srv.URL(0), redisstore.Options{OpTimeout: time.Nanosecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := New(st, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.WaitTracking(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Get(t.Context(), "k"); err == nil || errors.Is(err, store.ErrNotFound) {
+		t.Errorf("Get with a 1ns op timeout = %v, want a timeout, not Redis's answer", err)
+	}
+}

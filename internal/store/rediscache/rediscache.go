@@ -76,6 +76,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/gatehouse-dev/gatehouse/internal/safego"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
 	redisstore "github.com/gatehouse-dev/gatehouse/internal/store/redis"
 )
@@ -155,7 +156,10 @@ type Store struct {
 
 	closed atomic.Bool
 	stop   context.CancelFunc
-	done   chan struct{}
+	done   <-chan struct{}
+	// installHook, for tests only, runs in install once a connection is
+	// the tracking one (a panic there is how they reach track's recovery).
+	installHook atomic.Pointer[func()]
 }
 
 // entry is a cached value, or a reservation while its GET is in flight
@@ -200,14 +204,16 @@ func New(st *redisstore.Store, opts Options) (*Store, error) {
 		Store: st, rdb: c, addr: o.Addr, network: o.Network, user: o.Username, pass: o.Password,
 		dialTimeout: o.DialTimeout, prefix: opts.Prefix, redisPrefix: st.Prefix(),
 		max: opts.MaxEntries, log: opts.Logger,
-		entries: make(map[string]*entry), done: make(chan struct{}), up: make(chan struct{}),
+		entries: make(map[string]*entry), up: make(chan struct{}),
 	}
 	if s.pass != "" && s.user == "" {
 		s.user = "default"
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s.stop = cancel
-	go s.run(ctx)
+	// A panic in the tracking goroutine drops its connection (track) and
+	// is logged; the loop then starts again instead of ending the process.
+	s.done = safego.Loop(ctx, s.log, "redis session cache tracking", s.run)
 	return s, nil
 }
 

@@ -383,3 +383,40 @@ func TestOpTimeout(t *testing.T) {
 		t.Errorf("Get with a 1ns op timeout = %v, want a timeout, not Redis's answer", err)
 	}
 }
+
+// TestTrackingPanicRecovers: a panic in the tracking goroutine (here while
+// a reconnected connection is installed) costs neither the process nor the
+// cache's exactness: the connection is dropped, the loop starts again, and
+// tracking resumes with every read correct.
+func TestTrackingPanicRecovers(t *testing.T) {
+	srv := redistest.New(t)
+	s, _ := open(t, srv, Options{Prefix: "sess:"})
+	ctx := t.Context()
+	var fired atomic.Bool
+	hook := func() {
+		if fired.CompareAndSwap(false, true) {
+			panic("injected")
+		}
+	}
+	s.installHook.Store(&hook)
+	srv.Stop()
+	srv.Start()                                              // the tracking connection is lost, and the next install panics
+	wctx, cancel := context.WithTimeout(ctx, 30*time.Second) // a hang guard
+	defer cancel()
+	for !fired.Load() || !s.Tracking() {
+		if err := s.WaitTracking(wctx); err != nil {
+			t.Fatalf("tracking after the panic: %v", err)
+		}
+		if !fired.Load() || !s.Tracking() {
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	for _, v := range []string{"v1", "v2"} {
+		if err := s.Set(ctx, "sess:k", []byte(v), time.Hour); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := s.Get(ctx, "sess:k"); err != nil || string(got) != v {
+			t.Fatalf("Get after the panic = %q, %v, want %q", got, err, v)
+		}
+	}
+}

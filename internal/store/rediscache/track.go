@@ -35,7 +35,6 @@ func (tc *trackConn) pending() bool {
 // run keeps a tracking connection up until ctx ends: dial, track, watch,
 // and after a failure redial with a growing pause.
 func (s *Store) run(ctx context.Context) {
-	defer close(s.done)
 	wait := redialMin
 	failing := false
 	for ctx.Err() == nil {
@@ -53,26 +52,56 @@ func (s *Store) run(ctx context.Context) {
 			wait = min(2*wait, redialMax)
 			continue
 		}
-		s.mu.Lock()
-		if ctx.Err() != nil {
-			s.mu.Unlock()
-			_ = tc.conn.Close()
+		if !s.track(ctx, tc, rest, failing) {
 			return
 		}
-		s.buf = append(s.buf[:0], rest...)
-		s.flush() // nothing is cached without tracking; this is only belt and braces
-		s.tc.Store(tc)
-		close(s.up)
-		s.up = make(chan struct{})
-		s.drain(tc) // what came with the setup replies
-		s.mu.Unlock()
-		if failing {
-			s.log.Info("redis session cache: tracking again")
-			failing = false
-		}
+		failing = false
 		wait = redialMin
-		s.watch(tc)
 	}
+}
+
+// track installs tc as the tracking connection and watches it until it
+// fails; false means ctx ended first. A panic on the way drops tc (the
+// cache emptied: reads go to Redis) before it goes on to safego.Loop, which
+// logs it and runs run again, so no half-installed connection and no held
+// lock is left behind.
+func (s *Store) track(ctx context.Context, tc *trackConn, rest []byte, wasFailing bool) bool {
+	defer func() {
+		if v := recover(); v != nil {
+			s.fail(tc, fmt.Errorf("panic: %v", v))
+			_ = tc.conn.Close()
+			panic(v)
+		}
+	}()
+	if !s.install(ctx, tc, rest) {
+		return false
+	}
+	if wasFailing {
+		s.log.Info("redis session cache: tracking again")
+	}
+	s.watch(tc)
+	return true
+}
+
+// install makes tc the tracking connection, unless ctx has ended (then it
+// closes tc and returns false).
+func (s *Store) install(ctx context.Context, tc *trackConn, rest []byte) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if ctx.Err() != nil {
+		_ = tc.conn.Close()
+		return false
+	}
+	s.buf = append(s.buf[:0], rest...)
+	s.flush() // nothing is cached without tracking; this is only belt and braces
+	s.tc.Store(tc)
+	if hook := s.installHook.Load(); hook != nil {
+		(*hook)()
+	}
+	close(s.up)
+	s.up = make(chan struct{})
+	s.drain(tc) // what came with the setup replies
+	return true
 }
 
 // connect dials Redis and turns tracking on. rest is what was read past the
